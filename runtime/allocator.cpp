@@ -1,0 +1,76 @@
+#include "runtime/allocator.h"
+
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "runtime/alloc_config.h"
+#include "runtime/caching_allocator.h"
+#include "runtime/error.h"
+#include "runtime/memory_backend.h"
+
+namespace pthrun {
+
+Allocation::Allocation(Allocation&& other) noexcept
+    : ptr_(std::exchange(other.ptr_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      owner_(std::exchange(other.owner_, nullptr)),
+      block_(std::exchange(other.block_, nullptr)) {}
+
+Allocation& Allocation::operator=(Allocation&& other) noexcept {
+  if (this != &other) {
+    reset();
+    ptr_ = std::exchange(other.ptr_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    owner_ = std::exchange(other.owner_, nullptr);
+    block_ = std::exchange(other.block_, nullptr);
+  }
+  return *this;
+}
+
+void Allocation::reset() noexcept {
+  if (owner_) owner_->release(block_);
+  ptr_ = nullptr;
+  size_ = 0;
+  owner_ = nullptr;
+  block_ = nullptr;
+}
+
+#if !PTHRUN_WITH_CUDA
+std::unique_ptr<MemoryBackend> make_cuda_backend(Device device) {
+  throw Error(str("device ", device.to_string(), " requested, but pthrun was built without CUDA"));
+}
+std::unique_ptr<Allocator> make_cuda_async_allocator(Device device, const AllocatorConfig&) {
+  throw Error(str("device ", device.to_string(), " requested, but pthrun was built without CUDA"));
+}
+#else
+std::unique_ptr<Allocator> make_cuda_async_allocator(Device device, const AllocatorConfig& config);
+#endif
+
+Allocator& device_allocator(Device device) {
+  // Never destroyed: tensors held by other statics may be freed after main returns.
+  static auto* mutex = new std::mutex;
+  static auto* allocators = new std::map<std::pair<int, int>, std::unique_ptr<Allocator>>;
+  std::lock_guard lock(*mutex);
+  auto key = std::make_pair(static_cast<int>(device.type), device.index);
+  auto it = allocators->find(key);
+  if (it != allocators->end()) return *it->second;
+
+  AllocatorConfig config = AllocatorConfig::from_env();
+  std::unique_ptr<Allocator> allocator;
+  if (device.is_cpu()) {
+    PTHRUN_CHECK(config.mode != AllocatorMode::async,
+                 "PTHRUN_ALLOC_CONF mode:async needs a CUDA device; the CPU uses caching or nocache");
+    allocator = std::make_unique<CachingAllocator>(std::make_unique<HostBackend>(), config);
+  } else {
+    PTHRUN_CHECK(device.index < cuda_device_count(), "device ", device.to_string(),
+                 " does not exist: ", cuda_device_count(), " CUDA device(s) present");
+    if (config.mode == AllocatorMode::async)
+      allocator = make_cuda_async_allocator(device, config);
+    else
+      allocator = std::make_unique<CachingAllocator>(make_cuda_backend(device), config);
+  }
+  return *allocators->emplace(key, std::move(allocator)).first->second;
+}
+
+}  // namespace pthrun

@@ -1,0 +1,65 @@
+// pthrun: the one executable. `pthrun COMMAND --help` describes each command.
+#include <cstdio>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "runtime/error.h"
+#include "tools/cli.h"
+
+namespace pthrun::cli {
+extern const CommandSpec alloc_bench_command;
+extern const CommandSpec info_command;
+}  // namespace pthrun::cli
+
+namespace {
+
+using pthrun::cli::CommandSpec;
+
+const CommandSpec* const commands[] = {
+    &pthrun::cli::info_command,
+    &pthrun::cli::alloc_bench_command,
+};
+
+void print_overview() {
+  std::printf("usage: pthrun COMMAND [options]\n\n"
+              "Runs GPT-2 straight from PyTorch .pth checkpoints, without Python.\n\ncommands:\n");
+  for (const CommandSpec* command : commands) std::printf("  %-15s %s\n", command->name, command->summary);
+  std::printf("\n'pthrun COMMAND --help' describes a command.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    print_overview();
+    return argc < 2 ? 2 : 0;
+  }
+  const CommandSpec* command = nullptr;
+  for (const CommandSpec* c : commands)
+    if (std::string(c->name) == argv[1]) command = c;
+  if (!command) {
+    std::fprintf(stderr, "error: unknown command '%s' (see 'pthrun --help')\n", argv[1]);
+    return 2;
+  }
+  std::vector<std::string> args(argv + 2, argv + argc);
+  for (const std::string& arg : args) {
+    if (arg == "--") break;
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(pthrun::cli::command_help(*command).c_str(), stdout);
+      return 0;
+    }
+  }
+  try {
+    return command->run(pthrun::cli::parse_args(*command, args));
+  } catch (const pthrun::UsageError& e) {
+    std::fprintf(stderr, "error: %s (see 'pthrun %s --help')\n", e.what(), command->name);
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "error: out of host memory\n");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+  }
+  return 1;
+}
