@@ -1,0 +1,67 @@
+// A checkpoint opened for reading: the format, the pickled tree of plain values, and for
+// every tensor where its bytes lie. Opening reads metadata only and executes nothing; tensor
+// bytes are read on demand from the memory-mapped file (stream_loader.h).
+//
+//   Checkpoint ckpt = Checkpoint::open("model.pth");        // zip, legacy, safetensors, folder
+//   for (const TensorInfo& t : ckpt.state_dict())
+//     std::printf("%s %s\n", t.name.c_str(), t.shape.to_string().c_str());
+//   Tensor w = ckpt.read(ckpt.state_dict().front());         // one tensor, on the CPU
+//
+// Every error names the file (and the entry) and says what was expected.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/dtype.h"
+#include "runtime/shape.h"
+#include "runtime/tensor.h"
+
+namespace pthrun {
+
+enum class CheckpointFormat { zip, legacy, safetensors, folder };
+const char* format_name(CheckpointFormat format);  // "zip", "legacy", "safetensors", "folder"
+
+struct TensorInfo {
+  std::string name;             // key path joined with '.': "trf_blocks.0.att.W_query.weight"
+  DType dtype = DType::f32;
+  Shape shape;
+  Strides strides;              // in elements
+  int64_t storage_offset = 0;   // in elements
+  std::string storage_key;      // tensors with equal keys share their bytes (tied weights)
+  int64_t numel() const { return shape_numel(shape); }
+  uint64_t nbytes() const { return static_cast<uint64_t>(numel()) * itemsize(dtype); }
+};
+
+class Checkpoint {
+ public:
+  // Detects the format from the content, parses and validates all metadata.
+  static Checkpoint open(const std::string& path);
+
+  Checkpoint(Checkpoint&&) noexcept;
+  Checkpoint& operator=(Checkpoint&&) noexcept;
+  ~Checkpoint();
+
+  CheckpointFormat format() const;
+  const std::string& path() const;
+  // The tensors of the state dict: the dict at `key` (a '.'-joined path into a checkpoint
+  // dict, e.g. "model_state_dict") when given, else the only dict of tensors in the file. Names
+  // are relative to that dict. Throws, listing the candidates, when the choice is ambiguous.
+  std::vector<TensorInfo> state_dict(std::string_view key = {}) const;
+  // Every tensor in the file, named by its full key path.
+  const std::vector<TensorInfo>& tensors() const;
+  // One tensor's values, copied into a contiguous CPU tensor of its own dtype.
+  Tensor read(const TensorInfo& info) const;
+
+  struct Impl;  // the format's reader (loader/*.cpp)
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  explicit Checkpoint(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pthrun

@@ -1,0 +1,47 @@
+// Streams tensors from an open checkpoint into destinations the caller has already allocated,
+// on the CPU or a GPU: bytes go from the memory-mapped file through a bounded ring of pinned
+// staging buffers to the device with asynchronous copies, so that no second copy of the
+// weights ever exists, on the device or on the host.
+//
+//   std::vector<LoadRequest> requests;
+//   for (const TensorInfo& t : ckpt.state_dict())
+//     requests.push_back({t, weights.at(t.name)});   // destinations: same shape, any float dtype
+//   LoadStats stats = load_tensors(ckpt, requests);
+//
+// A destination may have another floating dtype than its source (converted on the way, with no
+// full-size extra buffer) and may be a view (a slice of a fused buffer). A shape mismatch is an
+// error naming the tensor. Each tensor is copied under the allocator scope label
+// "load/<name>".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "loader/checkpoint.h"
+#include "runtime/stream.h"
+#include "runtime/tensor.h"
+
+namespace pthrun {
+
+struct LoadRequest {
+  TensorInfo source;
+  Tensor destination;
+};
+
+struct LoadOptions {
+  std::size_t staging_bytes = std::size_t(64) << 20;  // the pinned ring, in total
+  bool progress = true;                               // a progress bar, only on a terminal
+};
+
+struct LoadStats {
+  uint64_t tensors = 0;
+  uint64_t bytes_read = 0;     // from the file
+  uint64_t bytes_written = 0;  // into destinations
+  double seconds = 0;
+};
+
+LoadStats load_tensors(const Checkpoint& checkpoint, const std::vector<LoadRequest>& requests,
+                       const LoadOptions& options = {});
+
+}  // namespace pthrun
