@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,14 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-inline void write_bytes(const std::string& path, const std::string& bytes) { write_file_atomically(path, bytes); }
+// Writes a new file; an existing one is unlinked first, since truncating a file in place makes
+// ext4 flush it to disk (the truncation tests write thousands of files).
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::filesystem::remove(path);
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(out.good());
+}
 
 // One element as a double, exactly (every f16/bf16/f32 value and every integer the fixtures
 // hold is a double).
