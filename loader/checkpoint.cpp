@@ -265,6 +265,7 @@ Checkpoint::~Checkpoint() = default;
 
 CheckpointFormat Checkpoint::format() const { return impl_->format; }
 const std::string& Checkpoint::path() const { return impl_->path; }
+const std::string& Checkpoint::zip_root() const { return impl_->zip_root; }
 const std::vector<TensorInfo>& Checkpoint::tensors() const { return impl_->tensors; }
 const Value& Checkpoint::root() const { return impl_->root; }
 

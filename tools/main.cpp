@@ -11,6 +11,9 @@
 namespace pthrun::cli {
 extern const CommandSpec alloc_bench_command;
 extern const CommandSpec info_command;
+extern const CommandSpec inspect_command;
+extern const CommandSpec dump_command;
+extern const CommandSpec stream_bench_command;
 }  // namespace pthrun::cli
 
 namespace {
@@ -20,6 +23,9 @@ using pthrun::cli::CommandSpec;
 const CommandSpec* const commands[] = {
     &pthrun::cli::info_command,
     &pthrun::cli::alloc_bench_command,
+    &pthrun::cli::inspect_command,
+    &pthrun::cli::dump_command,
+    &pthrun::cli::stream_bench_command,
 };
 
 void print_overview() {
