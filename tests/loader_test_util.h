@@ -104,6 +104,36 @@ inline void check_values(const Tensor& t, const Json& values, const std::string&
   }
 }
 
+// JSON values equal, numbers by value (so 1 == 1.0 and exact floats compare exactly).
+inline bool same_json(const Json& a, const Json& b) {
+  if (a.is_number() && b.is_number()) {
+    try {
+      return a.as_int() == b.as_int();  // integers exactly (int64 extremes are not doubles)
+    } catch (const Error&) {
+      return a.as_double() == b.as_double();
+    }
+  }
+  if (a.kind() != b.kind()) return false;
+  switch (a.kind()) {
+    case Json::Kind::null: return true;
+    case Json::Kind::boolean: return a.as_bool() == b.as_bool();
+    case Json::Kind::string: return a.as_string() == b.as_string();
+    case Json::Kind::array:
+      if (a.items().size() != b.items().size()) return false;
+      for (std::size_t i = 0; i < a.items().size(); ++i)
+        if (!same_json(a.items()[i], b.items()[i])) return false;
+      return true;
+    case Json::Kind::object:
+      if (a.members().size() != b.members().size()) return false;
+      for (const auto& [key, value] : a.members()) {
+        const Json* other = b.find(key);
+        if (!other || !same_json(value, *other)) return false;
+      }
+      return true;
+    default: return false;
+  }
+}
+
 inline std::vector<int64_t> json_ints(const Json& array) {
   std::vector<int64_t> out;
   for (const Json& v : array.items()) out.push_back(v.as_int());
