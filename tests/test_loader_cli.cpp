@@ -1,0 +1,231 @@
+// The pthrun binary's loader commands, run as a user runs them: `inspect` (table and JSON)
+// against the fixtures' manifests, `dump` read back as .npy (by this test and by NumPy when a
+// Python with it was found), and errors: one line starting "error:", exit status 1, or 2 for
+// usage errors.
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <map>
+#include <sstream>
+
+#include "loader_test_util.h"
+
+using namespace pthrun;
+using namespace pthrun::test;
+
+namespace {
+
+struct Result {
+  int status;
+  std::string out, err;
+};
+
+Result pthrun_run(const std::string& args) {
+  TempDir dir;
+  const std::string out = dir.file("out"), err = dir.file("err");
+  const int rc = std::system(str(PTHRUN_BINARY_DIR, "/pthrun ", args, " > ", out, " 2> ", err).c_str());
+  REQUIRE(WIFEXITED(rc));
+  return {WEXITSTATUS(rc), read_file(out), read_file(err)};
+}
+
+void check_error(const Result& r, int status, const std::string& part) {
+  CHECK(r.status == status);
+  CHECK(r.out.empty());
+  CHECK_MESSAGE(r.err.rfind("error: ", 0) == 0, r.err);
+  CHECK_MESSAGE(r.err.find('\n') == r.err.size() - 1, r.err);  // exactly one line
+  CHECK_MESSAGE(r.err.find(part) != std::string::npos, r.err, " lacks: ", part);
+}
+
+struct Npy {
+  std::string descr;
+  std::vector<int64_t> shape;
+  std::string data;
+};
+
+// A minimal .npy 1.0 reader: checks the magic, the header's alignment and its fields.
+Npy read_npy(const std::string& path) {
+  const std::string bytes = read_file(path);
+  REQUIRE(bytes.size() >= 10);
+  REQUIRE(bytes.substr(0, 8) == std::string("\x93NUMPY\x01\x00", 8));
+  const std::size_t len = static_cast<unsigned char>(bytes[8]) | static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8;
+  CHECK((10 + len) % 64 == 0);
+  const std::string header = bytes.substr(10, len);
+  CHECK(header.back() == '\n');
+  Npy npy;
+  const std::size_t d = header.find("'descr': '");
+  REQUIRE(d != std::string::npos);
+  npy.descr = header.substr(d + 10, 3);
+  CHECK(header.find("'fortran_order': False") != std::string::npos);
+  const std::size_t s = header.find("'shape': (");
+  REQUIRE(s != std::string::npos);
+  std::stringstream dims(header.substr(s + 10, header.find(')', s) - s - 10));
+  for (std::string item; std::getline(dims, item, ',');)
+    if (item.find_first_not_of(' ') != std::string::npos) npy.shape.push_back(std::stoll(item));
+  npy.data = bytes.substr(10 + len);
+  return npy;
+}
+
+std::vector<std::string> torch_pythons() {
+  std::vector<std::string> out;
+  std::stringstream list(PTHRUN_TORCH_PYTHONS);
+  for (std::string item; std::getline(list, item, ':');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("inspect prints the format and one row per tensor") {
+  const std::string path = fixture("loader/torch2.15/views.pth");
+  const Result r = pthrun_run("inspect " + path);
+  CHECK(r.status == 0);
+  CHECK(r.err.empty());
+  CHECK(r.out.find("format: zip (root folder 'views')") != std::string::npos);
+  CHECK(r.out.find("tensors: 19") != std::string::npos);
+  CHECK(r.out.find("name ") != std::string::npos);
+  // transposed: float32, shape [4, 3], stride [1, 4], offset 0, 48 bytes
+  const std::size_t row = r.out.find("\ntransposed ");
+  REQUIRE(row != std::string::npos);
+  const std::string line = r.out.substr(row + 1, r.out.find('\n', row + 1) - row - 1);
+  CHECK(line.find("float32") != std::string::npos);
+  CHECK(line.find("[4, 3]") != std::string::npos);
+  CHECK(line.find("[1, 4]") != std::string::npos);
+  CHECK(line.substr(line.size() - 2) == "48");
+  const Result ckpt = pthrun_run("inspect " + fixture("loader/torch2.15/checkpoint.pth"));
+  CHECK(ckpt.out.find("  epoch = 3\n") != std::string::npos);
+  CHECK(ckpt.out.find("  name = \"run-1\"\n") != std::string::npos);
+}
+
+TEST_CASE("inspect --json matches the manifests of every format") {
+  for (const char* file : {"loader/torch1.13/views.pth", "loader/torch2.5/checkpoint.pth", "loader/torch2.15/legacy.pth",
+                           "loader/torch2.15/tensors.safetensors", "loader/torch2.15/per_tensor"}) {
+    const std::string path = fixture(file);
+    INFO(path);
+    const Result r = pthrun_run("inspect --json " + path);
+    REQUIRE(r.status == 0);
+    const Json doc = parse_json(r.out);
+    const Json m = manifest(std::string(path) + ".json");
+    CHECK(doc.at("schema").as_string() == "pthrun.inspect/1");
+    CHECK(doc.at("file").as_string() == path);
+    CHECK(doc.at("format").as_string() == m.at("format").as_string());
+    CHECK(doc.at("key").is_null());
+    std::map<std::string, const Json*> ours;
+    for (const Json& t : doc.at("tensors").items()) ours[t.at("name").as_string()] = &t;
+    REQUIRE(ours.size() == m.at("tensors").items().size());
+    uint64_t total = 0;
+    for (const Json& e : m.at("tensors").items()) {
+      const Json& t = *ours.at(e.at("name").as_string());
+      CHECK(t.at("dtype").as_string() == e.at("dtype").as_string());
+      CHECK(json_ints(t.at("shape")) == json_ints(e.at("shape")));
+      CHECK(json_ints(t.at("stride")) == json_ints(e.at("stride")));
+      CHECK(t.at("storage_offset").as_int() == e.at("storage_offset").as_int());
+      const auto size = itemsize(*parse_dtype(e.at("dtype").as_string()));
+      CHECK(t.at("nbytes").as_uint() == e.at("values").items().size() * size);
+      total += t.at("nbytes").as_uint();
+    }
+    CHECK(doc.at("total_bytes").as_uint() == total);
+    CHECK(same_json(doc.at("plain"), m.at("plain")));
+  }
+  const Result keyed = pthrun_run("inspect --json --key model_state_dict " + fixture("loader/torch1.13/checkpoint.pth"));
+  const Json doc = parse_json(keyed.out);
+  CHECK(doc.at("key").as_string() == "model_state_dict");
+  REQUIRE(doc.at("tensors").items().size() == 4);
+  CHECK(doc.at("tensors").items()[0].at("name").as_string() == "fc1.weight");
+}
+
+TEST_CASE("dump writes the tensor's values as .npy, contiguous, bf16 widened to float32") {
+  TempDir dir;
+  struct Case {
+    const char* file;
+    const char* name;
+    const char* key;
+    const char* descr;
+  };
+  const Case cases[] = {
+      {"loader/torch2.15/views.pth", "transposed", nullptr, "<f4"},
+      {"loader/torch2.15/views.pth", "permuted", nullptr, "<i4"},
+      {"loader/torch2.15/views.pth", "scalar", nullptr, "<f4"},
+      {"loader/torch2.15/views.pth", "empty", nullptr, "<f4"},
+      {"loader/torch1.13/all_dtypes.pth", "float16", nullptr, "<f2"},
+      {"loader/torch1.13/all_dtypes.pth", "bfloat16", nullptr, "<f4"},
+      {"loader/torch1.13/all_dtypes.pth", "int64", nullptr, "<i8"},
+      {"loader/torch1.13/all_dtypes.pth", "bool", nullptr, "|b1"},
+      {"loader/torch1.13/all_dtypes.pth", "uint8", nullptr, "|u1"},
+      {"loader/torch2.5/checkpoint.pth", "fc1.weight", "model_state_dict", "<f4"},
+      {"loader/torch2.5/checkpoint.pth", "fc2.bias", nullptr, "<f4"},  // found in the state dict pthrun picks
+      {"loader/torch2.15/tensors.safetensors", "half", nullptr, "<f2"},
+  };
+  for (const Case& c : cases) {
+    const std::string path = fixture(c.file), out = dir.file(str(c.name, ".npy"));
+    INFO(path << " " << c.name);
+    const Result r = pthrun_run(str("dump ", path, " ", c.name, c.key ? str(" --key ", c.key) : "", " -o ", out));
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    const Npy npy = read_npy(out);
+    CHECK(npy.descr == c.descr);
+    // The manifest's entry: under its full name (model_state_dict.<name> for the checkpoint).
+    const Json m = manifest(path + ".json");
+    const Json* entry = nullptr;
+    for (const Json& t : m.at("tensors").items()) {
+      const std::string& name = t.at("name").as_string();
+      if (name == c.name || name == str("model_state_dict.", c.name)) entry = &t;
+    }
+    REQUIRE(entry);
+    CHECK(npy.shape == json_ints(entry->at("shape")));
+    const DType stored = std::string(c.descr) == "<f4" ? DType::f32 : *parse_dtype(entry->at("dtype").as_string());
+    const Tensor values = Tensor::from_host(npy.data.data(), {static_cast<int64_t>(npy.data.size() / itemsize(stored))}, stored);
+    check_values(values, entry->at("values"), c.name);
+  }
+  // NumPy reads the files too.
+  const auto pythons = torch_pythons();
+  if (pythons.empty()) {
+    MESSAGE("no Python with numpy found at configure time: .npy files not checked with NumPy");
+    return;
+  }
+  const std::string script = dir.file("check.py");
+  write_bytes(script,
+              "import json, math, sys, numpy\n"
+              "def number(x):\n"
+              "    if isinstance(x, int): return x\n"
+              "    if math.isnan(x): return 'nan'\n"
+              "    if math.isinf(x): return 'inf' if x > 0 else '-inf'\n"
+              "    if x == 0 and math.copysign(1, x) < 0: return '-0.0'\n"
+              "    return x\n"
+              "a = numpy.load(sys.argv[1])\n"
+              "flat = a.reshape(-1).astype(numpy.int64 if a.dtype.kind in 'biu' else numpy.float64)\n"
+              "print(json.dumps({'descr': a.dtype.str, 'shape': list(a.shape),\n"
+              "                  'values': [number(x) for x in flat.tolist()]}))\n");
+  const std::pair<const char*, const char*> checked[] = {{"transposed", "loader/torch2.15/views.pth"},
+                                                         {"bfloat16", "loader/torch1.13/all_dtypes.pth"},
+                                                         {"int64", "loader/torch1.13/all_dtypes.pth"},
+                                                         {"bool", "loader/torch1.13/all_dtypes.pth"}};
+  for (const auto& [name, file] : checked) {
+    const std::string out = dir.file(str(name, ".npy")), json = dir.file("numpy.json");
+    REQUIRE(std::system(str(pythons.front(), " ", script, " ", out, " > ", json).c_str()) == 0);
+    const Json got = parse_json(read_file(json));
+    const Npy npy = read_npy(out);
+    CHECK(got.at("descr").as_string() == npy.descr);
+    CHECK(json_ints(got.at("shape")) == npy.shape);
+    const Json m = manifest(fixture(file) + ".json");
+    for (const Json& t : m.at("tensors").items())
+      if (t.at("name").as_string() == name) CHECK_MESSAGE(same_json(got.at("values"), t.at("values")), name);
+  }
+}
+
+TEST_CASE("errors: one line, status 1; usage errors status 2") {
+  TempDir dir;
+  for (const char* file : {"os_system.pth", "module_pickle.pth", "truncated.pth", "deep_nesting.pth", "torchscript.pt"}) {
+    const std::string path = fixture(str("reject/", file));
+    check_error(pthrun_run("inspect " + path), 1, path);
+    check_error(pthrun_run(str("dump ", path, " weight -o ", dir.file("x.npy"))), 1, path);
+  }
+  check_error(pthrun_run("inspect " + fixture("loader/torch2.15/float8.pth")), 1, "unsupported dtype float8_e4m3fn");
+  check_error(pthrun_run("inspect /nonexistent/model.pth"), 1, "cannot open /nonexistent/model.pth");
+  check_error(pthrun_run("inspect"), 2, "missing the checkpoint");
+  check_error(pthrun_run("inspect --bogus x.pth"), 2, "unknown option '--bogus'");
+  check_error(pthrun_run("dump " + fixture("loader/torch2.15/views.pth") + " base"), 2, "-o OUT.npy");
+  check_error(pthrun_run(str("dump ", fixture("loader/torch2.15/views.pth"), " nope -o ", dir.file("n.npy"))), 1,
+              "no tensor named 'nope'");
+  check_error(pthrun_run("inspect --key model " + fixture("loader/torch2.15/checkpoint.pth")), 1, "no entry 'model'");
+  CHECK_FALSE(std::filesystem::exists(dir.file("x.npy")));
+  CHECK_FALSE(std::filesystem::exists(dir.file("n.npy")));
+}
