@@ -121,7 +121,12 @@ void DeviceStager::upload(const Tensor& dst, int64_t first, int64_t count) {
     PTHRUN_CUDA_CHECK(cudaMemcpyAsync(to, staged, bytes, cudaMemcpyHostToDevice, stream));
     return;
   }
-  if (!d.bounce) d.bounce = device_allocator(dst.device()).allocate(s.chunk, 0);
+  if (!d.bounce) {
+    // From the destination's own allocator, so that its statistics show this chunk.
+    const Allocation* owner = dst.storage()->allocation();
+    Allocator& allocator = owner && owner->allocator() ? *owner->allocator() : device_allocator(dst.device());
+    d.bounce = allocator.allocate(s.chunk, 0);
+  }
   PTHRUN_CUDA_CHECK(cudaMemcpyAsync(d.bounce.get(), staged, bytes, cudaMemcpyHostToDevice, stream));
   // The bounce is reused by the next chunk's copy, which the stream orders after this kernel.
   scatter_elements_async(dst.data_ptr(), dst.dtype(), dst.shape(), dst.strides(), first, count, d.bounce.get(), stream);

@@ -11,8 +11,9 @@
 // Dtype conversion happens on the host, into the staging buffer, so the device holds nothing
 // but the destinations: peak device memory during a load equals their bytes exactly. The one
 // exception is a destination that is a non-contiguous view (a column slice of a fused
-// buffer): its chunks go through one device buffer of a chunk's size, and a small kernel
-// scatters them into place. The ring never holds more than staging_bytes of host memory.
+// buffer): its chunks go through one device buffer of a chunk's size, taken from that
+// destination's allocator (so its statistics show it), and a small kernel scatters them into
+// place. The ring never holds more than staging_bytes of host memory.
 #pragma once
 
 #include <cstddef>
