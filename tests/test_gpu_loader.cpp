@@ -49,11 +49,7 @@ TEST_CASE("fixtures load into GPU destinations with any staging size") {
     for (std::size_t staging : {std::size_t(8), std::size_t(64), std::size_t(4096), 64 * MiB}) {
       INFO(path << " staging " << staging);
       std::vector<LoadRequest> requests;
-      int64_t bytes = 0;
-      for (const TensorInfo& t : ckpt.tensors()) {
-        requests.push_back({t, Tensor::empty(t.shape, t.dtype, allocator)});
-        bytes += static_cast<int64_t>(allocator.stats().allocated_bytes[all_pools].current);
-      }
+      for (const TensorInfo& t : ckpt.tensors()) requests.push_back({t, Tensor::empty(t.shape, t.dtype, allocator)});
       allocator.reset_peak();
       const int64_t before = allocator.stats().allocated_bytes[all_pools].current;
       load_tensors(ckpt, requests, quiet(staging));

@@ -1,0 +1,24 @@
+// libFuzzer target: the unpickler on arbitrary bytes. Any input must end in a result or a
+// pthrun::Error; a crash, a sanitizer report, a hang or a huge allocation is a bug.
+// Built and run by tools/fuzz.sh.
+#include <cstddef>
+#include <cstdint>
+
+#include "loader/pickle.h"
+#include "loader/value.h"
+#include "runtime/error.h"
+#include "runtime/json.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  // The first byte picks which persistent ids are allowed, as the formats do.
+  const auto ids = static_cast<pthrun::PersistentIds>(data[0] % 3);
+  try {
+    const pthrun::Unpickled u = pthrun::unpickle({data + 1, size - 1}, "fuzz", ids);
+    pthrun::JsonWriter out;
+    pthrun::write_value_json(out, u.root);
+    (void)pthrun::plain_values(u.root);
+  } catch (const pthrun::Error&) {
+  }
+  return 0;
+}
