@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 
 #include <cstring>
-#include <deque>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
@@ -133,12 +132,11 @@ const Value* navigate(const Value& root, std::string_view key) {
       }
     } else if (node->kind() == Value::Kind::list || node->kind() == Value::Kind::tuple) {
       const std::string_view segment = key.substr(0, key.find('.'));
-      std::size_t index = 0;
-      bool digits = !segment.empty();
-      for (char c : segment) digits = digits && c >= '0' && c <= '9' && (index = index * 10 + static_cast<std::size_t>(c - '0')) < (std::size_t(1) << 40);
-      if (digits && index < node->items().size()) {
-        next = &node->items()[index];
-        used = segment.size();
+      for (std::size_t i = 0; i < node->items().size() && !next; ++i) {
+        if (segment == std::to_string(i)) {
+          next = &node->items()[i];
+          used = segment.size();
+        }
       }
     }
     if (!next) return nullptr;

@@ -6,9 +6,9 @@
 // Limits (PickleLimits) bound everything a hostile pickle could inflate: lengths are checked
 // against the bytes that remain before any copy, the memo is a map (a huge index costs
 // nothing), and nesting, stack, node and string sizes are capped.
+#include <algorithm>
 #include <array>
 #include <cstring>
-#include <unordered_set>
 
 #include "loader/pickle_machine.h"
 

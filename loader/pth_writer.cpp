@@ -2,7 +2,6 @@
 
 #include <cstring>
 #include <filesystem>
-#include <map>
 
 #include "loader/zip_writer.h"
 #include "runtime/error.h"

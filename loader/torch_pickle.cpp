@@ -8,7 +8,6 @@
 // torch.Size; torch.device. Refused by name, with the reason: quantized, sparse, meta, nested,
 // subclass and device tensors, numpy, and every other global.
 #include <cctype>
-#include <cstring>
 
 #include "loader/pickle_machine.h"
 

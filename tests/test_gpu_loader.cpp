@@ -3,6 +3,8 @@
 // larger than the data; conversion; strided destinations; tied storages; device peak equal to
 // the destinations (plus one chunk only for strided destinations); host memory bounded by the
 // staging ring; and the writer saving device tensors.
+#include <malloc.h>
+
 #include <map>
 
 #include "loader/checkpoint.h"
@@ -129,6 +131,7 @@ TEST_CASE("512 MiB into the GPU: device peak equals the destinations, host memor
     const int64_t destinations = allocator.stats().allocated_bytes[all_pools].current;
     allocator.reset_peak();
     const std::size_t staging = 64 * MiB;
+    ::malloc_trim(0);  // see test_loader_memory.cpp
     const HostMemory baseline = host_memory();
     HostMemorySampler sampler;
     const LoadStats stats = load_tensors(ckpt, requests, quiet(staging));

@@ -150,6 +150,9 @@ TEST_CASE("the state dict is found in a checkpoint dict, or chosen by key") {
     CHECK(missing.find("no entry 'model_state'") != std::string::npos);
     const std::string plain = error_of([&] { (void)ckpt.state_dict("epoch"); });
     CHECK(plain.find("not a dict of tensors") != std::string::npos);
+    // List items are reached by index: param_groups.0 is a dict, but holds no tensors.
+    const std::string group = error_of([&] { (void)ckpt.state_dict("optimizer_state_dict.param_groups.0"); });
+    CHECK(group.find("entry 'optimizer_state_dict.param_groups.0' is a dict without tensor values") != std::string::npos);
   }
   // A plain state dict is its own state dict; a single-tensor file is one unnamed tensor.
   const Checkpoint views = Checkpoint::open(fixture("loader/torch2.15/views.pth"));

@@ -9,6 +9,11 @@
 // is taken, so their own pages, which a load must fill anyway, are not counted; the mapped
 // checkpoint's pages are file-backed (RssFile), not anonymous. What remains is exactly what a
 // naive loader adds: a second copy of the weights in host memory, which must not exist.
+// Before each baseline, malloc_trim(0) hands memory freed earlier back to the kernel: else a
+// new allocation could reuse resident heap pages and grow nothing (the control below fails
+// without it once earlier tests have freed a few hundred MiB).
+#include <malloc.h>
+
 #include <algorithm>
 
 #include "loader/checkpoint.h"
@@ -82,6 +87,7 @@ Measured load_and_measure(const std::string& path, DType dtype, std::size_t stag
   options.staging_bytes = staging;
   options.progress = false;
   allocator.reset_peak();
+  ::malloc_trim(0);
   const HostMemory baseline = host_memory();
   Measured m{};
   {
@@ -132,6 +138,7 @@ TEST_CASE("a load allocates nothing beyond its destinations and no second host c
   {
     const std::string path = dir.file("control.pth");
     write_checkpoint(path, 128);
+    ::malloc_trim(0);
     const HostMemory baseline = host_memory();
     HostMemorySampler sampler;
     const std::string copy = read_file(path);
