@@ -10,6 +10,7 @@
 
 namespace pthrun::cli {
 extern const CommandSpec alloc_bench_command;
+extern const CommandSpec alloc_report_command;
 extern const CommandSpec info_command;
 }  // namespace pthrun::cli
 
@@ -20,6 +21,7 @@ using pthrun::cli::CommandSpec;
 const CommandSpec* const commands[] = {
     &pthrun::cli::info_command,
     &pthrun::cli::alloc_bench_command,
+    &pthrun::cli::alloc_report_command,
 };
 
 void print_overview() {
