@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "loader/value.h"
 #include "runtime/dtype.h"
 #include "runtime/shape.h"
 #include "runtime/tensor.h"
@@ -55,6 +56,9 @@ class Checkpoint {
   const std::vector<TensorInfo>& tensors() const;
   // One tensor's values, copied into a contiguous CPU tensor of its own dtype.
   Tensor read(const TensorInfo& info) const;
+  // The whole pickled tree: plain values (epoch, config) and tensor leaves, whose
+  // tensor_index() counts tensor objects in the order the file creates them.
+  const Value& root() const;
 
   struct Impl;  // the format's reader (loader/*.cpp)
   const Impl& impl() const { return *impl_; }
