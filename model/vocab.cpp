@@ -2,6 +2,7 @@
 #include "model/vocab.h"
 
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -46,6 +47,13 @@ const ByteAlphabet& byte_alphabet() {
   return alphabet;
 }
 
+// "U+0120"; "0xFF" for a byte.
+std::string hex_name(const char* format, char32_t value) {
+  char name[16];
+  std::snprintf(name, sizeof name, format, static_cast<unsigned>(value));
+  return name;
+}
+
 // The bytes that a token written in the byte-level alphabet stands for.
 std::string token_to_bytes(std::string_view symbol, const std::string& path, TokenId id) {
   const ByteAlphabet& alphabet = byte_alphabet();
@@ -53,8 +61,8 @@ std::string token_to_bytes(std::string_view symbol, const std::string& path, Tok
   for (std::size_t pos = 0; pos < symbol.size();) {
     const Utf8Char c = utf8_char_at(symbol, pos);
     PTHRUN_CHECK(c.valid && c.cp < alphabet_end && alphabet.byte_of_symbol[c.cp] >= 0, path, ": token ",
-                 json_quote(symbol), " (id ", id, ") contains ", c.valid ? "U+" : "the byte 0x",
-                 str(std::hex, std::uppercase, static_cast<uint32_t>(c.cp)),
+                 json_quote(symbol), " (id ", id, ") contains ",
+                 c.valid ? hex_name("U+%04X", c.cp) : "the byte " + hex_name("0x%02X", c.cp),
                  ", which is not in GPT-2's byte-level alphabet");
     bytes += static_cast<char>(alphabet.byte_of_symbol[c.cp]);
     pos += c.nbytes;
@@ -97,9 +105,8 @@ SymbolIds read_token_ids(const std::string& path, Vocabulary& vocab) {
   vocab.token_bytes.assign(members.size(), {});
   for (const auto& [symbol, value] : members) {
     const int64_t id = integer_or_minus_one(value);
-    PTHRUN_CHECK(id >= 0 && id < count, path, ": token ", json_quote(symbol), " has id ",
-                 value.is_number() ? str(value.as_double()) : value.kind_name(), ", expected an integer from 0 to ",
-                 count - 1);
+    PTHRUN_CHECK(id >= 0 && id < count, path, ": token ", json_quote(symbol), ": expected an integer id from 0 to ",
+                 count - 1, ", found ", value.is_number() ? str(value.as_double()) : value.kind_name());
     const auto slot = static_cast<std::size_t>(id);
     PTHRUN_CHECK(!symbol_of_id[slot], path, ": tokens ", json_quote(*symbol_of_id[slot]), " and ",
                  json_quote(symbol), " both have id ", id);
@@ -112,7 +119,7 @@ SymbolIds read_token_ids(const std::string& path, Vocabulary& vocab) {
   const ByteAlphabet& alphabet = byte_alphabet();
   for (int byte = 0; byte < 256; ++byte) {
     auto it = ids.find(alphabet.symbol_of_byte[byte]);
-    PTHRUN_CHECK(it != ids.end(), path, ": no token for the byte 0x", str(std::hex, std::uppercase, byte),
+    PTHRUN_CHECK(it != ids.end(), path, ": no token for the byte ", hex_name("0x%02X", static_cast<char32_t>(byte)),
                  " (written ", json_quote(alphabet.symbol_of_byte[byte]), "), so not every text could be encoded");
     vocab.byte_ids[byte] = it->second;
   }
