@@ -41,7 +41,8 @@ fs::path gpt2_dir() {
     fs::path chosen;
     if (const char* env = std::getenv("PTHRUN_GPT2_DIR"); env && *env) {
       chosen = env;
-      REQUIRE_MESSAGE(has_gpt2_files(chosen), "PTHRUN_GPT2_DIR=", env, " lacks encoder.json, vocab.bpe or reference-ids.jsonl");
+      REQUIRE_MESSAGE(has_gpt2_files(chosen), "PTHRUN_GPT2_DIR=", env,
+                      " lacks encoder.json, vocab.bpe or reference-ids.jsonl");
     } else if (has_gpt2_files(fs::path(PTHRUN_SOURCE_DIR) / ".." / "shared" / "gpt2")) {
       chosen = (fs::path(PTHRUN_SOURCE_DIR) / ".." / "shared" / "gpt2").lexically_normal();
     } else {
@@ -242,7 +243,8 @@ TEST_CASE("the byte-level alphabet, as the vocabulary reader decodes it") {
   CHECK(v.token_bytes[255] == "\xAD");
   CHECK(v.token_bytes[15496] == "Hello");
   CHECK(v.token_bytes[995] == " world");
-  for (int byte = 0; byte < 256; ++byte) CHECK(v.token_bytes[v.byte_ids[byte]] == std::string(1, static_cast<char>(byte)));
+  for (int byte = 0; byte < 256; ++byte)
+    CHECK(v.token_bytes[v.byte_ids[byte]] == std::string(1, static_cast<char>(byte)));
   REQUIRE(v.eot_id);
   CHECK(*v.eot_id == 50256);
   CHECK(v.token_bytes[50256] == "<|endoftext|>");
@@ -429,7 +431,8 @@ struct SmallVocab {
 
   std::string write() {
     std::string json = "{";
-    for (std::size_t i = 0; i < tokens.size(); ++i) json += (i ? ", " : "") + json_quote(tokens[i].first) + ": " + tokens[i].second;
+    for (std::size_t i = 0; i < tokens.size(); ++i)
+      json += (i ? ", " : "") + json_quote(tokens[i].first) + ": " + tokens[i].second;
     dir.file("encoder.json", json + "}");
     dir.file("vocab.bpe", merges);
     return dir.path.string();
@@ -499,7 +502,8 @@ TEST_CASE("vocabulary files that are wrong are refused with the file and the rea
   {
     SmallVocab v;
     v.merges = "#version: 0.2\na b\nab  c\n";
-    CHECK(v.error() == v.dir.path.string() + "/vocab.bpe line 3: expected two tokens separated by one space, found \"ab  c\"");
+    CHECK(v.error() == v.dir.path.string() +
+                           "/vocab.bpe line 3: expected two tokens separated by one space, found \"ab  c\"");
   }
   {
     SmallVocab v;
@@ -526,14 +530,16 @@ TEST_CASE("vocabulary files that are wrong are refused with the file and the rea
     v.write();
     v.dir.file("encoder.json", "[1, 2]");
     CHECK_THROWS_WITH_AS(read_vocabulary_dir(v.dir.path.string()),
-                         doctest::Contains("encoder.json: expected a JSON object of token -> id, found an array"), Error);
+                         doctest::Contains("encoder.json: expected a JSON object of token -> id, found an array"),
+                         Error);
     v.dir.file("encoder.json", "{\"a\": 0");
     CHECK_THROWS_WITH_AS(read_vocabulary_dir(v.dir.path.string()), doctest::Contains("encoder.json: "), Error);
   }
   {
     TempDir empty;
     CHECK_THROWS_WITH_AS(read_vocabulary_dir(empty.path.string()),
-                         doctest::Contains("expected encoder.json + vocab.bpe (OpenAI) or vocab.json + merges.txt"), Error);
+                         doctest::Contains("expected encoder.json + vocab.bpe (OpenAI) or vocab.json + merges.txt"),
+                         Error);
     CHECK_THROWS_WITH_AS(read_vocabulary_dir("/nonexistent/vocab"), doctest::Contains("and it is not a folder"), Error);
   }
 }
