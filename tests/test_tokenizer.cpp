@@ -1,17 +1,12 @@
 // The GPT-2 tokenizer against ids made by OpenAI's own encoder (shared/gpt2/reference-ids.jsonl)
 // and by two independent encoders on 742 more texts (fixtures/tokenizer/references.jsonl: the
 // published algorithm over the `regex` module, and tiktoken); BPE against a plain transcription
-// of OpenAI's loop; round trips over random Unicode and random bytes; both file formats; the
-// <|endoftext|> option; and every way a vocabulary file can be wrong.
+// of OpenAI's loop; round trips over random Unicode and random bytes; the <|endoftext|> option;
+// unknown ids; the merge cache. Vocabulary files are tested in test_vocab.cpp.
 #include <doctest/doctest.h>
-
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <map>
 #include <random>
 #include <string>
@@ -22,65 +17,13 @@
 #include "model/tokenizer.h"
 #include "model/vocab.h"
 #include "runtime/error.h"
-#include "runtime/file_util.h"
 #include "runtime/json.h"
+#include "tests/tokenizer_test_util.h"
 
 using namespace pthrun;
-namespace fs = std::filesystem;
+using namespace pthrun::test;
 
 namespace {
-
-bool has_gpt2_files(const fs::path& dir) {
-  return fs::is_regular_file(dir / "encoder.json") && fs::is_regular_file(dir / "vocab.bpe") &&
-         fs::is_regular_file(dir / "reference-ids.jsonl");
-}
-
-// $PTHRUN_GPT2_DIR, else ../shared/gpt2 beside the source tree, else the bundled copy.
-fs::path gpt2_dir() {
-  static const fs::path dir = [] {
-    fs::path chosen;
-    if (const char* env = std::getenv("PTHRUN_GPT2_DIR"); env && *env) {
-      chosen = env;
-      REQUIRE_MESSAGE(has_gpt2_files(chosen), "PTHRUN_GPT2_DIR=", env,
-                      " lacks encoder.json, vocab.bpe or reference-ids.jsonl");
-    } else if (has_gpt2_files(fs::path(PTHRUN_SOURCE_DIR) / ".." / "shared" / "gpt2")) {
-      chosen = (fs::path(PTHRUN_SOURCE_DIR) / ".." / "shared" / "gpt2").lexically_normal();
-    } else {
-      chosen = fs::path(PTHRUN_SOURCE_DIR) / "third_party" / "gpt2";
-      REQUIRE_MESSAGE(has_gpt2_files(chosen), "no GPT-2 files: neither ../shared/gpt2 nor ", chosen.string());
-    }
-    std::printf("test_tokenizer: GPT-2 files from %s\n", chosen.string().c_str());
-    return chosen;
-  }();
-  return dir;
-}
-
-Tokenizer& gpt2() {
-  static Tokenizer tokenizer = Tokenizer::load(gpt2_dir().string());
-  return tokenizer;
-}
-
-const Vocabulary& gpt2_vocab() {
-  static const Vocabulary vocab = read_vocabulary_dir(gpt2_dir().string());
-  return vocab;
-}
-
-std::vector<Json> read_jsonl(const fs::path& path) {
-  std::vector<Json> lines;
-  const std::string text = read_file(path.string());
-  for (std::size_t start = 0, end; start < text.size(); start = end + 1) {
-    end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    if (end > start) lines.push_back(parse_json(std::string_view(text).substr(start, end - start)));
-  }
-  return lines;
-}
-
-std::vector<TokenId> ids_of(const Json& array) {
-  std::vector<TokenId> ids;
-  for (const Json& id : array.items()) ids.push_back(static_cast<TokenId>(id.as_int()));
-  return ids;
-}
 
 // OpenAI's loop, transcribed as plainly as possible over ids: find the adjacent pair of lowest
 // rank, merge all its occurrences left to right, repeat until no pair has a rank.
@@ -130,20 +73,6 @@ std::vector<TokenId> naive_encode(std::string_view text) {
   return ids;
 }
 
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += {static_cast<char>(0xC0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3F))};
-  } else if (cp < 0x10000) {
-    out += {static_cast<char>(0xE0 | (cp >> 12)), static_cast<char>(0x80 | ((cp >> 6) & 0x3F)),
-            static_cast<char>(0x80 | (cp & 0x3F))};
-  } else {
-    out += {static_cast<char>(0xF0 | (cp >> 18)), static_cast<char>(0x80 | ((cp >> 12) & 0x3F)),
-            static_cast<char>(0x80 | ((cp >> 6) & 0x3F)), static_cast<char>(0x80 | (cp & 0x3F))};
-  }
-}
-
 // Valid UTF-8 from every plane, weighted towards what the pattern treats specially:
 // whitespace of every kind, apostrophes and contraction letters, digits of other scripts,
 // combining marks, emoji pieces (ZWJ, variation selector, skin tone, flags), CJK.
@@ -181,16 +110,6 @@ std::string random_bytes(std::mt19937_64& rng) {
   return text;
 }
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("pthrun-tokenizer-test-" + std::to_string(::getpid()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name, std::string_view content) const {
-    write_file_atomically((path / name).string(), content);
-    return (path / name).string();
-  }
-};
-
 }  // namespace
 
 TEST_CASE("OpenAI's reference ids, every line") {
@@ -206,7 +125,7 @@ TEST_CASE("OpenAI's reference ids, every line") {
 }
 
 TEST_CASE("742 more texts: pieces from the regex module, ids from two independent encoders") {
-  const std::vector<Json> lines = read_jsonl(fs::path(PTHRUN_SOURCE_DIR) / "tests/fixtures/tokenizer/references.jsonl");
+  const std::vector<Json> lines = read_jsonl(references_path());
   REQUIRE(lines.size() >= 700);
   std::size_t special_lines = 0;
   for (const Json& line : lines) {
@@ -372,195 +291,6 @@ TEST_CASE("unknown ids are an error naming the id and the vocabulary") {
   CHECK(tok.decode(std::vector<TokenId>{}).empty());
   // Every valid id decodes, and the bytes are the token's.
   for (TokenId id = 0; id < 50257; ++id) REQUIRE(tok.decode(std::span(&id, 1)) == tok.token_bytes(id));
-}
-
-TEST_CASE("Hugging Face's vocab.json + merges.txt give the same ids as OpenAI's files") {
-  // Write the bundled vocabulary the way Hugging Face publishes it: another file name, the
-  // tokens in another order, a longer version line, no trailing newline.
-  const Vocabulary& openai = gpt2_vocab();
-  const Json encoder = parse_json(read_file((gpt2_dir() / "encoder.json").string()));
-  JsonWriter vocab_json;
-  vocab_json.begin_object();
-  const auto& members = encoder.members();
-  for (auto it = members.rbegin(); it != members.rend(); ++it) vocab_json.key(it->first).value(it->second.as_int());
-  vocab_json.end_object();
-  std::string merges = read_file((gpt2_dir() / "vocab.bpe").string());
-  REQUIRE(merges.starts_with("#version: 0.2\n"));
-  merges = "#version: 0.2 - Trained by `huggingface/tokenizers`\n" + merges.substr(merges.find('\n') + 1);
-  while (merges.ends_with('\n')) merges.pop_back();
-
-  TempDir dir;
-  dir.file("vocab.json", vocab_json.text());
-  dir.file("merges.txt", merges);
-  Tokenizer hf = Tokenizer::load(dir.path.string());
-  CHECK(hf.source().find("vocab.json") != std::string::npos);
-  const Vocabulary hf_vocab = read_vocabulary_dir(dir.path.string());
-  CHECK(hf_vocab.token_bytes == openai.token_bytes);
-  CHECK(hf_vocab.byte_ids == openai.byte_ids);
-  REQUIRE(hf_vocab.merges.size() == openai.merges.size());
-  for (std::size_t i = 0; i < openai.merges.size(); ++i) {
-    REQUIRE(hf_vocab.merges[i].left == openai.merges[i].left);
-    REQUIRE(hf_vocab.merges[i].right == openai.merges[i].right);
-    REQUIRE(hf_vocab.merges[i].merged == openai.merges[i].merged);
-  }
-  for (const Json& line : read_jsonl(fs::path(PTHRUN_SOURCE_DIR) / "tests/fixtures/tokenizer/references.jsonl")) {
-    if (line.find("special")) continue;
-    REQUIRE(hf.encode(line.at("text").as_string()) == ids_of(line.at("ids")));
-  }
-}
-
-namespace {
-
-// A small byte-level vocabulary in OpenAI's format: the 256 bytes, "ab" and "abc".
-struct SmallVocab {
-  TempDir dir;
-  std::vector<std::pair<std::string, std::string>> tokens;  // (symbol, id text)
-  std::string merges = "#version: 0.2\na b\nab c\n";
-
-  SmallVocab() {
-    int unprintable = 0;
-    for (int b = 0; b < 256; ++b) {
-      const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
-      std::string symbol;
-      append_utf8(symbol, printable ? static_cast<char32_t>(b) : static_cast<char32_t>(0x100 + unprintable++));
-      tokens.emplace_back(symbol, std::to_string(b));
-    }
-    tokens.emplace_back("ab", "256");
-    tokens.emplace_back("abc", "257");
-  }
-
-  std::string write() {
-    std::string json = "{";
-    for (std::size_t i = 0; i < tokens.size(); ++i)
-      json += (i ? ", " : "") + json_quote(tokens[i].first) + ": " + tokens[i].second;
-    dir.file("encoder.json", json + "}");
-    dir.file("vocab.bpe", merges);
-    return dir.path.string();
-  }
-
-  std::string error() {
-    const std::string path = write();
-    try {
-      read_vocabulary_dir(path);
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "(no error)";
-  }
-};
-
-}  // namespace
-
-TEST_CASE("a small vocabulary in OpenAI's format") {
-  SmallVocab small;
-  Tokenizer tok = Tokenizer::load(small.write());
-  CHECK(tok.vocab_size() == 258);
-  CHECK_FALSE(tok.eot_id());
-  CHECK(tok.encode("abc ab") == std::vector<TokenId>{257, ' ', 256});  // " ab": no merge starts with ' '
-  CHECK_THROWS_WITH_AS(tok.encode("x", EndOfText::special), doctest::Contains("has no <|endoftext|> token"), Error);
-}
-
-TEST_CASE("vocabulary files that are wrong are refused with the file and the reason") {
-  {
-    SmallVocab v;
-    v.tokens['&'].second = "258";
-    CHECK(v.error() == v.dir.path.string() +
-                           "/encoder.json: token \"&\": expected an integer id from 0 to 257, found 258");
-  }
-  {
-    SmallVocab v;
-    v.tokens['&'].second = "5.5";
-    CHECK(v.error().find("token \"&\": expected an integer id from 0 to 257, found 5.5") != std::string::npos);
-  }
-  {
-    SmallVocab v;
-    v.tokens['&'].second = "\"38\"";
-    CHECK(v.error().find("token \"&\": expected an integer id from 0 to 257, found a string") != std::string::npos);
-  }
-  {
-    SmallVocab v;
-    v.tokens['\''].second = "38";
-    v.tokens.push_back({"zz", "39"});  // the count stays right: the repeat is the only problem
-    CHECK(v.error().find("encoder.json: tokens \"&\" and \"'\" both have id 38") != std::string::npos);
-  }
-  {
-    SmallVocab v;
-    v.tokens.back().first = "a b";  // ' ' is not in the alphabet, which writes it as U+0120
-    CHECK(v.error().find("token \"a b\" (id 257) contains U+0020, which is not in GPT-2's byte-level alphabet") !=
-          std::string::npos);
-  }
-  {
-    SmallVocab v;
-    v.tokens['!'].first = "\xE2\x82\xAC";  // '€' is not in the alphabet
-    CHECK(v.error().find("token \"€\" (id 33) contains U+20AC") != std::string::npos);
-  }
-  {
-    SmallVocab v;
-    v.tokens['!'].first = "abcd";  // a valid token, but the byte '!' has none now
-    CHECK(v.error().find("no token for the byte 0x21 (written \"!\")") != std::string::npos);
-  }
-  {
-    SmallVocab v;
-    v.merges = "#version: 0.2\na b\nab  c\n";
-    CHECK(v.error() == v.dir.path.string() +
-                           "/vocab.bpe line 3: expected two tokens separated by one space, found \"ab  c\"");
-  }
-  {
-    SmallVocab v;
-    v.merges = "#version: 0.2\na b\nab\n";
-    CHECK(v.error().find("vocab.bpe line 3: expected two tokens") != std::string::npos);
-  }
-  {
-    SmallVocab v;
-    v.merges = "a b\nab zz\n";  // no version line: every line is a merge
-    CHECK(v.error().find("vocab.bpe line 2: \"zz\" is not a token of ") != std::string::npos);
-  }
-  {
-    SmallVocab v;
-    v.merges = "#version: 0.2\na b\nb c\n";
-    CHECK(v.error().find("vocab.bpe line 3: the merged token \"bc\" is not a token of ") != std::string::npos);
-  }
-  {
-    SmallVocab v;
-    v.merges = "#version: 0.2\na b\nab c\r\na b\r\n";
-    CHECK(v.error().find("vocab.bpe line 4: repeats the merge of line 2, \"a b\"") != std::string::npos);
-  }
-  {
-    SmallVocab v;
-    v.write();
-    v.dir.file("encoder.json", "[1, 2]");
-    CHECK_THROWS_WITH_AS(read_vocabulary_dir(v.dir.path.string()),
-                         doctest::Contains("encoder.json: expected a JSON object of token -> id, found an array"),
-                         Error);
-    v.dir.file("encoder.json", "{\"a\": 0");
-    CHECK_THROWS_WITH_AS(read_vocabulary_dir(v.dir.path.string()), doctest::Contains("encoder.json: "), Error);
-  }
-  {
-    TempDir empty;
-    CHECK_THROWS_WITH_AS(read_vocabulary_dir(empty.path.string()),
-                         doctest::Contains("expected encoder.json + vocab.bpe (OpenAI) or vocab.json + merges.txt"),
-                         Error);
-    CHECK_THROWS_WITH_AS(read_vocabulary_dir("/nonexistent/vocab"), doctest::Contains("and it is not a folder"), Error);
-  }
-}
-
-TEST_CASE("the default folder: PTHRUN_VOCAB_DIR first, never ignored when set") {
-  const char* saved = std::getenv("PTHRUN_VOCAB_DIR");
-  const std::string saved_value = saved ? saved : "";
-  ::unsetenv("PTHRUN_VOCAB_DIR");
-  // A test binary is not installed: the source tree's copy.
-  CHECK(default_vocab_dir() == std::string(PTHRUN_SOURCE_DIR) + "/third_party/gpt2");
-
-  ::setenv("PTHRUN_VOCAB_DIR", "/nonexistent/vocab", 1);
-  CHECK_THROWS_WITH_AS(default_vocab_dir(), doctest::Contains("PTHRUN_VOCAB_DIR=/nonexistent/vocab: expected"), Error);
-  SmallVocab small;
-  const std::string dir = small.write();
-  ::setenv("PTHRUN_VOCAB_DIR", dir.c_str(), 1);
-  CHECK(default_vocab_dir() == dir);
-  CHECK(Tokenizer::load_default().vocab_size() == 258);
-
-  if (saved) ::setenv("PTHRUN_VOCAB_DIR", saved_value.c_str(), 1);
-  else ::unsetenv("PTHRUN_VOCAB_DIR");
 }
 
 TEST_CASE("the merge cache: fixed size, exact keys, long words left out") {
