@@ -187,8 +187,9 @@ Vocabulary read_vocabulary(const std::string& vocab_json_path, const std::string
 
 Vocabulary read_vocabulary_dir(const std::string& dir) {
   auto files = vocab_files_in(dir);
+  std::error_code ec;
   PTHRUN_CHECK(files, dir, ": expected encoder.json + vocab.bpe (OpenAI) or vocab.json + merges.txt (Hugging Face)",
-               fs::is_directory(dir) ? "" : ", and it is not a folder");
+               fs::is_directory(dir, ec) ? "" : ", and it is not a folder");
   return read_vocabulary(files->first.string(), files->second.string());
 }
 
