@@ -12,6 +12,8 @@ namespace pthrun::cli {
 extern const CommandSpec alloc_bench_command;
 extern const CommandSpec alloc_report_command;
 extern const CommandSpec info_command;
+extern const CommandSpec tokenize_command;
+extern const CommandSpec tokenize_bench_command;
 }  // namespace pthrun::cli
 
 namespace {
@@ -22,6 +24,8 @@ const CommandSpec* const commands[] = {
     &pthrun::cli::info_command,
     &pthrun::cli::alloc_bench_command,
     &pthrun::cli::alloc_report_command,
+    &pthrun::cli::tokenize_command,
+    &pthrun::cli::tokenize_bench_command,
 };
 
 void print_overview() {
