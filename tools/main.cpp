@@ -11,6 +11,8 @@
 namespace pthrun::cli {
 extern const CommandSpec alloc_bench_command;
 extern const CommandSpec alloc_report_command;
+extern const CommandSpec bench_command;
+extern const CommandSpec generate_command;
 extern const CommandSpec info_command;
 extern const CommandSpec tokenize_command;
 extern const CommandSpec tokenize_bench_command;
@@ -21,6 +23,8 @@ namespace {
 using pthrun::cli::CommandSpec;
 
 const CommandSpec* const commands[] = {
+    &pthrun::cli::generate_command,
+    &pthrun::cli::bench_command,
     &pthrun::cli::info_command,
     &pthrun::cli::alloc_bench_command,
     &pthrun::cli::alloc_report_command,
