@@ -7,6 +7,7 @@
 // Decoded text is written as raw bytes with nothing added (no newline), so that
 // `pthrun tokenize --decode "$(pthrun tokenize --file f)"` gives back f exactly.
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -74,7 +75,11 @@ int run_tokenize(const ParsedArgs& args) {
   const std::vector<TokenId> ids =
       tokenizer.encode(text, args.has("special") ? EndOfText::special : EndOfText::as_text);
   std::string out = "[";
-  for (std::size_t i = 0; i < ids.size(); ++i) out += str(i ? ", " : "", ids[i]);
+  char number[16];
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i) out += ", ";
+    out.append(number, std::to_chars(number, number + sizeof number, ids[i]).ptr);
+  }
   out += "]\n";
   write_stdout(out);
   return 0;
