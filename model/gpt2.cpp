@@ -39,6 +39,7 @@ Gpt2 Gpt2::load(const std::string& path, const ModelOptions& options) {
   const LoadPlan plan = plan_load(layout);
   model.config_ = layout.config;
   model.naming_ = layout.naming;
+  model.checkpoint_dtype_ = layout.dtype;
 
   model.stream_ = Stream::create(model.device_);
   model.weights_ = allocate_weights(model.config_, layout.matrix_layout, model.device_, model.dtype_, model.stream_);

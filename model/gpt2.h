@@ -53,6 +53,8 @@ class Gpt2 {
 
   const Gpt2Config& config() const { return config_; }
   Naming naming() const { return naming_; }
+  // The dtype the checkpoint stores its weights in (its token embedding's).
+  DType checkpoint_dtype() const { return checkpoint_dtype_; }
   Device device() const { return device_; }
   DType dtype() const { return dtype_; }
   const Gpt2Weights& weights() const { return weights_; }
@@ -107,6 +109,7 @@ class Gpt2 {
 
   Gpt2Config config_;
   Naming naming_ = Naming::book;
+  DType checkpoint_dtype_ = DType::f32;
   Device device_;
   DType dtype_ = DType::f32;
   bool cuda_graphs_ = true;

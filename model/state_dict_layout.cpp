@@ -118,6 +118,7 @@ StateDictLayout read_layout(std::vector<TensorInfo> state_dict, const std::strin
   PTHRUN_CHECK(wpe && wpe->shape.size() == 2, source, ": ", n.wpe,
                wpe ? str(" has shape ", wpe->shape.to_string(), ", expected [context, width]") : " is missing");
 
+  layout.dtype = wte->dtype;
   Gpt2Config& c = layout.config;
   c.vocab_size = wte->shape[0];
   c.channels = wte->shape[1];

@@ -34,6 +34,7 @@ struct StateDictLayout {
   std::string prefix;             // stripped from every name
   Gpt2Config config;              // heads still 0: see resolve_head_count()
   kernels::WeightLayout matrix_layout = kernels::WeightLayout::out_in;
+  DType dtype = DType::f32;         // the token embedding's, as stored
   std::vector<TensorInfo> tensors;  // the state dict, names without the prefix
 };
 

@@ -12,8 +12,11 @@ namespace pthrun::cli {
 extern const CommandSpec alloc_bench_command;
 extern const CommandSpec alloc_report_command;
 extern const CommandSpec bench_command;
+extern const CommandSpec convert_command;
+extern const CommandSpec forward_command;
 extern const CommandSpec generate_command;
 extern const CommandSpec info_command;
+extern const CommandSpec init_command;
 extern const CommandSpec tokenize_command;
 extern const CommandSpec tokenize_bench_command;
 }  // namespace pthrun::cli
@@ -24,7 +27,10 @@ using pthrun::cli::CommandSpec;
 
 const CommandSpec* const commands[] = {
     &pthrun::cli::generate_command,
+    &pthrun::cli::forward_command,
     &pthrun::cli::bench_command,
+    &pthrun::cli::init_command,
+    &pthrun::cli::convert_command,
     &pthrun::cli::info_command,
     &pthrun::cli::alloc_bench_command,
     &pthrun::cli::alloc_report_command,
