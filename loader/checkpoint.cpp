@@ -210,8 +210,13 @@ void check_view(const TensorInfo& info, const StorageRecord& record) {
   for (int d = 0; d < info.shape.size(); ++d) {
     PTHRUN_CHECK(info.shape[d] >= 0 && info.strides[d] >= 0, record.where, ": tensor '", name,
                  "' has a negative size or stride");
-    numel = checked_mul(numel, info.shape[d], "tensor size");
-    if (info.shape[d] > 0) last = checked_add(last, checked_mul(info.shape[d] - 1, info.strides[d], "view extent"), "view extent");
+    int64_t reach = 0;
+    PTHRUN_CHECK(!__builtin_mul_overflow(numel, info.shape[d], &numel), record.where, ": tensor '", name,
+                 "' of shape ", info.shape.to_string(), ": its size overflows 64 bits");
+    PTHRUN_CHECK(info.shape[d] == 0 || (!__builtin_mul_overflow(info.shape[d] - 1, info.strides[d], &reach) &&
+                                        !__builtin_add_overflow(last, reach, &last)),
+                 record.where, ": tensor '", name, "' (shape ", info.shape.to_string(), ", stride ",
+                 info.strides.to_string(), ", offset ", info.storage_offset, "): its extent overflows 64 bits");
   }
   PTHRUN_CHECK(static_cast<uint64_t>(numel) <= kMaxViewBytes / static_cast<uint64_t>(size), record.where,
                ": tensor '", name, "' of shape ", info.shape.to_string(), " is larger than ", kMaxViewBytes, " bytes");
@@ -260,6 +265,7 @@ Checkpoint::~Checkpoint() = default;
 
 CheckpointFormat Checkpoint::format() const { return impl_->format; }
 const std::string& Checkpoint::path() const { return impl_->path; }
+const std::string& Checkpoint::zip_root() const { return impl_->zip_root; }
 const std::vector<TensorInfo>& Checkpoint::tensors() const { return impl_->tensors; }
 const Value& Checkpoint::root() const { return impl_->root; }
 

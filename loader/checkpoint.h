@@ -48,6 +48,9 @@ class Checkpoint {
 
   CheckpointFormat format() const;
   const std::string& path() const;
+  // The zip's top folder ("archive", or the stem of the name the file was saved under);
+  // empty for the other formats.
+  const std::string& zip_root() const;
   // The tensors of the state dict: the dict at `key` (a '.'-joined path into a checkpoint
   // dict, e.g. "model_state_dict") when given, else the only dict of tensors in the file. Names
   // are relative to that dict. Throws, listing the candidates, when the choice is ambiguous.

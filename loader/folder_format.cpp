@@ -53,6 +53,7 @@ Part read_folder(Checkpoint::Impl& impl, const std::string& path) {
     part.tensors.push_back(std::move(one.tensors.at(one.root.tensor_index())));
   }
   part.root = Value::dict(std::move(keys), std::move(values), true);
+  impl.zip_root.clear();  // each file has its own; the folder has none
   return part;
 }
 

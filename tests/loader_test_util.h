@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,14 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-inline void write_bytes(const std::string& path, const std::string& bytes) { write_file_atomically(path, bytes); }
+// Writes a new file; an existing one is unlinked first, since truncating a file in place makes
+// ext4 flush it to disk (the truncation tests write thousands of files).
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::filesystem::remove(path);
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(out.good());
+}
 
 // One element as a double, exactly (every f16/bf16/f32 value and every integer the fixtures
 // hold is a double).
@@ -93,6 +101,36 @@ inline void check_values(const Tensor& t, const Json& values, const std::string&
       FAIL_CHECK(what << ": element " << i << " is " << element(t, i) << ", expected "
                       << (e.is_string() ? e.as_string() : std::to_string(e.as_double())));
     }
+  }
+}
+
+// JSON values equal, numbers by value (so 1 == 1.0 and exact floats compare exactly).
+inline bool same_json(const Json& a, const Json& b) {
+  if (a.is_number() && b.is_number()) {
+    try {
+      return a.as_int() == b.as_int();  // integers exactly (int64 extremes are not doubles)
+    } catch (const Error&) {
+      return a.as_double() == b.as_double();
+    }
+  }
+  if (a.kind() != b.kind()) return false;
+  switch (a.kind()) {
+    case Json::Kind::null: return true;
+    case Json::Kind::boolean: return a.as_bool() == b.as_bool();
+    case Json::Kind::string: return a.as_string() == b.as_string();
+    case Json::Kind::array:
+      if (a.items().size() != b.items().size()) return false;
+      for (std::size_t i = 0; i < a.items().size(); ++i)
+        if (!same_json(a.items()[i], b.items()[i])) return false;
+      return true;
+    case Json::Kind::object:
+      if (a.members().size() != b.members().size()) return false;
+      for (const auto& [key, value] : a.members()) {
+        const Json* other = b.find(key);
+        if (!other || !same_json(value, *other)) return false;
+      }
+      return true;
+    default: return false;
   }
 }
 

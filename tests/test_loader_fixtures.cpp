@@ -33,30 +33,6 @@ std::vector<std::pair<std::string, std::string>> fixtures_of(const std::string& 
   return out;
 }
 
-// JSON values equal, numbers by value (so 1 == 1.0 and exact floats compare exactly).
-bool same_json(const Json& a, const Json& b) {
-  if (a.is_number() && b.is_number()) return a.as_double() == b.as_double();
-  if (a.kind() != b.kind()) return false;
-  switch (a.kind()) {
-    case Json::Kind::null: return true;
-    case Json::Kind::boolean: return a.as_bool() == b.as_bool();
-    case Json::Kind::string: return a.as_string() == b.as_string();
-    case Json::Kind::array:
-      if (a.items().size() != b.items().size()) return false;
-      for (std::size_t i = 0; i < a.items().size(); ++i)
-        if (!same_json(a.items()[i], b.items()[i])) return false;
-      return true;
-    case Json::Kind::object:
-      if (a.members().size() != b.members().size()) return false;
-      for (const auto& [key, value] : a.members()) {
-        const Json* other = b.find(key);
-        if (!other || !same_json(value, *other)) return false;
-      }
-      return true;
-    default: return false;
-  }
-}
-
 void check_fixture(const std::string& path, const Json& m) {
   INFO(path);
   const Checkpoint ckpt = Checkpoint::open(path);
