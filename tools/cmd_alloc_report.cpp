@@ -1,6 +1,9 @@
 // pthrun alloc-report: a recorded allocator trace as a chart of memory over time, stacked by
 // scope (weights, KV cache, activations, workspace), with fragmentation figures.
+#include <algorithm>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "runtime/alloc_trace.h"
 #include "runtime/error.h"
@@ -34,12 +37,21 @@ int run_alloc_report(const ParsedArgs& args) {
               format_bytes(static_cast<double>(f.largest_free_block)).c_str(),
               format_bytes(static_cast<double>(f.inactive_split_bytes)).c_str());
 
+  // Each scope's own peak: small scopes (the KV cache beside the weights) would not show in
+  // the chart alone.
+  const MemoryTimeline timeline = build_timeline(trace);
+  std::vector<std::string> names;
+  std::printf("  peak allocated by scope:\n");
+  for (std::size_t c = 0; c < timeline.categories.size(); ++c) {
+    const double peak = *std::max_element(timeline.allocated[c].begin(), timeline.allocated[c].end());
+    names.push_back(str(timeline.categories[c], " (", format_bytes(peak), ")"));
+    std::printf("    %-22s %s\n", timeline.categories[c].c_str(), format_bytes(peak).c_str());
+  }
   if (auto out = args.get("output")) {
-    const MemoryTimeline timeline = build_timeline(trace);
     StackedAreaChart chart{str("Memory on ", trace.device, " (", trace.mode, " allocator)"), "time (ms)",
                            timeline.time_ms, {}, {{"reserved", timeline.reserved}}};
     for (std::size_t c = 0; c < timeline.categories.size(); ++c)
-      chart.stacked.push_back({timeline.categories[c], timeline.allocated[c]});
+      chart.stacked.push_back({names[c], timeline.allocated[c]});
     write_file_atomically(*out, render(chart));
     std::printf("wrote %s\n", out->c_str());
   }

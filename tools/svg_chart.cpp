@@ -11,7 +11,7 @@ namespace pthrun::cli {
 namespace {
 
 constexpr double kWidth = 900, kHeight = 460;
-constexpr double kLeft = 80, kRight = 170, kTop = 40, kBottom = 50;
+constexpr double kLeft = 80, kRight = 210, kTop = 40, kBottom = 50;
 constexpr const char* kPalette[] = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2",
                                     "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
 
