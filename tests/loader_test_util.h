@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "loader/checkpoint.h"
+#include "tests/cli_runner.h"
 #include "runtime/convert_element.h"
 #include "runtime/file_util.h"
 #include "runtime/half.h"
@@ -29,25 +30,8 @@ inline std::string fixture(const std::string& relative) {
 
 inline Json manifest(const std::string& path) { return parse_json(read_file(path)); }
 
-// A folder under the system's temp dir, removed with everything in it when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = std::filesystem::temp_directory_path() /
-            ("pthrun-loader-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+// `name` inside a temporary folder (cli_runner.h's TempDir).
+inline std::string path_in(const TempDir& dir, const std::string& name) { return dir / name; }
 
 // Writes a new file; an existing one is unlinked first, since truncating a file in place makes
 // ext4 flush it to disk (the truncation tests write thousands of files).

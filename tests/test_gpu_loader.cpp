@@ -111,7 +111,7 @@ TEST_CASE("a strided GPU destination costs one chunk, labelled, and leaves its n
 
 TEST_CASE("512 MiB into the GPU: device peak equals the destinations, host memory stays bounded") {
   TempDir dir;
-  const std::string path = dir.file("big.pth");
+  const std::string path = path_in(dir, "big.pth");
   {
     std::vector<std::pair<std::string, Tensor>> tensors;
     for (int i = 0; i < 32; ++i) {
@@ -149,8 +149,8 @@ TEST_CASE("512 MiB into the GPU: device peak equals the destinations, host memor
 TEST_CASE("the writer saves GPU tensors, tied storages once") {
   TempDir dir;
   Tensor w = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3}).to(gpu);
-  save_state_dict(dir.file("gpu.pth"), {{"w", w}, {"wt", w.transpose(0, 1)}, {"row", w.select(0, 1)}});
-  const Checkpoint ckpt = Checkpoint::open(dir.file("gpu.pth"));
+  save_state_dict(path_in(dir, "gpu.pth"), {{"w", w}, {"wt", w.transpose(0, 1)}, {"row", w.select(0, 1)}});
+  const Checkpoint ckpt = Checkpoint::open(path_in(dir, "gpu.pth"));
   REQUIRE(ckpt.tensors().size() == 3);
   CHECK(ckpt.tensors()[0].storage_key == ckpt.tensors()[1].storage_key);
   CHECK(ckpt.read(ckpt.tensors()[1]).to_doubles() == std::vector<double>{1, 4, 2, 5, 3, 6});

@@ -2,8 +2,6 @@
 // against the fixtures' manifests, `dump` read back as .npy (by this test and by NumPy when a
 // Python with it was found), and errors: one line starting "error:", exit status 1, or 2 for
 // usage errors.
-#include <sys/wait.h>
-
 #include <cstdlib>
 #include <map>
 #include <sstream>
@@ -15,20 +13,7 @@ using namespace pthrun::test;
 
 namespace {
 
-struct Result {
-  int status;
-  std::string out, err;
-};
-
-Result pthrun_run(const std::string& args) {
-  TempDir dir;
-  const std::string out = dir.file("out"), err = dir.file("err");
-  const int rc = std::system(str(PTHRUN_BINARY_DIR, "/pthrun ", args, " > ", out, " 2> ", err).c_str());
-  REQUIRE(WIFEXITED(rc));
-  return {WEXITSTATUS(rc), read_file(out), read_file(err)};
-}
-
-void check_error(const Result& r, int status, const std::string& part) {
+void check_error(const CliResult& r, int status, const std::string& part) {
   CHECK(r.status == status);
   CHECK(r.out.empty());
   CHECK_MESSAGE(r.err.rfind("error: ", 0) == 0, r.err);
@@ -77,7 +62,7 @@ std::vector<std::string> torch_pythons() {
 
 TEST_CASE("inspect prints the format and one row per tensor") {
   const std::string path = fixture("loader/torch2.15/views.pth");
-  const Result r = pthrun_run("inspect " + path);
+  const CliResult r = run_pthrun("inspect " + path);
   CHECK(r.status == 0);
   CHECK(r.err.empty());
   CHECK(r.out.find("format: zip (root folder 'views')") != std::string::npos);
@@ -91,7 +76,7 @@ TEST_CASE("inspect prints the format and one row per tensor") {
   CHECK(line.find("[4, 3]") != std::string::npos);
   CHECK(line.find("[1, 4]") != std::string::npos);
   CHECK(line.substr(line.size() - 2) == "48");
-  const Result ckpt = pthrun_run("inspect " + fixture("loader/torch2.15/checkpoint.pth"));
+  const CliResult ckpt = run_pthrun("inspect " + fixture("loader/torch2.15/checkpoint.pth"));
   CHECK(ckpt.out.find("  epoch = 3\n") != std::string::npos);
   CHECK(ckpt.out.find("  name = \"run-1\"\n") != std::string::npos);
 }
@@ -101,7 +86,7 @@ TEST_CASE("inspect --json matches the manifests of every format") {
                            "loader/torch2.15/tensors.safetensors", "loader/torch2.15/per_tensor"}) {
     const std::string path = fixture(file);
     INFO(path);
-    const Result r = pthrun_run("inspect --json " + path);
+    const CliResult r = run_pthrun("inspect --json " + path);
     REQUIRE(r.status == 0);
     const Json doc = parse_json(r.out);
     const Json m = manifest(std::string(path) + ".json");
@@ -126,7 +111,7 @@ TEST_CASE("inspect --json matches the manifests of every format") {
     CHECK(doc.at("total_bytes").as_uint() == total);
     CHECK(same_json(doc.at("plain"), m.at("plain")));
   }
-  const Result keyed = pthrun_run("inspect --json --key model_state_dict " + fixture("loader/torch1.13/checkpoint.pth"));
+  const CliResult keyed = run_pthrun("inspect --json --key model_state_dict " + fixture("loader/torch1.13/checkpoint.pth"));
   const Json doc = parse_json(keyed.out);
   CHECK(doc.at("key").as_string() == "model_state_dict");
   REQUIRE(doc.at("tensors").items().size() == 4);
@@ -156,9 +141,9 @@ TEST_CASE("dump writes the tensor's values as .npy, contiguous, bf16 widened to 
       {"loader/torch2.15/tensors.safetensors", "half", nullptr, "<f2"},
   };
   for (const Case& c : cases) {
-    const std::string path = fixture(c.file), out = dir.file(str(c.name, ".npy"));
+    const std::string path = fixture(c.file), out = path_in(dir, str(c.name, ".npy"));
     INFO(path << " " << c.name);
-    const Result r = pthrun_run(str("dump ", path, " ", c.name, c.key ? str(" --key ", c.key) : "", " -o ", out));
+    const CliResult r = run_pthrun(str("dump ", path, " ", c.name, c.key ? str(" --key ", c.key) : "", " -o ", out));
     REQUIRE_MESSAGE(r.status == 0, r.err);
     const Npy npy = read_npy(out);
     CHECK(npy.descr == c.descr);
@@ -181,7 +166,7 @@ TEST_CASE("dump writes the tensor's values as .npy, contiguous, bf16 widened to 
     MESSAGE("no Python with numpy found at configure time: .npy files not checked with NumPy");
     return;
   }
-  const std::string script = dir.file("check.py");
+  const std::string script = path_in(dir, "check.py");
   write_bytes(script,
               "import json, math, sys, numpy\n"
               "def number(x):\n"
@@ -199,7 +184,7 @@ TEST_CASE("dump writes the tensor's values as .npy, contiguous, bf16 widened to 
                                                          {"int64", "loader/torch1.13/all_dtypes.pth"},
                                                          {"bool", "loader/torch1.13/all_dtypes.pth"}};
   for (const auto& [name, file] : checked) {
-    const std::string out = dir.file(str(name, ".npy")), json = dir.file("numpy.json");
+    const std::string out = path_in(dir, str(name, ".npy")), json = path_in(dir, "numpy.json");
     REQUIRE(std::system(str(pythons.front(), " ", script, " ", out, " > ", json).c_str()) == 0);
     const Json got = parse_json(read_file(json));
     const Npy npy = read_npy(out);
@@ -215,17 +200,17 @@ TEST_CASE("errors: one line, status 1; usage errors status 2") {
   TempDir dir;
   for (const char* file : {"os_system.pth", "module_pickle.pth", "truncated.pth", "deep_nesting.pth", "torchscript.pt"}) {
     const std::string path = fixture(str("reject/", file));
-    check_error(pthrun_run("inspect " + path), 1, path);
-    check_error(pthrun_run(str("dump ", path, " weight -o ", dir.file("x.npy"))), 1, path);
+    check_error(run_pthrun("inspect " + path), 1, path);
+    check_error(run_pthrun(str("dump ", path, " weight -o ", path_in(dir, "x.npy"))), 1, path);
   }
-  check_error(pthrun_run("inspect " + fixture("loader/torch2.15/float8.pth")), 1, "unsupported dtype float8_e4m3fn");
-  check_error(pthrun_run("inspect /nonexistent/model.pth"), 1, "cannot open /nonexistent/model.pth");
-  check_error(pthrun_run("inspect"), 2, "missing the checkpoint");
-  check_error(pthrun_run("inspect --bogus x.pth"), 2, "unknown option '--bogus'");
-  check_error(pthrun_run("dump " + fixture("loader/torch2.15/views.pth") + " base"), 2, "-o OUT.npy");
-  check_error(pthrun_run(str("dump ", fixture("loader/torch2.15/views.pth"), " nope -o ", dir.file("n.npy"))), 1,
+  check_error(run_pthrun("inspect " + fixture("loader/torch2.15/float8.pth")), 1, "unsupported dtype float8_e4m3fn");
+  check_error(run_pthrun("inspect /nonexistent/model.pth"), 1, "cannot open /nonexistent/model.pth");
+  check_error(run_pthrun("inspect"), 2, "missing the checkpoint");
+  check_error(run_pthrun("inspect --bogus x.pth"), 2, "unknown option '--bogus'");
+  check_error(run_pthrun("dump " + fixture("loader/torch2.15/views.pth") + " base"), 2, "-o OUT.npy");
+  check_error(run_pthrun(str("dump ", fixture("loader/torch2.15/views.pth"), " nope -o ", path_in(dir, "n.npy"))), 1,
               "no tensor named 'nope'");
-  check_error(pthrun_run("inspect --key model " + fixture("loader/torch2.15/checkpoint.pth")), 1, "no entry 'model'");
-  CHECK_FALSE(std::filesystem::exists(dir.file("x.npy")));
-  CHECK_FALSE(std::filesystem::exists(dir.file("n.npy")));
+  check_error(run_pthrun("inspect --key model " + fixture("loader/torch2.15/checkpoint.pth")), 1, "no entry 'model'");
+  CHECK_FALSE(std::filesystem::exists(path_in(dir, "x.npy")));
+  CHECK_FALSE(std::filesystem::exists(path_in(dir, "n.npy")));
 }

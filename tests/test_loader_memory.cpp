@@ -117,7 +117,7 @@ TEST_CASE("a load allocates nothing beyond its destinations and no second host c
   const std::size_t staging = 64 * MiB;
   std::vector<Measured> f32;
   for (std::size_t mib : {128, 512}) {
-    const std::string path = dir.file("model_" + std::to_string(mib) + ".pth");
+    const std::string path = path_in(dir, "model_" + std::to_string(mib) + ".pth");
     write_checkpoint(path, mib);
     const Measured m = load_and_measure(path, DType::f32, staging);
     MESSAGE(mib, " MiB checkpoint: destinations ", m.destination_bytes, " B, peak allocated ", m.peak_allocated,
@@ -136,7 +136,7 @@ TEST_CASE("a load allocates nothing beyond its destinations and no second host c
   // The measure sees a second copy when there is one: reading the file into memory, as a
   // naive loader does, grows anonymous memory by the file's size.
   {
-    const std::string path = dir.file("control.pth");
+    const std::string path = path_in(dir, "control.pth");
     write_checkpoint(path, 128);
     ::malloc_trim(0);
     const HostMemory baseline = host_memory();

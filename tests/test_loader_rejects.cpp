@@ -95,12 +95,12 @@ TEST_CASE("every reject fixture is refused for its stated reason") {
 
 TEST_CASE("a pickle calling os.system is refused and runs nothing") {
   TempDir dir;
-  const std::string marker = dir.file("pwned");
+  const std::string marker = path_in(dir, "pwned");
   PickleBuilder p;
   p.begin_state_dict().str("weight").tensor("FloatStorage", "0", 6, 0, {2, 3}, {3, 1});
   p.str("payload").global("os", "system").op('(').str("touch " + marker).op('t').op('R');
-  write_zip(dir.file("hostile.pth"), p.end_state_dict(), {{"0", six_floats}});
-  check_refusal(dir.file("hostile.pth"), {"global os.system is not allowed", "nothing was executed"});
+  write_zip(path_in(dir, "hostile.pth"), p.end_state_dict(), {{"0", six_floats}});
+  check_refusal(path_in(dir, "hostile.pth"), {"global os.system is not allowed", "nothing was executed"});
   CHECK_FALSE(std::filesystem::exists(marker));
 
   // The same through STACK_GLOBAL (protocol 4), and posix.system, and __reduce__-style calls
@@ -178,7 +178,7 @@ TEST_CASE("hostile sizes are refused before anything is allocated from them") {
        }), six_floats, "declared twice"},
   };
   for (const Case& c : cases) {
-    const std::string path = dir.file(c.name);
+    const std::string path = path_in(dir, c.name);
     write_zip(path, c.pickle, {{"0", c.storage}});
     INFO(c.name);
     const auto start = std::chrono::steady_clock::now();
@@ -233,47 +233,47 @@ TEST_CASE("malformed archives and containers are refused, naming file and entry"
   TempDir dir;
   const std::string pickle = PickleBuilder().begin_state_dict().str("w").tensor("FloatStorage", "0", 6, 0, {6}, {1}).end_state_dict();
 
-  write_bytes(dir.file("empty.pth"), "");
-  check_refusal(dir.file("empty.pth"), {"the file is empty"});
-  write_bytes(dir.file("junk.pth"), "\x7f" "ELF and more bytes");
-  check_refusal(dir.file("junk.pth"), {"not a checkpoint pthrun can read", "7f 45 4c 46"});
-  write_bytes(dir.file("preview.pth"), "PYTORCH1 and so on");
-  check_refusal(dir.file("preview.pth"), {"PYTORCH1"});
+  write_bytes(path_in(dir, "empty.pth"), "");
+  check_refusal(path_in(dir, "empty.pth"), {"the file is empty"});
+  write_bytes(path_in(dir, "junk.pth"), "\x7f" "ELF and more bytes");
+  check_refusal(path_in(dir, "junk.pth"), {"not a checkpoint pthrun can read", "7f 45 4c 46"});
+  write_bytes(path_in(dir, "preview.pth"), "PYTORCH1 and so on");
+  check_refusal(path_in(dir, "preview.pth"), {"PYTORCH1"});
 
-  write_zip(dir.file("big_endian.pth"), pickle, {{"0", six_floats}}, "big");
-  check_refusal(dir.file("big_endian.pth"), {"big-endian", "entry big_endian/data/0"});
+  write_zip(path_in(dir, "big_endian.pth"), pickle, {{"0", six_floats}}, "big");
+  check_refusal(path_in(dir, "big_endian.pth"), {"big-endian", "entry big_endian/data/0"});
   const std::string bytes_pickle = PickleBuilder().begin_state_dict().str("b").tensor("ByteStorage", "0", 6, 0, {6}, {1}).end_state_dict();
-  write_zip(dir.file("big_endian_bytes.pth"), bytes_pickle, {{"0", "abcdef"}}, "big");
-  CHECK(Checkpoint::open(dir.file("big_endian_bytes.pth")).read(Checkpoint::open(dir.file("big_endian_bytes.pth")).tensors()[0]).numel() == 6);
-  write_zip(dir.file("odd_order.pth"), pickle, {{"0", six_floats}}, "middle");
-  check_refusal(dir.file("odd_order.pth"), {"entry odd_order/byteorder", "expected 'little' or 'big'"});
+  write_zip(path_in(dir, "big_endian_bytes.pth"), bytes_pickle, {{"0", "abcdef"}}, "big");
+  CHECK(Checkpoint::open(path_in(dir, "big_endian_bytes.pth")).read(Checkpoint::open(path_in(dir, "big_endian_bytes.pth")).tensors()[0]).numel() == 6);
+  write_zip(path_in(dir, "odd_order.pth"), pickle, {{"0", six_floats}}, "middle");
+  check_refusal(path_in(dir, "odd_order.pth"), {"entry odd_order/byteorder", "expected 'little' or 'big'"});
 
   {
-    ZipWriter zip(dir.file("no_pickle.pth"));
+    ZipWriter zip(path_in(dir, "no_pickle.pth"));
     zip.add("no_pickle/version", "3\n");
     zip.finish();
   }
-  check_refusal(dir.file("no_pickle.pth"), {"no entry no_pickle/data.pkl"});
+  check_refusal(path_in(dir, "no_pickle.pth"), {"no entry no_pickle/data.pkl"});
   {
-    ZipWriter zip(dir.file("outside.pth"));
+    ZipWriter zip(path_in(dir, "outside.pth"));
     zip.add("outside/data.pkl", pickle);
     zip.add("elsewhere/data/0", six_floats);
     zip.finish();
   }
-  check_refusal(dir.file("outside.pth"), {"entry elsewhere/data/0 lies outside the archive's folder outside/"});
+  check_refusal(path_in(dir, "outside.pth"), {"entry elsewhere/data/0 lies outside the archive's folder outside/"});
   {
-    ZipWriter zip(dir.file("flat.pth"));
+    ZipWriter zip(path_in(dir, "flat.pth"));
     zip.add("data.pkl", pickle);
     zip.finish();
   }
-  check_refusal(dir.file("flat.pth"), {"entry data.pkl is not inside a folder"});
+  check_refusal(path_in(dir, "flat.pth"), {"entry data.pkl is not inside a folder"});
 
   // safetensors: each kind of lie in the header.
   auto safetensors = [&](const std::string& name, const std::string& header, const std::string& data) {
     std::string bytes(8, '\0');
     for (int k = 0; k < 8; ++k) bytes[static_cast<std::size_t>(k)] = static_cast<char>((header.size() >> (8 * k)) & 0xff);
-    write_bytes(dir.file(name), bytes + header + data);
-    return dir.file(name);
+    write_bytes(path_in(dir, name), bytes + header + data);
+    return path_in(dir, name);
   };
   check_refusal(safetensors("gap.safetensors", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", std::string(8, '\0')),
                 {"tensor 'a' starts at buffer byte 4, expected 0"});
@@ -288,19 +288,19 @@ TEST_CASE("malformed archives and containers are refused, naming file and entry"
   check_refusal(safetensors("tail.safetensors", R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})", std::string(3, '\0')),
                 {"cover 1 bytes of a buffer of 3"});
   std::string huge(8, '\xff');
-  write_bytes(dir.file("huge.safetensors"), huge + "{}");
-  check_refusal(dir.file("huge.safetensors"), {"safetensors header of 18446744073709551615 bytes"});
+  write_bytes(path_in(dir, "huge.safetensors"), huge + "{}");
+  check_refusal(path_in(dir, "huge.safetensors"), {"safetensors header of 18446744073709551615 bytes"});
   std::string long_header(8, '\0');
   long_header[4] = 1;  // 2^32 bytes of header in a tiny file
-  write_bytes(dir.file("long.safetensors"), long_header + "{}");
-  check_refusal(dir.file("long.safetensors"), {"safetensors header of 4294967296 bytes"});
+  write_bytes(path_in(dir, "long.safetensors"), long_header + "{}");
+  check_refusal(path_in(dir, "long.safetensors"), {"safetensors header of 4294967296 bytes"});
 
   // A folder whose file holds a dict instead of one tensor.
-  std::filesystem::create_directories(dir.path() / "folder");
-  write_zip(dir.file("folder/w.pth"), pickle, {{"0", six_floats}});
-  check_refusal(dir.file("folder"), {"folder/w.pth", "holds a dict", "must hold one tensor"});
-  std::filesystem::create_directories(dir.path() / "none");
-  check_refusal(dir.file("none"), {"one .pt or .pth file per tensor"});
+  std::filesystem::create_directories(dir.path / "folder");
+  write_zip(path_in(dir, "folder/w.pth"), pickle, {{"0", six_floats}});
+  check_refusal(path_in(dir, "folder"), {"folder/w.pth", "holds a dict", "must hold one tensor"});
+  std::filesystem::create_directories(dir.path / "none");
+  check_refusal(path_in(dir, "none"), {"one .pt or .pth file per tensor"});
 }
 
 TEST_CASE("legacy streams: counts, truncation and trailing bytes are checked") {
@@ -309,10 +309,10 @@ TEST_CASE("legacy streams: counts, truncation and trailing bytes are checked") {
   TempDir dir;
   // Data of the first storage starts 8 bytes after its count; cutting the file anywhere in
   // the data section, or appending a byte, is caught.
-  write_bytes(dir.file("short.pth"), bytes.substr(0, bytes.size() - 1));
-  check_refusal(dir.file("short.pth"), {"truncated", "needs"});
-  write_bytes(dir.file("long.pth"), bytes + "x");
-  check_refusal(dir.file("long.pth"), {"1 bytes after the last legacy storage"});
+  write_bytes(path_in(dir, "short.pth"), bytes.substr(0, bytes.size() - 1));
+  check_refusal(path_in(dir, "short.pth"), {"truncated", "needs"});
+  write_bytes(path_in(dir, "long.pth"), bytes + "x");
+  check_refusal(path_in(dir, "long.pth"), {"1 bytes after the last legacy storage"});
 }
 
 TEST_CASE("truncation at every offset and flipped bytes never crash") {
@@ -323,7 +323,7 @@ TEST_CASE("truncation at every offset and flipped bytes never crash") {
   int refused = 0, opened = 0;
   for (const char* source : sources) {
     const std::string bytes = read_file(fixture(source));
-    const std::string path = dir.file(std::filesystem::path(source).filename().string());
+    const std::string path = path_in(dir, std::filesystem::path(source).filename().string());
     for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
       write_bytes(path, bytes.substr(0, cut));
       try {

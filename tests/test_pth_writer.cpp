@@ -38,7 +38,7 @@ std::vector<std::string> torch_pythons() {
 std::optional<Json> torch_load(const std::string& python, const std::string& file, const std::string& extra = "") {
   // file and extra are the script's arguments, in that order
   TempDir dir;
-  const std::string out = dir.file("out.json"), err = dir.file("err.txt");
+  const std::string out = path_in(dir, "out.json"), err = path_in(dir, "err.txt");
   const std::string command = str(python, " ", PTHRUN_SOURCE_DIR, "/tests/torch_load_check.py ", file, " ", extra,
                                   " > ", out, " 2> ", err);
   const int rc = std::system(command.c_str());
@@ -225,11 +225,11 @@ class ZeroMapping {
 TEST_CASE("pthrun reads back what it writes: dtypes, views, tied storages, plain values") {
   TempDir dir;
   const Sources s;
-  save_checkpoint(dir.file("state.pth"), s.state_dict, s.tensors);
-  check_read_back(dir.file("state.pth"), s, "");
-  save_checkpoint(dir.file("ckpt.pth"), s.checkpoint(true), s.tensors);
-  check_read_back(dir.file("ckpt.pth"), s, "model_state_dict.");
-  const Checkpoint ckpt = Checkpoint::open(dir.file("ckpt.pth"));
+  save_checkpoint(path_in(dir, "state.pth"), s.state_dict, s.tensors);
+  check_read_back(path_in(dir, "state.pth"), s, "");
+  save_checkpoint(path_in(dir, "ckpt.pth"), s.checkpoint(true), s.tensors);
+  check_read_back(path_in(dir, "ckpt.pth"), s, "model_state_dict.");
+  const Checkpoint ckpt = Checkpoint::open(path_in(dir, "ckpt.pth"));
   CHECK(ckpt.zip_root() == "ckpt");
   CHECK(ckpt.root().find("epoch")->as_int() == 3);
   CHECK(ckpt.root().find("loss")->as_double() == 0.25);
@@ -239,16 +239,16 @@ TEST_CASE("pthrun reads back what it writes: dtypes, views, tied storages, plain
   std::vector<std::pair<std::string, Tensor>> named;
   for (std::size_t i = 0; i < s.tensors.size(); ++i)
     named.emplace_back(s.state_dict.keys()[i].as_string(), s.tensors[s.state_dict.items()[i].tensor_index()]);
-  save_state_dict(dir.file("named.pth"), named);
-  check_read_back(dir.file("named.pth"), s, "");
-  CHECK(read_file(dir.file("named.pth")).substr(0, 4) == "PK\x03\x04");
+  save_state_dict(path_in(dir, "named.pth"), named);
+  check_read_back(path_in(dir, "named.pth"), s, "");
+  CHECK(read_file(path_in(dir, "named.pth")).substr(0, 4) == "PK\x03\x04");
 }
 
 TEST_CASE("records are stored, 64-byte aligned, with correct CRCs, in torch's order") {
   TempDir dir;
   const Sources s;
-  save_checkpoint(dir.file("aligned.pth"), s.state_dict, s.tensors);
-  const auto zip = ZipArchive::open(MappedFile::open(dir.file("aligned.pth")));
+  save_checkpoint(path_in(dir, "aligned.pth"), s.state_dict, s.tensors);
+  const auto zip = ZipArchive::open(MappedFile::open(path_in(dir, "aligned.pth")));
   std::vector<std::string> names;
   for (const ZipEntry& e : zip->entries()) {
     names.push_back(e.name);
@@ -278,15 +278,15 @@ TEST_CASE("real PyTorch loads what pthrun writes, with weights_only=True") {
   for (const std::string& python : pythons) {
     INFO(python);
     // torch 1.13's weights_only unpickler lacks BINFLOAT: plain floats only for torch 2.
-    save_checkpoint(dir.file("state.pth"), s.checkpoint(false), s.tensors);
-    const auto got = torch_load(python, dir.file("state.pth"));
+    save_checkpoint(path_in(dir, "state.pth"), s.checkpoint(false), s.tensors);
+    const auto got = torch_load(python, path_in(dir, "state.pth"));
     if (!got) continue;
     const std::string version = got->at("torch").as_string();
     MESSAGE(python, ": torch ", version);
     CHECK_MESSAGE(same_json(got->at("value"), expected_json(s.checkpoint(false), s.tensors)), python);
     if (version[0] >= '2') {
-      save_checkpoint(dir.file("floats.pth"), s.checkpoint(true), s.tensors);
-      const auto with_floats = torch_load(python, dir.file("floats.pth"));
+      save_checkpoint(path_in(dir, "floats.pth"), s.checkpoint(true), s.tensors);
+      const auto with_floats = torch_load(python, path_in(dir, "floats.pth"));
       if (with_floats) CHECK(same_json(with_floats->at("value"), expected_json(s.checkpoint(true), s.tensors)));
     }
   }
@@ -294,7 +294,7 @@ TEST_CASE("real PyTorch loads what pthrun writes, with weights_only=True") {
 
 TEST_CASE("a checkpoint over 4 GiB gets ZIP64 records, read back at both ends") {
   TempDir dir;
-  const std::string path = dir.file("huge.pth");
+  const std::string path = path_in(dir, "huge.pth");
   // 4 GiB + 64 KiB of float32: zeros in the middle become holes, so the file is sparse.
   const int64_t n = (int64_t(4) << 30) / 4 + 16384;
   ZeroMapping memory(static_cast<std::size_t>(n) * 4);

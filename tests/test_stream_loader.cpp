@@ -167,7 +167,7 @@ TEST_CASE("strided destinations: a slice of a larger buffer is filled, the rest 
 
 TEST_CASE("compressed records are served window by window") {
   TempDir dir;
-  const std::string deflated = dir.file("views_deflated.pth");
+  const std::string deflated = path_in(dir, "views_deflated.pth");
   write_deflated_copy(fixture("loader/torch2.15/views.pth"), deflated);
   const Checkpoint ckpt = Checkpoint::open(deflated);
   const auto values = manifest_values(fixture("loader/torch2.15/views.pth"));

@@ -1,0 +1,60 @@
+// Helpers of the CPU kernels: splitting work over OpenMP threads, and the f32 math they share.
+//
+//   parallel_rows(rows, row_cost, [&](int64_t begin, int64_t end) { ... });
+//
+// The CPU backend runs these kernels for real inference, so inner loops are written for the
+// vectoriser (contiguous, no calls, `omp simd` reductions where the order of a sum may change).
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/exp_poly.h"
+
+namespace pthrun::kernels::cpu {
+
+// Work below this many element operations stays on the calling thread: starting a parallel
+// region costs a few microseconds.
+inline constexpr int64_t kParallelGrain = 32768;
+
+// Calls f(begin, end) on contiguous ranges of [0, n) from up to omp_get_max_threads()
+// threads; `cost` is the work per item, which decides whether threads are worth it.
+template <typename F>
+void parallel_rows(int64_t n, int64_t cost, F&& f) {
+  const int64_t work = n * std::max<int64_t>(cost, 1);
+  const int threads = static_cast<int>(std::min<int64_t>({omp_get_max_threads(), n, work / kParallelGrain + 1}));
+  if (threads <= 1 || omp_in_parallel()) {
+    if (n > 0) f(int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t begin = n * t / nt, end = n * (t + 1) / nt;
+    if (begin < end) f(begin, end);
+  }
+}
+
+// Calls f(i) for every i in [0, n), items handed out one at a time: for items of unequal
+// cost (causal attention rows).
+template <typename F>
+void parallel_items(int64_t n, F&& f) {
+  if (omp_get_max_threads() <= 1 || omp_in_parallel() || n <= 1) {
+    for (int64_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t i = 0; i < n; ++i) f(i);
+}
+
+// GPT-2's GELU, 0.5 x (1 + tanh(u)) with u = sqrt(2/pi) (x + 0.044715 x^3), written as
+// x / (1 + e^(-2u)), the same function: one exp instead of a tanh, and no cancellation in
+// 1 + tanh(u) for negative x.
+inline float gelu(float x) {
+  const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+  return x / (1.0f + exp_poly(-2.0f * u));
+}
+
+}  // namespace pthrun::kernels::cpu

@@ -1,0 +1,116 @@
+// The public kernel entry points: each routes to the CPU reference or the CUDA kernel by the
+// device of its output, after checking that the stream belongs to that device. Also the
+// sizes of the caller-owned workspaces and the TF32 switch.
+#include <atomic>
+
+#include "kernels/attention.h"
+#include "kernels/decode_split.h"
+#include "kernels/elementwise.h"
+#include "kernels/embedding.h"
+#include "kernels/layernorm.h"
+#include "kernels/matmul.h"
+#include "kernels/sampling.h"
+#include "kernels/tf32.h"
+#include "runtime/checked_math.h"
+#include "runtime/error.h"
+
+namespace pthrun::kernels {
+
+namespace {
+
+std::atomic<bool> tf32_allowed_flag{false};
+
+void check_stream(const char* op, Device device, const Stream& stream) {
+  PTHRUN_CHECK(stream.device() == device, op, ": the stream is on ", stream.device().to_string(),
+               " but the output is on ", device.to_string());
+}
+
+[[maybe_unused]] [[noreturn]] void no_cuda(const char* op, Device device) {
+  throw Error(str(op, ": the output is on ", device.to_string(), ", but pthrun was built without CUDA"));
+}
+
+}  // namespace
+
+// Calls cpu::OP or cuda::OP with the arguments, by DEVICE.
+#if PTHRUN_WITH_CUDA
+#define PTHRUN_ROUTE(OP, DEVICE, STREAM, ...)       \
+  do {                                              \
+    check_stream(#OP, DEVICE, STREAM);              \
+    if ((DEVICE).is_cpu()) cpu::OP(__VA_ARGS__);    \
+    else cuda::OP(__VA_ARGS__);                     \
+  } while (0)
+#else
+#define PTHRUN_ROUTE(OP, DEVICE, STREAM, ...)       \
+  do {                                              \
+    check_stream(#OP, DEVICE, STREAM);              \
+    if ((DEVICE).is_cpu()) cpu::OP(__VA_ARGS__);    \
+    else no_cuda(#OP, DEVICE);                      \
+  } while (0)
+#endif
+
+void embedding(const Tensor& out, const Tensor& tokens, const Tensor& positions, const Tensor& wte,
+               const Tensor& wpe, const Stream& stream) {
+  PTHRUN_ROUTE(embedding, out.device(), stream, out, tokens, positions, wte, wpe, stream);
+}
+
+void layernorm(const Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
+               const Stream& stream) {
+  PTHRUN_ROUTE(layernorm, out.device(), stream, out, x, weight, bias, eps, stream);
+}
+
+void residual_layernorm(const Tensor& residual, const Tensor& out, const Tensor& delta, const Tensor& weight,
+                        const Tensor& bias, float eps, const Stream& stream) {
+  PTHRUN_ROUTE(residual_layernorm, out.device(), stream, residual, out, delta, weight, bias, eps, stream);
+}
+
+void add(const Tensor& out, const Tensor& a, const Tensor& b, const Stream& stream) {
+  PTHRUN_ROUTE(add, out.device(), stream, out, a, b, stream);
+}
+
+void bias_gelu(const Tensor& out, const Tensor& x, const Tensor& bias, const Stream& stream) {
+  PTHRUN_ROUTE(bias_gelu, out.device(), stream, out, x, bias, stream);
+}
+
+void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout, const Tensor& bias,
+            Epilogue epilogue, const Stream& stream) {
+  PTHRUN_ROUTE(linear, out.device(), stream, out, x, weight, layout, bias, epilogue, stream);
+}
+
+void allow_tf32(bool allow) { tf32_allowed_flag.store(allow); }
+bool tf32_allowed() { return tf32_allowed_flag.load(); }
+
+void kv_cache_append(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv, const Tensor& sequences,
+                     const Tensor& positions, int num_heads, const Stream& stream) {
+  PTHRUN_ROUTE(kv_cache_append, k_cache.device(), stream, k_cache, v_cache, qkv, sequences, positions, num_heads,
+               stream);
+}
+
+void attention_prefill(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
+                       int64_t pos0, int num_heads, const Stream& stream) {
+  PTHRUN_ROUTE(attention_prefill, out.device(), stream, out, qkv, k_cache, v_cache, pos0, num_heads, stream);
+}
+
+void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
+                      const Tensor& positions, int num_heads, const Tensor& workspace, const Stream& stream) {
+  PTHRUN_ROUTE(attention_decode, out.device(), stream, out, qkv, k_cache, v_cache, positions, num_heads,
+               workspace, stream);
+}
+
+int64_t attention_decode_workspace_elems(int64_t batch, int num_heads, int64_t max_tokens, int64_t head_size) {
+  PTHRUN_CHECK(batch >= 0 && num_heads >= 0 && max_tokens >= 0 && head_size >= 0,
+               "attention_decode_workspace_elems: negative size");
+  return checked_product({batch, num_heads, decode_max_splits(max_tokens), decode_partial_elems(head_size)},
+                         "attention_decode workspace");
+}
+
+void sample(const Tensor& tokens, const Tensor& logits, const SamplingParams& params, uint64_t seed,
+            uint64_t step, const Tensor& workspace, const Stream& stream) {
+  PTHRUN_ROUTE(sample, tokens.device(), stream, tokens, logits, params, seed, step, workspace, stream);
+}
+
+int64_t sampling_workspace_elems(int64_t batch, int64_t vocab) {
+  // The CUDA kernel keeps each row's ranking keys there (one 32-bit key per token).
+  return checked_product({batch, vocab}, "sampling workspace");
+}
+
+}  // namespace pthrun::kernels
