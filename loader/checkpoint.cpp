@@ -329,4 +329,16 @@ Tensor Checkpoint::read(const TensorInfo& info) const {
   return out;
 }
 
+Tensor Checkpoint::map(const TensorInfo& info) const {
+  const StorageRecord& record = impl_->record(info.storage_key);
+  PTHRUN_CHECK(!record.compressed(), record.where, ": a compressed record cannot be mapped; read() copies it");
+  PTHRUN_CHECK(!record.big_endian || itemsize(info.dtype) == 1, record.where,
+               ": big-endian data cannot be mapped; read() converts it");
+  check_view(info, record);
+  // The storage borrows the record's bytes and holds the mapping, as long as any view lives.
+  auto* bytes = const_cast<uint8_t*>(record.file->data() + record.offset);
+  auto storage = Storage::borrow(bytes, static_cast<std::size_t>(record.nbytes), cpu_device, record.file);
+  return Tensor(std::move(storage), info.dtype, info.shape, info.strides, info.storage_offset);
+}
+
 }  // namespace pthrun

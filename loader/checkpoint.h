@@ -59,6 +59,11 @@ class Checkpoint {
   const std::vector<TensorInfo>& tensors() const;
   // One tensor's values, copied into a contiguous CPU tensor of its own dtype.
   Tensor read(const TensorInfo& info) const;
+  // One tensor as a CPU view of the mapped file's bytes, without copying (what
+  // torch.load(mmap=True) gives): pages are read when first touched, and the view keeps the
+  // mapping alive. Throws for records that have no bytes in the mapping (compressed zip
+  // entries) or whose byte order is not the machine's.
+  Tensor map(const TensorInfo& info) const;
   // The whole pickled tree: plain values (epoch, config) and tensor leaves, whose
   // tensor_index() counts tensor objects in the order the file creates them.
   const Value& root() const;

@@ -60,4 +60,13 @@ void MappedFile::advise_willneed(uint64_t offset, uint64_t nbytes) const {
   ::madvise(const_cast<uint8_t*>(data_) + start, static_cast<std::size_t>(end - start), MADV_WILLNEED);
 }
 
+void MappedFile::release(uint64_t offset, uint64_t nbytes) const {
+  if (!data_ || offset >= size_ || nbytes == 0) return;
+  // Only pages the range covers whole: a neighbouring record may still need the others.
+  const uint64_t start = (offset + page_size() - 1) / page_size() * page_size();
+  const uint64_t end = std::min(size_, offset + std::min(nbytes, size_ - offset)) / page_size() * page_size();
+  // The mapping is read-only and never written, so dropping loses nothing.
+  if (end > start) ::madvise(const_cast<uint8_t*>(data_) + start, static_cast<std::size_t>(end - start), MADV_DONTNEED);
+}
+
 }  // namespace pthrun

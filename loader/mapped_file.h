@@ -34,6 +34,10 @@ class MappedFile {
   // Hints for the kernel's read-ahead; failures are harmless and ignored.
   void advise_sequential() const;
   void advise_willneed(uint64_t offset, uint64_t nbytes) const;
+  // Drops the whole pages inside [offset, offset + nbytes) from this process's resident set:
+  // a streamed range that has been copied out need not count against its memory. The pages
+  // stay in the page cache, and a later access (a view still pointing there) maps them again.
+  void release(uint64_t offset, uint64_t nbytes) const;
 
  private:
   MappedFile() = default;

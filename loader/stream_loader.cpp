@@ -100,14 +100,25 @@ class Streamer {
     if (!record.compressed()) {
       record.file->advise_willneed(record.offset + job.begin, job.end - job.begin);
       const uint8_t* base = record.file->data() + record.offset;
+      // A record read by one contiguous view is done with chunk by chunk, front to back.
+      const bool release_behind = job.groups.size() == 1 && job.groups[0].contiguous;
       for (const Group& g : job.groups) {
         if (g.source.numel() == 0) continue;
         const uint8_t* at_zero = base + g.begin;  // element 0 of the view
-        stream_range(g, 0, g.source.numel(), [&](int64_t first) {
-          return at_zero + element_offset(g.source.shape, g.source.strides, first) * static_cast<int64_t>(itemsize(g.source.dtype));
-        });
+        const auto size = static_cast<int64_t>(itemsize(g.source.dtype));
+        stream_range(
+            g, 0, g.source.numel(),
+            [&](int64_t first) { return at_zero + element_offset(g.source.shape, g.source.strides, first) * size; },
+            [&](int64_t first, int64_t count) {
+              if (release_behind)
+                record.file->release(record.offset + g.begin + static_cast<uint64_t>(first * size),
+                                     static_cast<uint64_t>(count * size));
+            });
       }
       bytes_read_ += job.end - job.begin;
+      // Every byte of this record has been copied out (a storage is one job): its pages need
+      // not stay in our resident set, so host memory stays flat however large the file.
+      record.file->release(record.offset + job.begin, job.end - job.begin);
       return;
     }
     run_compressed(job);
@@ -153,15 +164,18 @@ class Streamer {
     bytes_read_ += job.end;
   }
 
-  // Copies elements [begin, end) of the group's view to its destinations, chunk by chunk.
-  template <typename SourceAt>
-  void stream_range(const Group& g, int64_t begin, int64_t end, SourceAt source_at) {
+  // Copies elements [begin, end) of the group's view to its destinations, chunk by chunk;
+  // after(first, count) runs when a chunk's source bytes are no longer needed.
+  template <typename SourceAt, typename After = void (*)(int64_t, int64_t)>
+  void stream_range(const Group& g, int64_t begin, int64_t end, SourceAt source_at,
+                    After after = [](int64_t, int64_t) {}) {
     const ViewLayout src{g.source.shape, g.source.strides, g.source.dtype};
     const std::size_t widest = std::max(itemsize(g.source.dtype), itemsize(g.dst_dtype));
     const auto chunk = static_cast<int64_t>(std::max<std::size_t>(chunk_bytes_ / (stager_ ? itemsize(g.dst_dtype) : widest), 1));
     for (int64_t first = begin; first < end; first += chunk) {
       const int64_t count = std::min(chunk, end - first);
       deliver(g, source_at(first), src, first, count);
+      after(first, count);
       progress_.advance(0, static_cast<uint64_t>(count) * itemsize(g.dst_dtype) * g.requests.size());
     }
     if (end == g.source.numel()) progress_.advance(g.requests.size(), 0);

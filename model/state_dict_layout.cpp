@@ -234,4 +234,11 @@ std::vector<LoadRequest> LoadPlan::requests(const Gpt2Weights& weights) const {
   return out;
 }
 
+std::vector<TensorInfo> LoadPlan::sources() const {
+  std::vector<TensorInfo> out;
+  out.reserve(entries_.size());
+  for (const Entry& e : entries_) out.push_back(e.source);
+  return out;
+}
+
 }  // namespace pthrun

@@ -45,6 +45,8 @@ class LoadPlan {
  public:
   // The load requests that fill `weights`, allocated for the layout's configuration.
   std::vector<LoadRequest> requests(const Gpt2Weights& weights) const;
+  // The checkpoint tensors the model takes, in plan order.
+  std::vector<TensorInfo> sources() const;
 
  private:
   friend LoadPlan plan_load(const StateDictLayout& layout);

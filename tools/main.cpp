@@ -19,6 +19,7 @@ extern const CommandSpec generate_command;
 extern const CommandSpec info_command;
 extern const CommandSpec init_command;
 extern const CommandSpec inspect_command;
+extern const CommandSpec load_bench_command;
 extern const CommandSpec stream_bench_command;
 extern const CommandSpec tokenize_bench_command;
 extern const CommandSpec tokenize_command;
@@ -38,6 +39,7 @@ const CommandSpec* const commands[] = {
     &pthrun::cli::dump_command,
     &pthrun::cli::tokenize_command,
     &pthrun::cli::tokenize_bench_command,
+    &pthrun::cli::load_bench_command,
     &pthrun::cli::stream_bench_command,
     &pthrun::cli::alloc_report_command,
     &pthrun::cli::alloc_bench_command,

@@ -1,0 +1,186 @@
+// pthrun load-bench: the study of loading strategies, each in a fresh process, measured with
+// the same counters: device peak (allocator), host peak RSS and anonymous RSS, time, GB/s.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include "runtime/error.h"
+#include "runtime/file_util.h"
+#include "runtime/json.h"
+#include "tools/cli.h"
+#include "tools/load_strategies.h"
+#include "tools/model_options.h"
+#include "tools/svg_chart.h"
+
+namespace pthrun::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string quote(const std::string& arg) {
+  std::string quoted = "'";
+  for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+// Runs this executable with `args` and returns what it printed; throws with its stderr's
+// last line when it fails.
+std::string run_self(const std::string& args) {
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  const fs::path err = fs::temp_directory_path() / str("pthrun-load-bench-", ::getpid(), ".err");
+  FILE* pipe = ::popen((quote(self) + " " + args + " 2>" + quote(err.string())).c_str(), "r");
+  PTHRUN_CHECK(pipe, "cannot start ", self);
+  std::string out;
+  char buffer[4096];
+  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
+  const int status = ::pclose(pipe);
+  std::string message = fs::exists(err) ? read_file(err.string()) : "";
+  fs::remove(err);
+  if (status != 0) {
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    throw Error(str("pthrun ", args, " failed: ", message.substr(message.rfind('\n') + 1)));
+  }
+  return out;
+}
+
+// Reads the whole file once so that every strategy starts from the page cache.
+uint64_t warm_page_cache(const fs::path& path) {
+  uint64_t total = 0;
+  auto read_one = [&](const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::vector<char> buffer(1 << 24);
+    while (in.read(buffer.data(), static_cast<std::streamsize>(buffer.size())) || in.gcount() > 0)
+      total += static_cast<uint64_t>(in.gcount());
+  };
+  if (fs::is_directory(path))
+    for (const auto& entry : fs::directory_iterator(path)) read_one(entry.path());
+  else
+    read_one(path);
+  return total;
+}
+
+void write_measurement(JsonWriter& out, const LoadMeasurement& m) {
+  out.begin_object().key("strategy").value(m.strategy).key("seconds").value(m.seconds);
+  out.key("device_peak_allocated").value(m.device_peak_allocated).key("device_peak_reserved").value(m.device_peak_reserved);
+  out.key("host_peak_rss").value(m.host_peak_rss).key("host_peak_anon").value(m.host_peak_anon);
+  out.key("weights_bytes").value(m.weights_bytes).key("file_bytes").value(m.file_bytes);
+  out.end_object();
+}
+
+LoadMeasurement read_measurement(const Json& j) {
+  LoadMeasurement m;
+  m.strategy = j.at("strategy").as_string();
+  m.seconds = j.at("seconds").as_double();
+  m.device_peak_allocated = j.at("device_peak_allocated").as_int();
+  m.device_peak_reserved = j.at("device_peak_reserved").as_int();
+  m.host_peak_rss = j.at("host_peak_rss").as_uint();
+  m.host_peak_anon = j.at("host_peak_anon").as_uint();
+  m.weights_bytes = j.at("weights_bytes").as_uint();
+  m.file_bytes = j.at("file_bytes").as_uint();
+  return m;
+}
+
+double gib(double bytes) { return bytes / (1024.0 * 1024 * 1024); }
+
+int run_load_bench(const ParsedArgs& args) {
+  args.max_positional(1);
+  const std::string checkpoint = fs::absolute(args.positional(0, "the checkpoint (CKPT)")).string();
+  LoadRun run{checkpoint, args.get_or("per-tensor-dir", ""), cpu_device, std::nullopt};
+  const ModelOptions options = model_options(args);
+  run.device = options.device.value_or(default_device());
+  run.heads = options.heads;
+  const std::string device_arg = " --device " + run.device.to_string() +
+                                 (run.heads ? str(" --heads ", *run.heads) : std::string());
+
+  // One strategy, in this process: what the children run.
+  if (auto key = args.get("strategy")) {
+    LoadMeasurement m = measure_strategy(*key, run);
+    m.file_bytes = fs::is_directory(checkpoint) ? 0 : fs::file_size(checkpoint);
+    JsonWriter out;
+    write_measurement(out, m);
+    std::printf("%s\n", out.text().c_str());
+    return 0;
+  }
+
+  PTHRUN_CHECK(!fs::is_directory(checkpoint), checkpoint, " is a folder: load-bench compares loading one ordinary file");
+  // The per-tensor strategy needs the checkpoint as a folder of files: made once, not timed.
+  const fs::path folder = fs::temp_directory_path() / str("pthrun-load-bench-", ::getpid(), "-per-tensor");
+  fs::remove_all(folder);
+  run_self("convert " + quote(checkpoint) + " --per-tensor -o " + quote(folder.string()) +
+           (run.heads ? str(" --heads ", *run.heads) : std::string()));
+  std::vector<LoadMeasurement> results;
+  try {
+    for (const LoadStrategy& strategy : load_strategies()) {
+      warm_page_cache(checkpoint);
+      if (std::string(strategy.key) == "per_tensor") warm_page_cache(folder);
+      std::fprintf(stderr, "load-bench: %s ...\n", strategy.key);
+      const std::string json = run_self("load-bench " + quote(checkpoint) + " --strategy " + strategy.key +
+                                        device_arg + " --per-tensor-dir " + quote(folder.string()));
+      results.push_back(read_measurement(parse_json(json)));
+    }
+  } catch (...) {
+    fs::remove_all(folder);
+    throw;
+  }
+  fs::remove_all(folder);
+
+  const double file_bytes = static_cast<double>(fs::file_size(checkpoint));
+  if (args.has("json")) {
+    JsonWriter out;
+    out.begin_object().key("checkpoint").value(checkpoint).key("device").value(run.device.to_string());
+    out.key("file_bytes").value(file_bytes).key("results").begin_array();
+    for (const LoadMeasurement& m : results) write_measurement(out, m);
+    out.end_array().end_object();
+    std::printf("%s\n", out.text().c_str());
+  } else {
+    std::printf("load-bench: %s (%.2f GiB) onto %s, each strategy in a fresh process, from the page cache\n\n",
+                checkpoint.c_str(), gib(file_bytes), run.device.to_string().c_str());
+    std::printf("%-11s %-64s %12s %12s %12s %8s %7s\n", "strategy", "", "device peak", "host RSS", "host anon",
+                "time s", "GB/s");
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      const LoadMeasurement& m = results[i];
+      std::printf("%-11s %-64s %8.2f GiB %8.2f GiB %8.2f GiB %8.2f %7.2f\n", m.strategy.c_str(),
+                  load_strategies()[i].description, gib(static_cast<double>(m.device_peak_allocated)),
+                  gib(static_cast<double>(m.host_peak_rss)), gib(static_cast<double>(m.host_peak_anon)), m.seconds,
+                  file_bytes / m.seconds / 1e9);
+    }
+    std::printf("\nweights: %.2f GiB. device peak: the allocator's peak allocated bytes; host RSS: the kernel's\n"
+                "peak resident set (mapped file pages included); host anon: sampled peak of anonymous memory.\n",
+                gib(static_cast<double>(results.back().weights_bytes)));
+  }
+  if (auto svg = args.get("svg")) {
+    BarChart chart{str("Loading ", fs::path(checkpoint).filename().string(), " onto ", run.device.to_string()), "GiB",
+                   {}, {{"device peak", {}}, {"host peak RSS", {}}, {"host peak anonymous", {}}}};
+    for (const LoadMeasurement& m : results) {
+      chart.categories.push_back(str(m.strategy, " (", static_cast<int>(m.seconds * 100) / 100.0, " s)"));
+      chart.series[0].values.push_back(gib(static_cast<double>(m.device_peak_allocated)));
+      chart.series[1].values.push_back(gib(static_cast<double>(m.host_peak_rss)));
+      chart.series[2].values.push_back(gib(static_cast<double>(m.host_peak_anon)));
+    }
+    write_file_atomically(*svg, render(chart));
+  }
+  return 0;
+}
+
+}  // namespace
+
+extern const CommandSpec load_bench_command = {
+    "load-bench",
+    "Compare ways of loading a checkpoint onto a device: memory peaks and time",
+    "CKPT",
+    with_model_options({
+        {"json", 0, nullptr, "print JSON"},
+        {"svg", 0, "FILE", "draw the memory peaks as a bar chart"},
+        {"strategy", 0, "KEY", "run one strategy in this process and print its measurement as JSON"},
+        {"per-tensor-dir", 0, "DIR", "with --strategy per_tensor: the checkpoint as one file per tensor"},
+    }),
+    run_load_bench,
+    "Strategies: naive, sequential, meta, mmap, per_tensor (PyTorch's, re-created natively) and\n"
+    "pthrun (the streaming loader). Each runs in a fresh child process after the file has been\n"
+    "read once, so all start from the page cache."};
+
+}  // namespace pthrun::cli
