@@ -1,12 +1,10 @@
 // pthrun init: a randomly initialised GPT-2 checkpoint that torch.load reads.
 #include <cstdio>
 
-#include "loader/pth_writer.h"
 #include "model/config.h"
-#include "model/export.h"
-#include "model/gpt2.h"
 #include "runtime/error.h"
 #include "tools/cli.h"
+#include "tools/random_checkpoint.h"
 
 namespace pthrun::cli {
 
@@ -26,20 +24,10 @@ int run_init(const ParsedArgs& args) {
   if (naming_text != "book" && naming_text != "hf") throw UsageError("option --naming: expected book or hf");
   const Naming naming = naming_text == "book" ? Naming::book : Naming::hf;
 
-  Gpt2Config config;
-  config.vocab_size = args.get_int("vocab", 50257, 1, 1 << 24);
-  config.context = args.get_int("context", 1024, 1, 1 << 20);
-  config.channels = preset->channels;
-  config.layers = args.get_int("layers", preset->layers, 1, 1024);
-  config.heads = preset->heads;
-  config.qkv_bias = true;
-  // The book's GPTModel has an output head of its own; Hugging Face's is tied to wte.
-  config.tied_head = naming == Naming::hf;
-
-  ModelOptions options;
-  options.device = cpu_device;
-  Gpt2 model = Gpt2::create_random(config, options, static_cast<uint64_t>(args.get_int("seed", 0, 0, INT64_MAX)));
-  save_state_dict(*output, export_state_dict(model.weights(), config, naming, *dtype));
+  const Gpt2Config config = random_config(*preset, naming, args.get_int("vocab", 50257, 1, 1 << 24),
+                                          args.get_int("context", 1024, 1, 1 << 20),
+                                          args.get_int("layers", 0, 1, 1024));
+  write_random_checkpoint(config, naming, *dtype, static_cast<uint64_t>(args.get_int("seed", 0, 0, INT64_MAX)), *output);
   std::printf("wrote %s: %s, %s naming, %s\n", output->c_str(), config.describe().c_str(),
               naming_name(naming), dtype_name(*dtype));
   return 0;

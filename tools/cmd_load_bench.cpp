@@ -13,6 +13,7 @@
 #include "tools/cli.h"
 #include "tools/load_strategies.h"
 #include "tools/model_options.h"
+#include "tools/self_exec.h"
 #include "tools/svg_chart.h"
 
 namespace pthrun::cli {
@@ -20,32 +21,6 @@ namespace pthrun::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string quote(const std::string& arg) {
-  std::string quoted = "'";
-  for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
-// Runs this executable with `args` and returns what it printed; throws with its stderr's
-// last line when it fails.
-std::string run_self(const std::string& args) {
-  const std::string self = fs::read_symlink("/proc/self/exe").string();
-  const fs::path err = fs::temp_directory_path() / str("pthrun-load-bench-", ::getpid(), ".err");
-  FILE* pipe = ::popen((quote(self) + " " + args + " 2>" + quote(err.string())).c_str(), "r");
-  PTHRUN_CHECK(pipe, "cannot start ", self);
-  std::string out;
-  char buffer[4096];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
-  const int status = ::pclose(pipe);
-  std::string message = fs::exists(err) ? read_file(err.string()) : "";
-  fs::remove(err);
-  if (status != 0) {
-    while (!message.empty() && message.back() == '\n') message.pop_back();
-    throw Error(str("pthrun ", args, " failed: ", message.substr(message.rfind('\n') + 1)));
-  }
-  return out;
-}
 
 // Reads the whole file once so that every strategy starts from the page cache.
 uint64_t warm_page_cache(const fs::path& path) {
@@ -110,7 +85,7 @@ int run_load_bench(const ParsedArgs& args) {
   // The per-tensor strategy needs the checkpoint as a folder of files: made once, not timed.
   const fs::path folder = fs::temp_directory_path() / str("pthrun-load-bench-", ::getpid(), "-per-tensor");
   fs::remove_all(folder);
-  run_self("convert " + quote(checkpoint) + " --per-tensor -o " + quote(folder.string()) +
+  run_self("convert " + shell_quote(checkpoint) + " --per-tensor -o " + shell_quote(folder.string()) +
            (run.heads ? str(" --heads ", *run.heads) : std::string()));
   std::vector<LoadMeasurement> results;
   try {
@@ -118,8 +93,8 @@ int run_load_bench(const ParsedArgs& args) {
       warm_page_cache(checkpoint);
       if (std::string(strategy.key) == "per_tensor") warm_page_cache(folder);
       std::fprintf(stderr, "load-bench: %s ...\n", strategy.key);
-      const std::string json = run_self("load-bench " + quote(checkpoint) + " --strategy " + strategy.key +
-                                        device_arg + " --per-tensor-dir " + quote(folder.string()));
+      const std::string json = run_self("load-bench " + shell_quote(checkpoint) + " --strategy " + strategy.key +
+                                        device_arg + " --per-tensor-dir " + shell_quote(folder.string()));
       results.push_back(read_measurement(parse_json(json)));
     }
   } catch (...) {
@@ -156,7 +131,7 @@ int run_load_bench(const ParsedArgs& args) {
     BarChart chart{str("Loading ", fs::path(checkpoint).filename().string(), " onto ", run.device.to_string()), "GiB",
                    {}, {{"device peak", {}}, {"host peak RSS", {}}, {"host peak anonymous", {}}}};
     for (const LoadMeasurement& m : results) {
-      chart.categories.push_back(str(m.strategy, " (", static_cast<int>(m.seconds * 100) / 100.0, " s)"));
+      chart.categories.push_back(str(m.strategy, "\n", static_cast<int>(m.seconds * 100) / 100.0, " s"));
       chart.series[0].values.push_back(gib(static_cast<double>(m.device_peak_allocated)));
       chart.series[1].values.push_back(gib(static_cast<double>(m.host_peak_rss)));
       chart.series[2].values.push_back(gib(static_cast<double>(m.host_peak_anon)));

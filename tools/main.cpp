@@ -13,6 +13,7 @@ extern const CommandSpec alloc_bench_command;
 extern const CommandSpec alloc_report_command;
 extern const CommandSpec bench_command;
 extern const CommandSpec convert_command;
+extern const CommandSpec demo_command;
 extern const CommandSpec dump_command;
 extern const CommandSpec forward_command;
 extern const CommandSpec generate_command;
@@ -30,6 +31,7 @@ namespace {
 using pthrun::cli::CommandSpec;
 
 const CommandSpec* const commands[] = {
+    &pthrun::cli::demo_command,
     &pthrun::cli::generate_command,
     &pthrun::cli::forward_command,
     &pthrun::cli::bench_command,

@@ -186,14 +186,18 @@ std::string render(const BarChart& chart) {
       svg += str("<rect x=\"", num(x), "\" y=\"", num(axis_bottom - h), "\" width=\"", num(bar_w * 0.92),
                  "\" height=\"", num(h), "\" fill=\"", kPalette[s % std::size(kPalette)], "\"/>\n");
     }
-    // Category names may be long: wrap at spaces into lines of about 16 characters.
+    // Category names break at '\n', and long lines wrap at spaces near 16 characters.
     std::vector<std::string> lines(1);
     std::string word;
     for (char ch : chart.categories[c] + " ") {
-      if (ch != ' ') { word += ch; continue; }
+      if (ch != ' ' && ch != '\n') {
+        word += ch;
+        continue;
+      }
       if (!lines.back().empty() && lines.back().size() + word.size() > 16) lines.emplace_back();
       lines.back() += (lines.back().empty() ? "" : " ") + word;
       word.clear();
+      if (ch == '\n') lines.emplace_back();
     }
     for (std::size_t l = 0; l < lines.size(); ++l)
       svg += str("<text x=\"", num(group_x + group_w * 0.4), "\" y=\"", num(axis_bottom + 16 + 14 * l),
