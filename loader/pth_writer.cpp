@@ -206,6 +206,12 @@ void save_checkpoint(const std::string& path, const Value& root, const std::vect
   zip.finish();
 }
 
+std::string pickle_value(const Value& root) {
+  PTHRUN_CHECK(!root.contains_tensor(), "pickle_value: the tree holds tensors; save them with save_checkpoint");
+  std::vector<SavedStorage> unused;
+  return Pickler({}, unused).finish(root);
+}
+
 void save_state_dict(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors) {
   std::vector<Value> keys, values;
   std::vector<Tensor> leaves;

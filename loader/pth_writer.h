@@ -27,4 +27,8 @@ void save_checkpoint(const std::string& path, const Value& root, const std::vect
 // An OrderedDict of the tensors, in order.
 void save_state_dict(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors);
 
+// A tree of plain values (no tensor leaves) as a protocol-2 pickle, as pickle.dumps writes it:
+// for files other Python tools read, such as PyTorch's memory snapshots.
+std::string pickle_value(const Value& root);
+
 }  // namespace pthrun

@@ -192,6 +192,7 @@ std::string trace_to_json(const TraceDocument& trace) {
     out.key("size").value(e.event.size);
     out.key("requested").value(e.event.requested);
     out.key("label").value(e.label);
+    if (e.event.action == TraceAction::oom) out.key("device_free").value(e.event.device_free);
     out.end_object();
   }
   out.end_array();
@@ -241,6 +242,7 @@ TraceDocument trace_from_json(std::string_view text) {
     event.event.size = e.at("size").as_uint();
     event.event.requested = e.at("requested").as_uint();
     event.label = e.at("label").as_string();
+    if (const Json* free = e.find("device_free")) event.event.device_free = free->as_uint();
     doc.events.push_back(std::move(event));
   }
   for (const Json& s : json.at("snapshot").at("segments").items()) {

@@ -41,6 +41,7 @@ struct TraceEvent {
   uint64_t size = 0;       // block or segment bytes
   uint64_t requested = 0;  // bytes asked for (alloc, free, oom)
   uint32_t label = 0;      // see label_text()
+  uint64_t device_free = 0;  // oom: what the device said it had free
 };
 
 // Labels are interned: a TraceEvent carries an id, label_text() gives the string. Id 0 is "".
@@ -68,8 +69,9 @@ class TraceRing {
   explicit TraceRing(std::size_t capacity = 0);
   bool enabled() const { return !events_.empty(); }
   void record(TraceAction action, StreamId stream, const void* address, uint64_t size,
-              uint64_t requested, uint32_t label) {
-    if (enabled()) push({now_ns(), action, stream, reinterpret_cast<uint64_t>(address), size, requested, label});
+              uint64_t requested, uint32_t label, uint64_t device_free = 0) {
+    if (enabled())
+      push({now_ns(), action, stream, reinterpret_cast<uint64_t>(address), size, requested, label, device_free});
   }
   std::vector<TraceEvent> ordered() const;
   uint64_t dropped() const { return dropped_; }

@@ -220,7 +220,8 @@ CachingAllocator::Block* CachingAllocator::new_segment_or_throw(std::size_t size
 
 void CachingAllocator::throw_oom(std::size_t requested, std::size_t segment_size) {
   ++stats_.num_ooms;
-  trace_.record(TraceAction::oom, 0, nullptr, segment_size, requested, current_label());
+  const std::size_t device_free = backend_->free_memory();
+  trace_.record(TraceAction::oom, 0, nullptr, segment_size, requested, current_label(), device_free);
   const int64_t allocated = stats_.allocated_bytes[all_pools].current;
   const int64_t reserved = stats_.reserved_bytes[all_pools].current;
   std::string cap;
@@ -231,7 +232,7 @@ void CachingAllocator::throw_oom(std::size_t requested, std::size_t segment_size
       str("out of memory on ", device().to_string(), ": tried to allocate ",
           format_bytes(static_cast<double>(requested)), " (", requested, " bytes); device capacity ",
           format_bytes(static_cast<double>(backend_->capacity())), ", ",
-          format_bytes(static_cast<double>(backend_->free_memory())), " free; pthrun has ",
+          format_bytes(static_cast<double>(device_free)), " free; pthrun has ",
           format_bytes(static_cast<double>(allocated)), " allocated, ",
           format_bytes(static_cast<double>(reserved)), " reserved (",
           format_bytes(static_cast<double>(reserved - allocated)), " reserved but unallocated)", cap));

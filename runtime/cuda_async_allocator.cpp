@@ -50,7 +50,7 @@ class CudaAsyncAllocator final : public Allocator {
     if (status == cudaErrorMemoryAllocation) {
       cudaGetLastError();
       ++stats_.num_ooms;
-      trace_.record(TraceAction::oom, stream, nullptr, bytes, bytes, current_label());
+      trace_.record(TraceAction::oom, stream, nullptr, bytes, bytes, current_label(), device_free());
       throw OutOfMemory(bytes, str("out of memory on ", device_.to_string(), ": tried to allocate ",
                                    format_bytes(static_cast<double>(bytes)), " (", bytes,
                                    " bytes) from CUDA's stream-ordered pool; device capacity ",

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "loader/pickle.h"
 #include "runtime/json.h"
 #include "tests/cli_runner.h"
 #include "tests/test_util.h"
@@ -133,6 +134,42 @@ TEST_CASE("generate --alloc-trace records the allocator, alloc-report charts it"
     CHECK(svg.find(">" + scope + " (") != std::string::npos);
     CHECK(report.out.find("    " + scope + " ") != std::string::npos);
   }
+}
+
+TEST_CASE("alloc-report --snapshot writes what PyTorch's memory visualizer reads") {
+  TempDir dir("cli-model");
+  const std::string path = init_small(dir);
+  const std::string trace = dir / "trace.json", snapshot = dir / "snapshot.pickle";
+  REQUIRE(run_pthrun("generate " + quote(path) + " --tokens 1,2,3 -n 4 --alloc-trace " + quote(trace)).status == 0);
+  CliResult r = run_pthrun("alloc-report " + quote(trace) + " --snapshot " + quote(snapshot));
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+
+  // The structure, read back by pthrun's unpickler: every segment's blocks tile it.
+  const std::string bytes = read_file(snapshot);
+  const Value root = unpickle({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, snapshot,
+                              PersistentIds::none)
+                         .root;
+  const Json trace_json = parse_json(read_file(trace));
+  const auto& segments = root.find("segments")->items();
+  CHECK(segments.size() == trace_json.at("snapshot").at("segments").items().size());
+  for (const Value& segment : segments) {
+    int64_t sum = 0;
+    for (const Value& block : segment.find("blocks")->items()) sum += block.find("size")->as_int();
+    CHECK(sum == segment.find("total_size")->as_int());
+  }
+  const auto& events = root.find("device_traces")->items().at(0).items();
+  CHECK(events.size() >= trace_json.at("events").items().size());
+  CHECK(events.at(0).find("action")->as_string() == "segment_alloc");
+
+  // And by PyTorch's own visualizer code, where torch >= 2.1 is installed.
+  bool checked = false;
+  for (const std::string& python : torch_pythons()) {
+    const int status = std::system((quote(python) + " " + quote(PTHRUN_SOURCE_DIR "/tests/check_memory_viz.py") +
+                                    " " + quote(snapshot) + " > /dev/null").c_str());
+    CHECK((WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 3));
+    checked = checked || WEXITSTATUS(status) == 0;
+  }
+  if (!checked) MESSAGE("no torch >= 2.1 found: the snapshot was not read by PyTorch's memory visualizer");
 }
 
 TEST_CASE("bench prints its figures") {

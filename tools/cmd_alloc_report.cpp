@@ -10,6 +10,7 @@
 #include "runtime/file_util.h"
 #include "tools/alloc_timeline.h"
 #include "tools/cli.h"
+#include "tools/memory_viz.h"
 #include "tools/svg_chart.h"
 
 namespace pthrun::cli {
@@ -55,6 +56,10 @@ int run_alloc_report(const ParsedArgs& args) {
     write_file_atomically(*out, render(chart));
     std::printf("wrote %s\n", out->c_str());
   }
+  if (auto snapshot = args.get("snapshot")) {
+    write_file_atomically(*snapshot, memory_viz_pickle(trace));
+    std::printf("wrote %s (open it at https://pytorch.org/memory_viz)\n", snapshot->c_str());
+  }
   return 0;
 }
 
@@ -64,7 +69,8 @@ extern const CommandSpec alloc_report_command = {
     "alloc-report",
     "Chart memory over time from an allocator trace and print fragmentation figures",
     "TRACE.json",
-    {{"output", 'o', "REPORT.svg", "write the chart of allocated (by scope) and reserved memory over time"}},
+    {{"output", 'o', "REPORT.svg", "write the chart of allocated (by scope) and reserved memory over time"},
+     {"snapshot", 0, "FILE.pickle", "write the trace as a PyTorch memory snapshot (pytorch.org/memory_viz)"}},
     run_alloc_report,
     "The trace is the JSON that `pthrun generate --alloc-trace` (or any run with\n"
     "PTHRUN_ALLOC_CONF=trace:1 and write_trace_file()) records; its schema is in the README."};
