@@ -82,9 +82,11 @@ AllocatorConfig AllocatorConfig::parse(std::string_view text) {
       PTHRUN_CHECK(n >= 1 && n <= 1e8, "PTHRUN_ALLOC_CONF trace_entries: expected 1 to 100000000, got ",
                    value);
       config.trace_entries = static_cast<std::size_t>(n);
+    } else if (key == "timing") {
+      config.timing = parse_flag(value, key);
     } else {
       throw Error(str("PTHRUN_ALLOC_CONF: unknown key '", key,
-                      "' (known: mode, cap, cap_fraction, max_split_size_mb, trace, trace_entries)"));
+                      "' (known: mode, cap, cap_fraction, max_split_size_mb, trace, trace_entries, timing)"));
     }
   }
   return config;
@@ -103,6 +105,7 @@ std::string AllocatorConfig::to_string() const {
   if (cap_fraction > 0) out += str(",cap_fraction:", cap_fraction);
   if (max_split_size != SIZE_MAX) out += str(",max_split_size_mb:", max_split_size / 1048576);
   if (trace) out += str(",trace:1,trace_entries:", trace_entries);
+  if (timing) out += ",timing:1";
   return out;
 }
 

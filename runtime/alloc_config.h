@@ -10,6 +10,7 @@
 //   max_split_size_mb  blocks of at least this size are never split (default: no limit)
 //   trace              1 to record a trace of allocator events
 //   trace_entries      size of the trace ring (default 65536)
+//   timing             1 to time every allocate and free (alloc_ns, free_ns in the stats)
 #pragma once
 
 #include <cstddef>
@@ -27,6 +28,7 @@ struct AllocatorConfig {
   std::size_t max_split_size = SIZE_MAX;
   bool trace = false;
   std::size_t trace_entries = 65536;
+  bool timing = false;
 
   // Throws pthrun::Error naming the key or value it cannot accept.
   static AllocatorConfig parse(std::string_view text);

@@ -135,6 +135,8 @@ constexpr CounterField counter_fields[] = {
     {"num_device_alloc", &AllocatorStats::num_device_alloc},
     {"num_device_free", &AllocatorStats::num_device_free},
     {"num_cache_hits", &AllocatorStats::num_cache_hits},
+    {"alloc_ns", &AllocatorStats::alloc_ns},
+    {"free_ns", &AllocatorStats::free_ns},
 };
 constexpr const char* pool_names[] = {"all", "small_pool", "large_pool"};
 constexpr const char* stat_parts[] = {"current", "peak", "allocated", "freed"};

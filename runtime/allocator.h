@@ -56,6 +56,8 @@ struct AllocatorStats {
   int64_t num_device_alloc = 0;    // calls to the backend's allocate (cudaMalloc)
   int64_t num_device_free = 0;     // calls to the backend's deallocate (cudaFree)
   int64_t num_cache_hits = 0;      // allocations served from cached blocks
+  int64_t alloc_ns = 0;            // time spent in allocate() and in frees, with timing:1
+  int64_t free_ns = 0;
 };
 
 // A block's state in a snapshot.

@@ -1,6 +1,7 @@
 #include "runtime/caching_allocator.h"
 
 #include <algorithm>
+#include <chrono>
 #include <new>
 #include <utility>
 #include <cstdio>
@@ -60,6 +61,10 @@ void CachingAllocator::recycle(Block* block) {
   // heap allocator off that path.
   block->stream_uses.clear();
   spare_blocks_.push_back(block);
+}
+
+int64_t CachingAllocator::elapsed_ns(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
 }
 
 bool CachingAllocator::BlockOrder::operator()(const Block* a, const Block* b) const {
@@ -124,6 +129,7 @@ Allocation CachingAllocator::allocate(std::size_t bytes, StreamId stream) {
   PTHRUN_CHECK(size >= bytes, "allocation of ", bytes, " bytes is too large");
   const bool caching = config_.mode == AllocatorMode::caching;
   const bool small = size <= kSmallRequest;
+  const auto start = config_.timing ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   std::lock_guard lock(mutex_);
   if (!pending_.empty()) process_events();
 
@@ -166,6 +172,7 @@ Allocation CachingAllocator::allocate(std::size_t bytes, StreamId stream) {
   update(stats_.active_bytes, small, static_cast<int64_t>(block->size));
   update(stats_.requested_bytes, small, static_cast<int64_t>(bytes));
   trace_.record(TraceAction::alloc, stream, block->ptr, block->size, bytes, block->label);
+  if (config_.timing) stats_.alloc_ns += elapsed_ns(start);
   return make_allocation(block->ptr, bytes, block);
 }
 
@@ -240,7 +247,13 @@ void CachingAllocator::throw_oom(std::size_t requested, std::size_t segment_size
 
 void CachingAllocator::release(void* handle) noexcept {
   auto* block = static_cast<Block*>(handle);
+  const auto start = config_.timing ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   std::lock_guard lock(mutex_);
+  release_locked(block);
+  if (config_.timing) stats_.free_ns += elapsed_ns(start);
+}
+
+void CachingAllocator::release_locked(Block* block) {
   const bool small = block->small;
   block->allocated = false;
   update(stats_.allocation, small, -1);
@@ -395,7 +408,8 @@ void CachingAllocator::reset_accumulated() {
                            &stats_.inactive_split_bytes, &stats_.requested_bytes, &stats_.allocation,
                            &stats_.segment, &stats_.active, &stats_.inactive_split})
     for (Stat& stat : *array) stat.allocated = stat.freed = 0;
-  stats_.num_alloc_retries = stats_.num_ooms = stats_.num_device_alloc = stats_.num_device_free =
+  stats_.num_alloc_retries = stats_.num_ooms = stats_.num_device_alloc = stats_.num_device_free = stats_.alloc_ns =
+      stats_.free_ns =
       stats_.num_cache_hits = 0;
 }
 

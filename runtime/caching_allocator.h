@@ -18,6 +18,7 @@
 // Thread-safe; a cache hit makes no backend (CUDA) call.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <map>
@@ -100,6 +101,8 @@ class CachingAllocator final : public Allocator {
   };
 
   void release(void* block) noexcept override;
+  void release_locked(Block* block);
+  static int64_t elapsed_ns(std::chrono::steady_clock::time_point start);
 
   Block* make_block(char* ptr, std::size_t size, StreamId stream, bool small);
   void recycle(Block* block);

@@ -35,6 +35,7 @@ class CudaAsyncAllocator final : public Allocator {
   std::string mode() const override { return "cuda-async"; }
 
   Allocation allocate(std::size_t bytes, StreamId stream) override {
+    const auto start = std::chrono::steady_clock::now();
     std::lock_guard lock(mutex_);
     set_current_device(device_);
     void* ptr = nullptr;
@@ -67,6 +68,7 @@ class CudaAsyncAllocator final : public Allocator {
     bump(stats_.active, 1);
     bump(stats_.active_bytes, static_cast<int64_t>(bytes));
     trace_.record(TraceAction::alloc, stream, ptr, bytes, bytes, block.label);
+    if (config_.timing) stats_.alloc_ns += elapsed_ns(start);
     return make_allocation(ptr, bytes, ptr);
   }
 
@@ -105,7 +107,8 @@ class CudaAsyncAllocator final : public Allocator {
     for (StatArray* array : {&stats_.allocated_bytes, &stats_.requested_bytes, &stats_.allocation,
                              &stats_.active, &stats_.active_bytes})
       for (Stat& stat : *array) stat.allocated = stat.freed = 0;
-    stats_.num_alloc_retries = stats_.num_ooms = stats_.num_device_alloc = stats_.num_device_free = 0;
+    stats_.num_alloc_retries = stats_.num_ooms = stats_.num_device_alloc = stats_.num_device_free = stats_.alloc_ns =
+        stats_.free_ns = 0;
   }
 
   void empty_cache() override {
@@ -154,6 +157,7 @@ class CudaAsyncAllocator final : public Allocator {
   };
 
   void release(void* handle) noexcept override {
+    const auto start = std::chrono::steady_clock::now();
     std::lock_guard lock(mutex_);
     auto it = live_.find(handle);
     if (it == live_.end()) return;
@@ -176,6 +180,11 @@ class CudaAsyncAllocator final : public Allocator {
     bump(stats_.active_bytes, -static_cast<int64_t>(block.size));
     trace_.record(TraceAction::free, block.stream, block.ptr, block.size, block.size, block.label);
     live_.erase(it);
+    if (config_.timing) stats_.free_ns += elapsed_ns(start);
+  }
+
+  static int64_t elapsed_ns(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
   }
 
   // Everything CUDA's pool serves counts as the large pool.

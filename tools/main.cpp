@@ -10,6 +10,7 @@
 
 namespace pthrun::cli {
 extern const CommandSpec alloc_bench_command;
+extern const CommandSpec alloc_compare_command;
 extern const CommandSpec alloc_report_command;
 extern const CommandSpec bench_command;
 extern const CommandSpec convert_command;
@@ -44,6 +45,7 @@ const CommandSpec* const commands[] = {
     &pthrun::cli::load_bench_command,
     &pthrun::cli::stream_bench_command,
     &pthrun::cli::alloc_report_command,
+    &pthrun::cli::alloc_compare_command,
     &pthrun::cli::alloc_bench_command,
     &pthrun::cli::info_command,
 };

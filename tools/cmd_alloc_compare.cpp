@@ -1,0 +1,106 @@
+// pthrun alloc-compare: one workload (load, then generate) under each allocator mode, each in a
+// fresh process: pthrun's caching allocator, no caching (every request to the device) and
+// CUDA's stream-ordered pool (cudaMallocAsync, GPUs only).
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "model/generate.h"
+#include "model/gpt2.h"
+#include "runtime/error.h"
+#include "runtime/json.h"
+#include "tools/cli.h"
+#include "tools/model_options.h"
+#include "tools/self_exec.h"
+
+namespace pthrun::cli {
+
+namespace {
+
+constexpr const char* kModes[] = {"caching", "nocache", "async"};
+
+// The workload in this process, under the allocator mode PTHRUN_ALLOC_CONF already names.
+// The workload in this process, under the allocator mode PTHRUN_ALLOC_CONF already names. The
+// figures are read once the model is gone, so that its frees count too.
+std::string run_workload(const ParsedArgs& args, const std::string& checkpoint) {
+  const auto start = std::chrono::steady_clock::now();
+  ModelOptions options = model_options(args);
+  options.load.progress = false;
+  Device device;
+  double decode_ms = 0;
+  {
+    Gpt2 model = Gpt2::load(checkpoint, options);
+    device = model.device();
+    std::vector<int32_t> prompt(static_cast<std::size_t>(args.get_int("prompt-tokens", 64, 1, model.config().context)));
+    for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 13) % model.config().vocab_size);
+    GenerationOptions generation;
+    generation.max_new_tokens = args.get_int("new-tokens", 32, 1, 1 << 20);
+    generation.stop_at_end_of_text = false;
+    decode_ms = generate(model, {prompt}, generation).decode_ms_per_token();
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  const Allocator& allocator = device_allocator(device);
+  const AllocatorStats s = allocator.stats();
+  JsonWriter out;
+  out.begin_object().key("mode").value(allocator.mode()).key("seconds").value(seconds);
+  out.key("decode_ms_per_token").value(decode_ms);
+  out.key("peak_allocated").value(s.allocated_bytes[all_pools].peak).key("peak_reserved").value(s.reserved_bytes[all_pools].peak);
+  out.key("allocations").value(s.allocation[all_pools].allocated).key("device_allocs").value(s.num_device_alloc);
+  out.key("device_frees").value(s.num_device_free).key("alloc_ns").value(s.alloc_ns).key("free_ns").value(s.free_ns);
+  out.end_object();
+  return out.take();
+}
+
+int run_alloc_compare(const ParsedArgs& args) {
+  args.max_positional(1);
+  const std::string& checkpoint = args.positional(0, "the checkpoint (CKPT)");
+  if (auto mode = args.get("mode")) {  // a child: the allocator takes its mode from the environment
+    const char* conf = std::getenv("PTHRUN_ALLOC_CONF");
+    setenv("PTHRUN_ALLOC_CONF", str(conf && *conf ? str(conf, ",") : "", "mode:", *mode, ",timing:1").c_str(), 1);
+    std::printf("%s\n", run_workload(args, checkpoint).c_str());
+    return 0;
+  }
+
+  const Device device = model_options(args).device.value_or(default_device());
+  std::string passed = " --device " + device.to_string();
+  for (const char* option : {"heads", "dtype", "key", "prompt-tokens", "new-tokens"})
+    if (auto value = args.get(option)) passed += str(" --", option, " ", shell_quote(*value));
+  std::printf("alloc-compare: %s on %s; load, then generate; each allocator in a fresh process\n\n",
+              checkpoint.c_str(), device.to_string().c_str());
+  std::printf("%-12s %12s %12s %9s %10s %10s %10s %10s %10s %8s\n", "allocator", "peak alloc", "peak reserv",
+              "res/alloc", "requests", "dev allocs", "dev frees", "alloc ns", "free ns", "time s");
+  for (const char* mode : kModes) {
+    if (std::string(mode) == "async" && device.is_cpu()) {
+      std::printf("%-12s (CUDA's stream-ordered pool needs a GPU)\n", "cuda-async");
+      continue;
+    }
+    const Json r = parse_json(run_self("alloc-compare " + shell_quote(checkpoint) + " --mode " + mode + passed));
+    const double requests = static_cast<double>(std::max<int64_t>(r.at("allocations").as_int(), 1));
+    const double allocated = r.at("peak_allocated").as_double(), reserved = r.at("peak_reserved").as_double();
+    std::printf("%-12s %12s %12s %9.4f %10lld %10lld %10lld %10.0f %10.0f %8.2f\n", r.at("mode").as_string().c_str(),
+                format_bytes(allocated).c_str(), format_bytes(reserved).c_str(), allocated > 0 ? reserved / allocated : 0,
+                static_cast<long long>(r.at("allocations").as_int()), static_cast<long long>(r.at("device_allocs").as_int()),
+                static_cast<long long>(r.at("device_frees").as_int()), r.at("alloc_ns").as_double() / requests,
+                r.at("free_ns").as_double() / requests, r.at("seconds").as_double());
+  }
+  std::printf("\nrequests: allocations made; alloc ns / free ns: mean time per allocate and per free over\n"
+              "the whole workload, freeing the model included; time: load, generate and free.\n");
+  return 0;
+}
+
+}  // namespace
+
+extern const CommandSpec alloc_compare_command = {
+    "alloc-compare",
+    "Run load + generate under the caching allocator, no caching and cudaMallocAsync",
+    "CKPT",
+    with_model_options({
+        {"prompt-tokens", 0, "N", "prompt length (default 64)"},
+        {"new-tokens", 0, "N", "tokens to generate (default 32)"},
+        {"mode", 0, "MODE", "run the workload once in this process under MODE and print JSON"},
+    }),
+    run_alloc_compare};
+
+}  // namespace pthrun::cli
