@@ -141,11 +141,14 @@ declare -A extra=(
 
 run_target() {
   local target=$1
+  local start=$SECONDS
   mkdir -p "$out/corpus/$target" "$out/crashes/$target" "$out/logs"
   # shellcheck disable=SC2086  # extra holds several options
   "$out/fuzz_$target" "$out/corpus/$target" "$seeds/$target" -max_total_time="$seconds" -timeout=10 \
     -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$out/crashes/$target/" ${extra[$target]} \
     > "$out/logs/$target.log" 2>&1 || true
+  # A crash ends the run early: the table shows the time it really ran.
+  echo $((SECONDS - start)) > "$out/logs/$target.seconds"
 }
 
 stamp=$out/logs/started
@@ -164,17 +167,18 @@ wait
 
 # Per target: libFuzzer's final statistics, the coverage of its last status line (cov: edges,
 # ft: features), and the artifacts this run wrote.
+final_stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -n 1; }
 found=0
 printf '| target | seconds | executions | exec/s | cov | ft | corpus | crashes |\n|---|---|---|---|---|---|---|---|\n'
 for target in "${targets[@]}"; do
   log=$out/logs/$target.log
-  final_stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -n 1; }
   last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<< "$last")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<< "$last")
   crashes=$(find "$out/crashes/$target" -type f -newer "$stamp" | wc -l)
-  printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$target" "$seconds" "$(final_stat number_of_executed_units)" \
-    "$(final_stat average_exec_per_sec)" "${cov:-?}" "${ft:-?}" "$(find "$out/corpus/$target" -type f | wc -l)" "$crashes"
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$target" "$(< "$out/logs/$target.seconds")" \
+    "$(final_stat number_of_executed_units)" "$(final_stat average_exec_per_sec)" "${cov:-?}" "${ft:-?}" \
+    "$(find "$out/corpus/$target" -type f | wc -l)" "$crashes"
   if ((crashes)) || grep -qE '^(==[0-9]+==ERROR|SUMMARY)' "$log"; then
     found=1
     find "$out/crashes/$target" -type f -newer "$stamp" | sed 's/^/  /'
