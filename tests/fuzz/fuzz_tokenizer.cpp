@@ -4,10 +4,11 @@
 //   - the merge cache changes nothing (a second tokenizer encodes with it off);
 //   - a list of ids decodes exactly when every id is in [0, V), to the tokens' bytes joined,
 //     and otherwise throws pthrun::Error.
-// A broken promise aborts with a line saying which, so libFuzzer keeps the input. The cached tokenizer carries its cache from one input to the next, as in a long
-// run of `pthrun generate`; the uncached one makes any difference that causes visible at once.
+// A broken promise aborts with a line saying which, so libFuzzer keeps the input.
+// The cached tokenizer keeps its cache from one input to the next, as a long-running process
+// would; comparing with the uncached one shows at once any id the cache got wrong.
 //
-// The bundled vocabulary is read once, from PTHRUN_FUZZ_VOCAB_DIR (set by tools/fuzz.sh).
+// The bundled vocabulary is read once, from PTHRUN_FUZZ_VOCAB_DIR (tests/fuzz/CMakeLists.txt).
 // Built and run by tools/fuzz.sh.
 #include <cstddef>
 #include <cstdint>
