@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "kernels/attention.h"
-#include "kernels/attention_check.h"
+#include "kernels/op_checks.h"
 #include "kernels/cpu/cpu_util.h"
 #include "kernels/element.h"
 #include "runtime/error.h"

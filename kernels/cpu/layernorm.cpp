@@ -11,6 +11,7 @@
 #include "kernels/cpu/cpu_util.h"
 #include "kernels/element.h"
 #include "kernels/kernel_check.h"
+#include "kernels/op_checks.h"
 #include "kernels/layernorm.h"
 
 namespace pthrun::kernels::cpu {
@@ -33,27 +34,12 @@ void normalize_row(T* out, const float* v, const T* weight, const T* bias, int64
     out[c] = from_f32<T>((v[c] - mean) * rstd * to_f32(weight[c]) + to_f32(bias[c]));
 }
 
-void check_params(const char* op, const Tensor& out, const Tensor& weight, const Tensor& bias, float eps) {
-  const int64_t C = check_rows(op, "out", out);
-  PTHRUN_CHECK(C > 0, op, ": rows of length 0 cannot be normalised");
-  check_tensor(op, "weight", weight, out.device(), out.dtype());
-  check_tensor(op, "bias", bias, out.device(), out.dtype());
-  check_shape(op, "weight", weight, {C});
-  check_shape(op, "bias", bias, {C});
-  PTHRUN_CHECK(eps >= 0 && std::isfinite(eps), op, ": eps is ", eps, ", expected a finite value >= 0");
-}
-
 }  // namespace
 
 void layernorm(const Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                const Stream& stream) {
   (void)stream;  // work on the CPU is synchronous
-  check_float("layernorm", "out", out, out.device());
-  check_params("layernorm", out, weight, bias, eps);
-  check_tensor("layernorm", "x", x, out.device(), out.dtype());
-  check_shape("layernorm", "x", x, out.shape());
-  check_alias("layernorm", "out", out, "x", x);
-  const int64_t C = out.size(-1);
+  const int64_t C = check_layernorm(out, x, weight, bias, eps);
   dispatch_float(out.dtype(), "layernorm", [&](auto tag) {
     using T = decltype(tag);
     T* o = static_cast<T*>(out.data_ptr());
@@ -76,16 +62,7 @@ void residual_layernorm(const Tensor& residual, const Tensor& out, const Tensor&
                         const Tensor& bias, float eps, const Stream& stream) {
   (void)stream;
   const char* op = "residual_layernorm";
-  check_float(op, "out", out, out.device());
-  check_params(op, out, weight, bias, eps);
-  check_tensor(op, "residual", residual, out.device(), out.dtype());
-  check_tensor(op, "delta", delta, out.device(), out.dtype());
-  check_shape(op, "residual", residual, out.shape());
-  check_shape(op, "delta", delta, out.shape());
-  PTHRUN_CHECK(!overlaps(residual, out), op, ": residual and out overlap");
-  PTHRUN_CHECK(!overlaps(residual, delta), op, ": residual and delta overlap");
-  check_alias(op, "out", out, "delta", delta);
-  const int64_t C = out.size(-1);
+  const int64_t C = check_residual_layernorm(residual, out, delta, weight, bias, eps);
   dispatch_float(out.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     T* r = static_cast<T*>(residual.data_ptr());

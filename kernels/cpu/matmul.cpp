@@ -17,6 +17,7 @@
 #include "kernels/cpu/cpu_util.h"
 #include "kernels/element.h"
 #include "kernels/kernel_check.h"
+#include "kernels/op_checks.h"
 #include "kernels/matmul.h"
 #include "runtime/checked_math.h"
 
@@ -30,37 +31,6 @@ constexpr int64_t kColumnAlign = 16;
 void use_single_threaded_blas() {
   static std::once_flag once;
   std::call_once(once, [] { openblas_set_num_threads(1); });
-}
-
-struct LinearShape {
-  int64_t N, I, O;
-};
-
-LinearShape check_linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout,
-                         const Tensor& bias) {
-  const char* op = "linear";
-  const Device device = out.device();
-  check_float(op, "x", x, device);
-  PTHRUN_CHECK(x.dim() == 2, op, ": x has shape ", x.shape().to_string(), ", expected (N, I)");
-  const int64_t N = x.size(0), I = x.size(1);
-  check_tensor(op, "weight", weight, device, x.dtype());
-  PTHRUN_CHECK(weight.dim() == 2, op, ": weight has shape ", weight.shape().to_string(), ", expected 2-D");
-  const bool out_in = layout == WeightLayout::out_in;
-  const int64_t O = out_in ? weight.size(0) : weight.size(1);
-  PTHRUN_CHECK((out_in ? weight.size(1) : weight.size(0)) == I, op, ": weight has shape ",
-               weight.shape().to_string(), ", expected ", out_in ? "(O, " : "(", I, out_in ? ")" : ", O)",
-               " for x of shape ", x.shape().to_string(), out_in ? " (layout out_in)" : " (layout in_out)");
-  PTHRUN_CHECK(out.defined(), op, ": out is undefined, expected a tensor");
-  PTHRUN_CHECK(out.dtype() == x.dtype() || out.dtype() == DType::f32, op, ": out has dtype ",
-               dtype_name(out.dtype()), ", expected ", dtype_name(x.dtype()), " or float32");
-  check_float(op, "out", out, device);
-  check_shape(op, "out", out, {N, O});
-  PTHRUN_CHECK(!overlaps(out, x) && !overlaps(out, weight), op, ": out overlaps an input");
-  if (bias.defined()) {
-    check_tensor(op, "bias", bias, device, x.dtype());
-    check_shape(op, "bias", bias, {O});
-  }
-  return {N, I, O};
 }
 
 // Widens n elements to f32; f32 input is used in place.
@@ -77,7 +47,7 @@ const float* as_f32(const T* p, int64_t n, std::vector<float>& scratch) {
 
 // out[:, o0:o1] = x @ W^T (or x @ W) in f32, then the epilogue, for one thread's slice.
 void product_slice(float* out, const float* x, const float* w, const float* bias, bool out_in, bool gelu_after,
-                   const LinearShape& s, int64_t o0, int64_t o1) {
+                   const LinearDims& s, int64_t o0, int64_t o1) {
   const int N = static_cast<int>(s.N), I = static_cast<int>(s.I), O = static_cast<int>(s.O);
   const int width = static_cast<int>(o1 - o0);
   if (N == 1) {
@@ -112,9 +82,7 @@ void product_slice(float* out, const float* x, const float* w, const float* bias
 void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout, const Tensor& bias,
             Epilogue epilogue, const Stream& stream) {
   (void)stream;  // work on the CPU is synchronous
-  const LinearShape s = check_linear(out, x, weight, layout, bias);
-  PTHRUN_CHECK(s.N <= INT32_MAX && s.I <= INT32_MAX && s.O <= INT32_MAX, "linear: dimensions (", s.N, ", ", s.I,
-               ", ", s.O, ") exceed what CBLAS takes");
+  const LinearDims s = check_linear(out, x, weight, layout, bias);
   if (out.numel() == 0) return;
   use_single_threaded_blas();
   dispatch_float(x.dtype(), "linear", [&](auto tag) {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "kernels/kernel_check.h"
+#include "kernels/op_checks.h"
 #include "kernels/sampling.h"
-#include "kernels/sampling_check.h"
 #include "kernels/sampling_rules.h"
 
 namespace pthrun::kernels::cpu {

@@ -1,0 +1,114 @@
+// CUDA linear layer (see kernels/matmul.h) on cuBLASLt, f32 accumulation.
+//
+// Row-major to cuBLASLt's column-major: out (N, O) row-major is D = out^T (O x N), so
+// D = W' . x^T with m = O, n = N, k = I. x (N, I) row-major is x^T (I x N) column-major:
+// B, no transpose. W stored (O, I) (out_in) is (I x O) column-major: A with op = transpose;
+// W stored (I, O) (in_out) is (O x I) column-major: A as it is. No weight is ever copied.
+//
+// Epilogues: cuBLASLt's BIAS, GELU and GELU_BIAS when out has the operands' dtype. Its GELU is
+// the tanh approximation GPT-2 uses: NVIDIA's documentation only says "GELU", but PyTorch's
+// addmm-with-GELU (aten/src/ATen/native/cuda/Blas.cpp) uses this epilogue and, where it cannot,
+// falls back to gelu(approximate="tanh"); llm.c's GPT-2 uses it the same way. The GPU tests
+// compare it with the CPU's tanh formula. When out is f32 for 16-bit operands (logits), or
+// cuBLASLt has no algorithm with the epilogue, the bias and GELU run as a separate kernel.
+#include <cuda_runtime.h>
+
+#include "kernels/cublaslt.h"
+#include "kernels/cuda_common.cuh"
+#include "kernels/gelu.cuh"
+#include "kernels/matmul.h"
+#include "kernels/op_checks.h"
+#include "kernels/tf32.h"
+#include "runtime/checked_math.h"
+
+namespace pthrun::kernels {
+
+namespace {
+
+using namespace cuda_detail;
+
+constexpr int kThreads = 256;
+constexpr int64_t kMaxBlocks = 65535;
+
+// out (N, O) = act(out + bias) for the products whose epilogue cuBLASLt did not run.
+template <typename Out, typename Bias>
+__global__ void linear_epilogue_kernel(Out* out, const Bias* bias, int64_t n, int64_t O, bool apply_gelu) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+    float v = load(out + i) + (bias ? load(bias + i % O) : 0.0f);
+    store(out + i, apply_gelu ? gelu(v) : v);
+  }
+}
+
+template <typename Out, typename Bias>
+void launch_linear_epilogue(Out* out, const Bias* bias, int64_t n, int64_t O, bool apply_gelu, cudaStream_t stream) {
+  if (n == 0) return;
+  const int blocks = static_cast<int>(std::min(ceil_div(n, kThreads), kMaxBlocks));
+  linear_epilogue_kernel<<<blocks, kThreads, 0, stream>>>(out, bias, n, O, apply_gelu);
+  PTHRUN_CUDA_CHECK_LAUNCH();
+}
+
+cudaDataType_t cuda_type(DType dtype) {
+  switch (dtype) {
+    case DType::bf16: return CUDA_R_16BF;
+    case DType::f16: return CUDA_R_16F;
+    default: return CUDA_R_32F;
+  }
+}
+
+cublasLtEpilogue_t fused_epilogue(bool bias, bool apply_gelu) {
+  if (apply_gelu) return bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+  return bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+}
+
+}  // namespace
+
+void cuda::linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout, const Tensor& bias,
+                  Epilogue epilogue, const Stream& stream) {
+  const LinearDims d = check_linear(out, x, weight, layout, bias);
+  if (out.numel() == 0) return;
+  const Device device = out.device();
+  use_device(device);
+  cudaStream_t s = native(stream);
+  const bool apply_gelu = epilogue == Epilogue::gelu;
+  bool epilogue_done = false;
+  if (d.I == 0) {
+    // An empty sum: the product is zero (cuBLASLt does not take k = 0).
+    PTHRUN_CUDA_CHECK(cudaMemsetAsync(out.data_ptr(), 0, out.nbytes(), s));
+  } else {
+    LtProduct p;
+    p.m = d.O;
+    p.n = d.N;
+    p.k = d.I;
+    p.transpose_a = layout == WeightLayout::out_in;
+    p.ab_type = cuda_type(x.dtype());
+    p.d_type = cuda_type(out.dtype());
+    p.tf32 = x.dtype() == DType::f32 && tf32_allowed();
+    p.a = weight.data_ptr();
+    p.b = x.data_ptr();
+    p.d = out.data_ptr();
+    const bool fusable = out.dtype() == x.dtype() && (bias.defined() || apply_gelu);
+    if (fusable) {
+      p.epilogue = fused_epilogue(bias.defined(), apply_gelu);
+      p.bias = bias.defined() ? bias.data_ptr() : nullptr;
+      epilogue_done = run_lt_product(device, s, p);
+    }
+    if (!epilogue_done) {
+      p.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+      p.bias = nullptr;
+      PTHRUN_CHECK(run_lt_product(device, s, p), "linear: cuBLASLt has no algorithm for (", d.N, ", ", d.I, ") x (",
+                   d.I, ", ", d.O, ") in ", dtype_name(x.dtype()), " -> ", dtype_name(out.dtype()));
+    }
+  }
+  if (epilogue_done || (!bias.defined() && !apply_gelu)) return;
+  dispatch_float(out.dtype(), "linear", [&](auto out_tag) {
+    using Out = decltype(out_tag);
+    dispatch_float(x.dtype(), "linear", [&](auto bias_tag) {
+      using Bias = decltype(bias_tag);
+      launch_linear_epilogue(static_cast<Out*>(out.data_ptr()),
+                             bias.defined() ? static_cast<const Bias*>(bias.data_ptr()) : nullptr, out.numel(), d.O,
+                             apply_gelu, s);
+    });
+  });
+}
+
+}  // namespace pthrun::kernels
