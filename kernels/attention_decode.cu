@@ -15,8 +15,8 @@
 
 #include "kernels/attention.h"
 #include "kernels/cuda_common.cuh"
-#include "kernels/kernel_check.h"
 #include "kernels/decode_split.h"
+#include "kernels/kernel_check.h"
 #include "kernels/op_checks.h"
 #include "runtime/checked_math.h"
 

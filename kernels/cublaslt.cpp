@@ -144,8 +144,10 @@ std::unique_ptr<Plan> make_plan(cublasLtHandle_t handle, const LtProduct& p) {
   int found = 0;
   const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(handle, desc, plan->a.get(), plan->b.get(),
                                                                plan->d.get(), plan->d.get(), raw_pref, 1, &result, &found);
-  // NOT_SUPPORTED is cuBLASLt's "no algorithm for this problem"; the caller falls back.
-  if (status != CUBLAS_STATUS_NOT_SUPPORTED) PTHRUN_CUBLAS_CHECK(status);
+  // NOT_SUPPORTED is cuBLASLt's "no algorithm for this problem"; INVALID_VALUE is what it says
+  // for some degenerate shapes with an epilogue (a single row or column: PyTorch avoids those).
+  // Either way the caller falls back.
+  if (status != CUBLAS_STATUS_NOT_SUPPORTED && status != CUBLAS_STATUS_INVALID_VALUE) PTHRUN_CUBLAS_CHECK(status);
   plan->has_algo = status == CUBLAS_STATUS_SUCCESS && found > 0;
   if (plan->has_algo) plan->algo = result.algo;
   return plan;

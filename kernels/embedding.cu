@@ -5,8 +5,8 @@
 #include <cmath>
 
 #include "kernels/cuda_common.cuh"
-#include "kernels/kernel_check.h"
 #include "kernels/embedding.h"
+#include "kernels/kernel_check.h"
 #include "kernels/op_checks.h"
 
 namespace pthrun::kernels {

@@ -10,7 +10,8 @@
 // addmm-with-GELU (aten/src/ATen/native/cuda/Blas.cpp) uses this epilogue and, where it cannot,
 // falls back to gelu(approximate="tanh"); llm.c's GPT-2 uses it the same way. The GPU tests
 // compare it with the CPU's tanh formula. When out is f32 for 16-bit operands (logits), or
-// cuBLASLt has no algorithm with the epilogue, the bias and GELU run as a separate kernel.
+// cuBLASLt has no algorithm with the epilogue, the bias and GELU run as a separate kernel;
+// for a shape cuBLASLt refuses altogether, a plain one-thread-per-output kernel does the product.
 #include <cuda_runtime.h>
 
 #include "kernels/cublaslt.h"
@@ -30,6 +31,19 @@ using namespace cuda_detail;
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 65535;
 
+// out (N, O) = x (N, I) . W, one thread per output, for the rare shapes cuBLASLt refuses.
+template <typename T, typename Out>
+__global__ void naive_linear_kernel(Out* out, const T* x, const T* w, int N, int I, int O, bool out_in) {
+  const int64_t n_outputs = int64_t{N} * O;
+  for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < n_outputs;
+       e += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t n = e / O, o = e % O;
+    float sum = 0;
+    for (int i = 0; i < I; ++i) sum += load(x + n * I + i) * load(w + (out_in ? o * I + i : int64_t{i} * O + o));
+    store(out + e, sum);
+  }
+}
+
 // out (N, O) = act(out + bias) for the products whose epilogue cuBLASLt did not run.
 template <typename Out, typename Bias>
 __global__ void linear_epilogue_kernel(Out* out, const Bias* bias, int64_t n, int64_t O, bool apply_gelu) {
@@ -44,6 +58,13 @@ void launch_linear_epilogue(Out* out, const Bias* bias, int64_t n, int64_t O, bo
   if (n == 0) return;
   const int blocks = static_cast<int>(std::min(ceil_div(n, kThreads), kMaxBlocks));
   linear_epilogue_kernel<<<blocks, kThreads, 0, stream>>>(out, bias, n, O, apply_gelu);
+  PTHRUN_CUDA_CHECK_LAUNCH();
+}
+
+template <typename T, typename Out>
+void launch_naive_linear(Out* out, const T* x, const T* w, int N, int I, int O, bool out_in, cudaStream_t stream) {
+  const int blocks = static_cast<int>(std::min(ceil_div(int64_t{N} * O, kThreads), kMaxBlocks));
+  naive_linear_kernel<<<blocks, kThreads, 0, stream>>>(out, x, w, N, I, O, out_in);
   PTHRUN_CUDA_CHECK_LAUNCH();
 }
 
@@ -95,8 +116,17 @@ void cuda::linear(const Tensor& out, const Tensor& x, const Tensor& weight, Weig
     if (!epilogue_done) {
       p.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
       p.bias = nullptr;
-      PTHRUN_CHECK(run_lt_product(device, s, p), "linear: cuBLASLt has no algorithm for (", d.N, ", ", d.I, ") x (",
-                   d.I, ", ", d.O, ") in ", dtype_name(x.dtype()), " -> ", dtype_name(out.dtype()));
+      if (!run_lt_product(device, s, p)) {
+        dispatch_float(out.dtype(), "linear", [&](auto out_tag) {
+          using Out = decltype(out_tag);
+          dispatch_float(x.dtype(), "linear", [&](auto in_tag) {
+            using T = decltype(in_tag);
+            launch_naive_linear(static_cast<Out*>(out.data_ptr()), static_cast<const T*>(x.data_ptr()),
+                                static_cast<const T*>(weight.data_ptr()), static_cast<int>(d.N), static_cast<int>(d.I),
+                                static_cast<int>(d.O), p.transpose_a, s);
+          });
+        });
+      }
     }
   }
   if (epilogue_done || (!bias.defined() && !apply_gelu)) return;

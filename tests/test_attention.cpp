@@ -142,7 +142,9 @@ TEST_CASE("attention_decode: one query per sequence over its own length; equals 
         Tensor row = poisoned({1, C}, dtype);
         attention_prefill(row, qkv.slice(0, b, b + 1), k.select(0, b), v.select(0, b), positions[b],
                           static_cast<int>(NH), cpu_stream);
-        CHECK(row.to_doubles() == out.slice(0, b, b + 1).to_doubles());
+        // Same arithmetic; only BLAS's choice of kernel (by buffer alignment) may differ.
+        check_close(row, out.slice(0, b, b + 1).to_doubles(), tolerance(dtype),
+                    str("decode vs prefill ", dtype_name(dtype), " b=", b));
       }
     }
   }

@@ -11,6 +11,7 @@
 namespace pthrun::cli {
 extern const CommandSpec alloc_bench_command;
 extern const CommandSpec info_command;
+extern const CommandSpec kernel_bench_command;
 }  // namespace pthrun::cli
 
 namespace {
@@ -20,6 +21,7 @@ using pthrun::cli::CommandSpec;
 const CommandSpec* const commands[] = {
     &pthrun::cli::info_command,
     &pthrun::cli::alloc_bench_command,
+    &pthrun::cli::kernel_bench_command,
 };
 
 void print_overview() {

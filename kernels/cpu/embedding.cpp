@@ -2,7 +2,6 @@
 #include "kernels/cpu/cpu_util.h"
 #include "kernels/element.h"
 #include "kernels/embedding.h"
-#include "kernels/kernel_check.h"
 #include "kernels/op_checks.h"
 
 namespace pthrun::kernels::cpu {

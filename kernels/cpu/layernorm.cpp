@@ -11,8 +11,8 @@
 #include "kernels/cpu/cpu_util.h"
 #include "kernels/element.h"
 #include "kernels/kernel_check.h"
-#include "kernels/op_checks.h"
 #include "kernels/layernorm.h"
+#include "kernels/op_checks.h"
 
 namespace pthrun::kernels::cpu {
 

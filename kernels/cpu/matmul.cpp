@@ -11,14 +11,12 @@
 #include <cblas.h>
 
 #include <algorithm>
-#include <mutex>
 #include <vector>
 
 #include "kernels/cpu/cpu_util.h"
 #include "kernels/element.h"
-#include "kernels/kernel_check.h"
-#include "kernels/op_checks.h"
 #include "kernels/matmul.h"
+#include "kernels/op_checks.h"
 #include "runtime/checked_math.h"
 
 namespace pthrun::kernels::cpu {
@@ -27,11 +25,6 @@ namespace {
 
 // Column slices are multiples of this (OpenBLAS's kernels work on 16-float panels).
 constexpr int64_t kColumnAlign = 16;
-
-void use_single_threaded_blas() {
-  static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
-}
 
 // Widens n elements to f32; f32 input is used in place.
 template <typename T>

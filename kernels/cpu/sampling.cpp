@@ -8,7 +8,6 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/kernel_check.h"
 #include "kernels/op_checks.h"
 #include "kernels/sampling.h"
 #include "kernels/sampling_rules.h"
