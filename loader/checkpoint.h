@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "loader/value.h"
 #include "runtime/dtype.h"
 #include "runtime/shape.h"
 #include "runtime/tensor.h"
@@ -47,6 +48,9 @@ class Checkpoint {
 
   CheckpointFormat format() const;
   const std::string& path() const;
+  // The zip's top folder ("archive", or the stem of the name the file was saved under);
+  // empty for the other formats.
+  const std::string& zip_root() const;
   // The tensors of the state dict: the dict at `key` (a '.'-joined path into a checkpoint
   // dict, e.g. "model_state_dict") when given, else the only dict of tensors in the file. Names
   // are relative to that dict. Throws, listing the candidates, when the choice is ambiguous.
@@ -55,6 +59,9 @@ class Checkpoint {
   const std::vector<TensorInfo>& tensors() const;
   // One tensor's values, copied into a contiguous CPU tensor of its own dtype.
   Tensor read(const TensorInfo& info) const;
+  // The whole pickled tree: plain values (epoch, config) and tensor leaves, whose
+  // tensor_index() counts tensor objects in the order the file creates them.
+  const Value& root() const;
 
   struct Impl;  // the format's reader (loader/*.cpp)
   const Impl& impl() const { return *impl_; }

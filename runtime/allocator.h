@@ -131,6 +131,12 @@ class Allocator {
   virtual void reset_accumulated() = 0;
   // Returns cached, unused segments to the device.
   virtual void empty_cache() = 0;
+  // A hint that a series of large allocations totalling `bytes` follows on `stream` (a
+  // model's weights): a caching allocator obtains them as one segment. Others ignore it.
+  virtual void reserve(std::size_t bytes, StreamId stream = 0) {
+    (void)bytes;
+    (void)stream;
+  }
   virtual Snapshot snapshot() const = 0;
   // The trace's events, oldest first (empty when tracing is off), and how many the ring dropped.
   virtual std::vector<TraceEvent> trace_events(uint64_t* dropped = nullptr) const = 0;

@@ -362,9 +362,7 @@ void CachingAllocator::record_stream(const Allocation& allocation, StreamId stre
 }
 
 void CachingAllocator::reserve(std::size_t bytes, StreamId stream) {
-  if (bytes == 0) return;
-  PTHRUN_CHECK(config_.mode == AllocatorMode::caching,
-               "reserve() needs the caching mode; this allocator is ", mode());
+  if (bytes == 0 || config_.mode != AllocatorMode::caching) return;
   std::lock_guard lock(mutex_);
   Block* block = new_segment_or_throw(round_up(bytes, kLargeRound), bytes, stream, false);
   large_free_.insert(block);

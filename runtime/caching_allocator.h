@@ -59,8 +59,8 @@ class CachingAllocator final : public Allocator {
 
   // Obtains one large-pool segment of at least `bytes` for a series of large allocations on
   // `stream` (a model's weights), so that they are carved from it rather than from segments
-  // of their own. Throws OutOfMemory like allocate().
-  void reserve(std::size_t bytes, StreamId stream = 0);
+  // of their own. Throws OutOfMemory like allocate(); a no-op in no-caching mode.
+  void reserve(std::size_t bytes, StreamId stream = 0) override;
   // Caps reserved bytes (0 removes the cap); the configured cap_fraction still applies.
   void set_cap(std::size_t bytes);
   // The most bytes that may be reserved: the tighter of the caps, else the device's capacity.

@@ -90,7 +90,7 @@ void convert_host(const void* src, DType src_dtype, void* dst, DType dst_dtype, 
   for (std::size_t i = 0; i < n; ++i) store_element(d + i * dsize, dst_dtype, load_element(s + i * ssize, src_dtype));
 }
 
-void Tensor::copy_from(const Tensor& src, const Stream* stream) {
+void Tensor::copy_from(const Tensor& src, const Stream* stream) const {
   PTHRUN_CHECK(defined() && src.defined(), "copy between undefined tensors");
   PTHRUN_CHECK(shape_ == src.shape_, "copy from shape ", src.shape_.to_string(), " into shape ",
                shape_.to_string());
@@ -141,7 +141,7 @@ void Tensor::copy_from(const Tensor& src, const Stream* stream) {
 #endif
 }
 
-void Tensor::fill_(double value) {
+void Tensor::fill_(double value) const {
   PTHRUN_CHECK(defined(), "fill of an undefined tensor");
   if (device().is_cuda()) {
 #if PTHRUN_WITH_CUDA

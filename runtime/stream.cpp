@@ -1,5 +1,6 @@
 #include "runtime/stream.h"
 
+#include <cstring>
 #include <utility>
 
 #include "runtime/error.h"
@@ -164,6 +165,19 @@ float Event::elapsed_ms_since(const Event& start) const {
   return ms;
 #else
   return 0;
+#endif
+}
+
+void memcpy_async(void* dst, const void* src, std::size_t bytes, const Stream& stream) {
+  if (bytes == 0) return;
+  if (stream.device().is_cpu()) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+#if PTHRUN_WITH_CUDA
+  PTHRUN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, as_stream(stream.native())));
+#else
+  no_cuda(stream.device());
 #endif
 }
 

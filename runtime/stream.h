@@ -10,6 +10,7 @@
 // default stream and for the CPU.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "runtime/device.h"
@@ -77,5 +78,10 @@ class Event {
   Device device_;
   void* handle_ = nullptr;
 };
+
+// Copies `bytes` between any host and device pointers in `stream`'s order (cudaMemcpyAsync
+// with unified addressing); on the CPU stream, at once. Host memory should be pinned
+// (PinnedBuffer) for the copy to be asynchronous and capturable in a CUDA graph.
+void memcpy_async(void* dst, const void* src, std::size_t bytes, const Stream& stream);
 
 }  // namespace pthrun

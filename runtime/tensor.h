@@ -93,9 +93,10 @@ class Tensor {
   // Copies `src` (same shape; any dtype, device and strides) into this tensor. Work on a GPU
   // goes to `stream` (the legacy default stream when null); copies that involve the host
   // return when the host side is done with.
-  void copy_from(const Tensor& src, const Stream* stream = nullptr);
-  void fill_(double value);
-  void zero_() { fill_(0); }
+  // Const: a Tensor is a handle; these change the elements it views, not the view.
+  void copy_from(const Tensor& src, const Stream* stream = nullptr) const;
+  void fill_(double value) const;
+  void zero_() const { fill_(0); }
 
   // The values in logical (row-major) order, converted to double on the host: for tests.
   std::vector<double> to_doubles() const;

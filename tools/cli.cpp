@@ -84,6 +84,13 @@ std::optional<std::string> ParsedArgs::get(std::string_view name) const {
   return found;
 }
 
+std::vector<std::string> ParsedArgs::get_all(std::string_view name) const {
+  std::vector<std::string> values;
+  for (const auto& [key, value] : options_)
+    if (key == name) values.push_back(value);
+  return values;
+}
+
 std::string ParsedArgs::get_or(std::string_view name, std::string_view fallback) const {
   auto value = get(name);
   return value ? *value : std::string(fallback);

@@ -47,7 +47,8 @@ class ParsedArgs {
   void max_positional(std::size_t n) const;
 
   bool has(std::string_view name) const;
-  std::optional<std::string> get(std::string_view name) const;
+  std::optional<std::string> get(std::string_view name) const;  // the last occurrence
+  std::vector<std::string> get_all(std::string_view name) const;  // every occurrence, in order
   std::string get_or(std::string_view name, std::string_view fallback) const;
   // Numbers are checked against [min, max]; UsageError otherwise.
   int64_t get_int(std::string_view name, int64_t fallback, int64_t min, int64_t max) const;

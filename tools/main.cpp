@@ -10,8 +10,19 @@
 
 namespace pthrun::cli {
 extern const CommandSpec alloc_bench_command;
+extern const CommandSpec alloc_report_command;
+extern const CommandSpec bench_command;
+extern const CommandSpec convert_command;
+extern const CommandSpec dump_command;
+extern const CommandSpec forward_command;
+extern const CommandSpec generate_command;
 extern const CommandSpec info_command;
+extern const CommandSpec init_command;
+extern const CommandSpec inspect_command;
 extern const CommandSpec kernel_bench_command;
+extern const CommandSpec stream_bench_command;
+extern const CommandSpec tokenize_bench_command;
+extern const CommandSpec tokenize_command;
 }  // namespace pthrun::cli
 
 namespace {
@@ -19,9 +30,20 @@ namespace {
 using pthrun::cli::CommandSpec;
 
 const CommandSpec* const commands[] = {
-    &pthrun::cli::info_command,
+    &pthrun::cli::generate_command,
+    &pthrun::cli::forward_command,
+    &pthrun::cli::bench_command,
+    &pthrun::cli::init_command,
+    &pthrun::cli::convert_command,
+    &pthrun::cli::inspect_command,
+    &pthrun::cli::dump_command,
+    &pthrun::cli::tokenize_command,
+    &pthrun::cli::tokenize_bench_command,
+    &pthrun::cli::stream_bench_command,
+    &pthrun::cli::alloc_report_command,
     &pthrun::cli::alloc_bench_command,
     &pthrun::cli::kernel_bench_command,
+    &pthrun::cli::info_command,
 };
 
 void print_overview() {

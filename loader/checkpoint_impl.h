@@ -1,0 +1,90 @@
+// Internal to the loader: what an open Checkpoint holds, and the interface between the format
+// readers (zip_format.cpp, legacy_format.cpp, safetensors_format.cpp, folder_format.cpp) and
+// the common part (checkpoint.cpp) that names, validates and navigates tensors.
+//
+// A reader parses its container, registers where each storage's bytes are (StorageRecord)
+// and returns a Part: the value tree and the tensors as the file describes them. finish()
+// then names every tensor by its key path and checks each view against its record, so the
+// checks are written once for all formats.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "loader/checkpoint.h"
+#include "loader/mapped_file.h"
+#include "loader/value.h"
+#include "loader/zip_archive.h"
+
+namespace pthrun {
+
+// Where a storage's bytes are: a range of a mapped file, or a compressed zip entry.
+struct StorageRecord {
+  std::string where;  // "model.pth: entry archive/data/0", for messages
+  std::shared_ptr<const MappedFile> file;
+  uint64_t offset = 0;  // of the first byte in `file` (uncompressed records)
+  uint64_t nbytes = 0;
+  const ZipArchive* archive = nullptr;  // set for compressed entries: read through libzip
+  const ZipEntry* entry = nullptr;
+  bool big_endian = false;
+  bool compressed() const { return archive != nullptr; }
+};
+
+// A tensor as its file describes it, before validation.
+struct RawTensor {
+  std::string dtype;  // torch's name: "float32", or one pthrun lacks ("float8_e4m3fn")
+  Shape shape;
+  Strides strides;
+  int64_t offset_elems = 0;
+  std::string storage_key;
+};
+
+struct Part {
+  Value root;  // tensor leaves index `tensors`
+  std::vector<RawTensor> tensors;
+};
+
+struct Checkpoint::Impl {
+  std::string path;
+  CheckpointFormat format = CheckpointFormat::zip;
+  std::string zip_root;  // the zip's top folder (zip format only)
+  Value root;
+  std::vector<TensorInfo> by_index;  // per tensor leaf index; names empty
+  std::vector<TensorInfo> tensors;   // every tensor leaf, named by its full key path
+  std::unordered_map<std::string, StorageRecord> storages;
+  std::vector<std::unique_ptr<ZipArchive>> archives;  // keep the records' entries alive
+
+  const StorageRecord& record(const std::string& storage_key) const;
+};
+
+// pthrun's dtype for a torch dtype name ("float" and "half" included); nullptr when none.
+const DType* torch_dtype(std::string_view name);
+// Bytes per element of a torch storage dtype ("bytes": 1); 0 when unknown.
+std::size_t torch_itemsize(std::string_view name);
+
+// The format readers. `key_prefix` makes storage keys unique when several files make one
+// checkpoint (a folder).
+Part read_zip_checkpoint(Checkpoint::Impl& impl, std::shared_ptr<const MappedFile> file,
+                         const std::string& key_prefix);
+Part read_legacy_checkpoint(Checkpoint::Impl& impl, std::shared_ptr<const MappedFile> file,
+                            const std::string& key_prefix);
+Part read_safetensors(Checkpoint::Impl& impl, std::shared_ptr<const MappedFile> file);
+Part read_folder(Checkpoint::Impl& impl, const std::string& path);
+
+// True when the file starts with the legacy stream's magic number.
+bool is_legacy_stream(const MappedFile& file);
+
+// Which single-file format `bytes` start with; throws for known formats pthrun refuses.
+CheckpointFormat detect_file_format(const MappedFile& file);
+
+// Checks that the view lies inside its record (overflow-safe) and that the record holds whole
+// elements; errors name the tensor (info.name) and the record.
+void check_view(const TensorInfo& info, const StorageRecord& record);
+
+// Names every tensor leaf, validates its view against its record, fills impl.root, by_index
+// and tensors.
+void finish(Checkpoint::Impl& impl, Part part);
+
+}  // namespace pthrun

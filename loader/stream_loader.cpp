@@ -1,0 +1,274 @@
+// load_tensors: plan, then stream every storage once, front to back.
+//
+// Plan. Requests are checked first (shape, dtype, device, the source view against its
+// record), so that a bad request fails before any byte is copied. Requests reading the same
+// view of the same storage into the same dtype form a group: the view is read once and
+// delivered to each destination (tied weights). Groups are gathered per storage and storages
+// are visited in file order, so the mapping is read sequentially.
+//
+// Stream. A view is cut into chunks of logical elements. For a CPU destination a chunk is
+// copied (and converted) straight from the mapping into the destination: no staging and no
+// temporary. For a GPU destination it is gathered into a pinned buffer and uploaded
+// asynchronously (device_stager.h). Compressed zip records have no bytes in the mapping: they
+// are inflated front to back into a window of staging_bytes, and the views are served from
+// each window as it passes; a non-contiguous view of such a record must fit in one window.
+#include "loader/stream_loader.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <tuple>
+
+#include "loader/checkpoint_impl.h"
+#include "loader/device_stager.h"
+#include "loader/host_copy.h"
+#include "loader/progress.h"
+#include "runtime/alloc_trace.h"
+#include "runtime/error.h"
+
+namespace pthrun {
+
+namespace {
+
+struct Group {
+  TensorInfo source;
+  std::vector<const LoadRequest*> requests;
+  DType dst_dtype = DType::f32;
+  bool contiguous = true;
+  uint64_t begin = 0, end = 0;  // the record's bytes the view reaches
+};
+
+struct Job {
+  const StorageRecord* record = nullptr;
+  std::vector<Group> groups;
+  uint64_t begin = UINT64_MAX, end = 0;
+};
+
+bool same_view(const TensorInfo& a, const TensorInfo& b) {
+  return a.storage_key == b.storage_key && a.dtype == b.dtype && a.shape == b.shape && a.strides == b.strides &&
+         a.storage_offset == b.storage_offset;
+}
+
+bool source_contiguous(const TensorInfo& t) {
+  int64_t expected = 1;
+  for (int d = t.shape.size() - 1; d >= 0; --d) {
+    if (t.shape[d] == 0) return true;
+    if (t.shape[d] != 1 && t.strides[d] != expected) return false;
+    expected *= t.shape[d];
+  }
+  return true;
+}
+
+void check_request(const Checkpoint::Impl& impl, const LoadRequest& r) {
+  const TensorInfo& s = r.source;
+  const Tensor& d = r.destination;
+  PTHRUN_CHECK(d.defined(), impl.path, ": tensor '", s.name, "': the destination is undefined");
+  PTHRUN_CHECK(d.shape() == s.shape, impl.path, ": tensor '", s.name, "': the checkpoint has shape ",
+               s.shape.to_string(), ", the destination ", d.shape().to_string());
+  PTHRUN_CHECK(d.dtype() == s.dtype || (is_floating(d.dtype()) && is_floating(s.dtype)), impl.path, ": tensor '",
+               s.name, "': cannot load ", dtype_name(s.dtype), " into a ", dtype_name(d.dtype()), " destination");
+  auto it = impl.storages.find(s.storage_key);
+  PTHRUN_CHECK(it != impl.storages.end(), impl.path, ": tensor '", s.name, "' names storage '", s.storage_key,
+               "', which this checkpoint does not have");
+  check_view(s, it->second);
+}
+
+// The bytes of its record that a view reaches: [begin, end).
+std::pair<uint64_t, uint64_t> byte_span(const TensorInfo& t) {
+  const auto size = static_cast<uint64_t>(itemsize(t.dtype));
+  if (t.numel() == 0) return {0, 0};
+  int64_t last = t.storage_offset;
+  for (int d = 0; d < t.shape.size(); ++d) last += (t.shape[d] - 1) * t.strides[d];
+  return {static_cast<uint64_t>(t.storage_offset) * size, (static_cast<uint64_t>(last) + 1) * size};
+}
+
+class Streamer {
+ public:
+  Streamer(const Checkpoint::Impl& impl, const LoadOptions& options, bool any_cuda, uint64_t tensors, uint64_t bytes)
+      : impl_(impl), options_(options), progress_("loading", tensors, bytes, options.progress) {
+    if (any_cuda) stager_ = std::make_unique<DeviceStager>(options.staging_bytes);
+    chunk_bytes_ = stager_ ? stager_->chunk_bytes() : std::max<std::size_t>(options.staging_bytes / 4 / 8 * 8, 8);
+  }
+
+  void run(const Job& job) {
+    const StorageRecord& record = *job.record;
+    for (const Group& g : job.groups)
+      if (g.source.numel() == 0) progress_.advance(g.requests.size(), 0);
+    if (job.end <= job.begin) return;  // only empty tensors
+    if (!record.compressed()) {
+      record.file->advise_willneed(record.offset + job.begin, job.end - job.begin);
+      const uint8_t* base = record.file->data() + record.offset;
+      for (const Group& g : job.groups) {
+        if (g.source.numel() == 0) continue;
+        const uint8_t* at_zero = base + g.begin;  // element 0 of the view
+        stream_range(g, 0, g.source.numel(), [&](int64_t first) {
+          return at_zero + element_offset(g.source.shape, g.source.strides, first) * static_cast<int64_t>(itemsize(g.source.dtype));
+        });
+      }
+      bytes_read_ += job.end - job.begin;
+      return;
+    }
+    run_compressed(job);
+  }
+
+  void finish() {
+    if (stager_) stager_->finish();
+    progress_.finish();
+  }
+
+  uint64_t bytes_read() const { return bytes_read_; }
+
+ private:
+  // Inflates the record front to back, one window at a time, serving each view's elements
+  // as they pass. Non-contiguous views were checked to fit one window with the whole record.
+  void run_compressed(const Job& job) {
+    const StorageRecord& record = *job.record;
+    const uint64_t window = std::max<uint64_t>(options_.staging_bytes / 8 * 8, 8);
+    std::vector<uint8_t> buffer(static_cast<std::size_t>(std::min(window, job.end)));
+    ZipArchive::Reader reader = record.archive->reader(*record.entry);
+    for (uint64_t pos = 0; pos < job.end;) {
+      const uint64_t n = std::min(window, job.end - pos);
+      reader.read(buffer.data(), n);
+      for (const Group& g : job.groups) {
+        if (g.source.numel() == 0) continue;
+        const auto size = static_cast<uint64_t>(itemsize(g.source.dtype));
+        if (!g.contiguous) {
+          PTHRUN_ASSERT(pos == 0 && n == job.end);
+          const uint8_t* at_zero = buffer.data() + g.begin;
+          stream_range(g, 0, g.source.numel(), [&](int64_t first) {
+            return at_zero + element_offset(g.source.shape, g.source.strides, first) * static_cast<int64_t>(size);
+          });
+          continue;
+        }
+        const uint64_t lo = std::max(g.begin, pos), hi = std::min(g.end, pos + n);
+        if (lo >= hi) continue;
+        const uint8_t* at_pos = buffer.data();
+        stream_range(g, static_cast<int64_t>((lo - g.begin) / size), static_cast<int64_t>((hi - g.begin) / size),
+                     [&](int64_t first) { return at_pos + (g.begin + static_cast<uint64_t>(first) * size - pos); });
+      }
+      pos += n;
+    }
+    bytes_read_ += job.end;
+  }
+
+  // Copies elements [begin, end) of the group's view to its destinations, chunk by chunk.
+  template <typename SourceAt>
+  void stream_range(const Group& g, int64_t begin, int64_t end, SourceAt source_at) {
+    const ViewLayout src{g.source.shape, g.source.strides, g.source.dtype};
+    const std::size_t widest = std::max(itemsize(g.source.dtype), itemsize(g.dst_dtype));
+    const auto chunk = static_cast<int64_t>(std::max<std::size_t>(chunk_bytes_ / (stager_ ? itemsize(g.dst_dtype) : widest), 1));
+    for (int64_t first = begin; first < end; first += chunk) {
+      const int64_t count = std::min(chunk, end - first);
+      deliver(g, source_at(first), src, first, count);
+      progress_.advance(0, static_cast<uint64_t>(count) * itemsize(g.dst_dtype) * g.requests.size());
+    }
+    if (end == g.source.numel()) progress_.advance(g.requests.size(), 0);
+  }
+
+  void deliver(const Group& g, const void* src_at_first, const ViewLayout& src, int64_t first, int64_t count) {
+    const Tensor* first_host = nullptr;
+    bool staged = false;
+    for (const LoadRequest* r : g.requests) {
+      const Tensor& dst = r->destination;
+      AllocScope scope(r->source.name);
+      const ViewLayout to{dst.shape(), dst.strides(), dst.dtype()};
+      if (dst.device().is_cpu()) {
+        void* dst_at_first = static_cast<char*>(dst.data_ptr()) +
+                             element_offset(dst.shape(), dst.strides(), first) * static_cast<int64_t>(dst.itemsize());
+        if (!first_host) {
+          copy_elements(src_at_first, src, dst_at_first, to, first, count);
+          first_host = &dst;
+        } else {  // a tied destination: copy from the first one instead of reading again
+          const void* from = static_cast<const char*>(first_host->data_ptr()) +
+                             element_offset(first_host->shape(), first_host->strides(), first) *
+                                 static_cast<int64_t>(first_host->itemsize());
+          copy_elements(from, {first_host->shape(), first_host->strides(), first_host->dtype()}, dst_at_first, to,
+                        first, count);
+        }
+        continue;
+      }
+      if (!staged) {
+        stager_->stage(src_at_first, src, g.dst_dtype, first, count);
+        staged = true;
+      }
+      stager_->upload(dst, first, count);
+    }
+    if (staged) stager_->done();
+  }
+
+  const Checkpoint::Impl& impl_;
+  const LoadOptions& options_;
+  Progress progress_;
+  std::unique_ptr<DeviceStager> stager_;
+  std::size_t chunk_bytes_ = 0;
+  uint64_t bytes_read_ = 0;
+};
+
+}  // namespace
+
+LoadStats load_tensors(const Checkpoint& checkpoint, const std::vector<LoadRequest>& requests,
+                       const LoadOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  const Checkpoint::Impl& impl = checkpoint.impl();
+  LoadStats stats;
+  bool any_cuda = false;
+  for (const LoadRequest& r : requests) {
+    check_request(impl, r);
+    PTHRUN_CHECK(r.destination.device().is_cpu() || r.destination.device().is_cuda(), impl.path, ": tensor '",
+                 r.source.name, "': unsupported destination device ", r.destination.device().to_string());
+    any_cuda = any_cuda || r.destination.device().is_cuda();
+    stats.bytes_written += r.destination.nbytes();
+  }
+  stats.tensors = requests.size();
+
+  // Plan: groups per storage, storages in file order.
+  std::map<std::string, Job> by_key;
+  for (const LoadRequest& r : requests) {
+    Job& job = by_key[r.source.storage_key];
+    job.record = &impl.record(r.source.storage_key);
+    Group* group = nullptr;
+    for (Group& g : job.groups)
+      if (same_view(g.source, r.source) && g.dst_dtype == r.destination.dtype()) group = &g;
+    if (!group) {
+      Group g;
+      g.source = r.source;
+      g.dst_dtype = r.destination.dtype();
+      g.contiguous = source_contiguous(r.source);
+      std::tie(g.begin, g.end) = byte_span(r.source);
+      if (g.end > g.begin) {
+        job.begin = std::min(job.begin, g.begin);
+        job.end = std::max(job.end, g.end);
+      }
+      PTHRUN_CHECK(!job.record->compressed() || g.contiguous ||
+                       job.record->nbytes <= std::max<uint64_t>(options.staging_bytes / 8 * 8, 8),
+                   job.record->where, ": tensor '", r.source.name, "' is a strided view of a compressed record of ",
+                   job.record->nbytes, " bytes, more than the ", options.staging_bytes,
+                   " bytes of staging; re-save the checkpoint with torch.save (records stored, not deflated)");
+      job.groups.push_back(std::move(g));
+      group = &job.groups.back();
+    }
+    group->requests.push_back(&r);
+  }
+  std::vector<const Job*> jobs;
+  for (const auto& [key, job] : by_key) jobs.push_back(&job);
+  std::sort(jobs.begin(), jobs.end(), [](const Job* a, const Job* b) {
+    if (a->record->file != b->record->file) return a->record->file->path() < b->record->file->path();
+    return a->record->offset + std::min(a->begin, a->end) < b->record->offset + std::min(b->begin, b->end);
+  });
+
+  std::set<const MappedFile*> files;
+  for (const Job* job : jobs)
+    if (files.insert(job->record->file.get()).second) job->record->file->advise_sequential();
+
+  AllocScope scope("load");
+  Streamer streamer(impl, options, any_cuda, stats.tensors, stats.bytes_written);
+  for (const Job* job : jobs) streamer.run(*job);
+  streamer.finish();
+  stats.bytes_read = streamer.bytes_read();
+  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return stats;
+}
+
+}  // namespace pthrun

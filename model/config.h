@@ -1,0 +1,51 @@
+// GPT-2's hyperparameters, read from a checkpoint's tensor shapes plus the head count, which
+// shapes cannot give.
+//
+//   Gpt2Config config = infer_config(layout, "model.pth", heads_option);
+//
+// The head count comes from, in order: --heads N; a config.json beside the checkpoint (HF's
+// "n_head"); the GPT-2 preset for the width (768/1024/1280/1600 -> 12/16/20/25); else an error
+// that asks for --heads.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace pthrun {
+
+struct Gpt2Config {
+  int64_t vocab_size = 0;   // V
+  int64_t context = 0;      // T_max: learned positions
+  int64_t channels = 0;     // C
+  int64_t layers = 0;       // L
+  int64_t heads = 0;        // NH
+  bool qkv_bias = false;
+  bool tied_head = false;   // the output head is the token embedding
+  float layernorm_eps = 1e-5f;
+
+  int64_t head_size() const { return channels / heads; }  // HS
+  std::string describe() const;
+};
+
+// Where the head count came from, for messages.
+struct HeadCount {
+  int64_t heads = 0;
+  std::string source;  // "--heads", "config.json", "the GPT-2 preset for width 768"
+};
+
+// `checkpoint_path` locates a config.json beside it (in the same folder, or inside it when the
+// checkpoint is a folder). Throws pthrun::Error asking for --heads when nothing gives the count.
+HeadCount resolve_head_count(const std::string& checkpoint_path, int64_t channels,
+                             std::optional<int64_t> heads_option);
+
+// GPT-2's published sizes, for `pthrun init` and benchmarks.
+struct Gpt2Preset {
+  const char* name;  // "gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl"
+  int64_t channels, layers, heads;
+};
+const Gpt2Preset* find_preset(const std::string& name);
+// All presets, smallest first; `count` receives their number.
+const Gpt2Preset* presets(std::size_t* count);
+
+}  // namespace pthrun

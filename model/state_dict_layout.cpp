@@ -1,0 +1,237 @@
+#include "model/state_dict_layout.h"
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <set>
+
+#include "runtime/error.h"
+
+namespace pthrun {
+
+namespace {
+
+using kernels::WeightLayout;
+
+bool starts_with(const std::string& s, std::string_view prefix) { return s.rfind(prefix, 0) == 0; }
+
+// Strips wrapper prefixes that every name carries, repeatedly ("module._orig_mod.").
+std::string strip_common_prefix(std::vector<TensorInfo>& tensors) {
+  std::string stripped;
+  for (bool again = true; again && !tensors.empty();) {
+    again = false;
+    for (std::string_view prefix : {"_orig_mod.", "module."}) {
+      if (std::all_of(tensors.begin(), tensors.end(), [&](const TensorInfo& t) { return starts_with(t.name, prefix); })) {
+        for (TensorInfo& t : tensors) t.name.erase(0, prefix.size());
+        stripped += prefix;
+        again = true;
+      }
+    }
+  }
+  return stripped;
+}
+
+const TensorInfo* find(const std::vector<TensorInfo>& tensors, const std::string& name) {
+  for (const TensorInfo& t : tensors)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+bool same_view(const TensorInfo& a, const TensorInfo& b) {
+  return a.storage_key == b.storage_key && a.storage_offset == b.storage_offset && a.shape == b.shape &&
+         a.strides == b.strides && a.dtype == b.dtype;
+}
+
+// The number after `prefix` in names like "trf_blocks.11.norm1.scale"; -1 when not such a name.
+int64_t layer_index(const std::string& name, std::string_view prefix) {
+  if (!starts_with(name, prefix)) return -1;
+  const char* begin = name.data() + prefix.size();
+  const char* end = name.data() + name.size();
+  int64_t index = -1;
+  auto [after, err] = std::from_chars(begin, end, index);
+  if (err != std::errc() || after == end || *after != '.') return -1;
+  return index;
+}
+
+// Names of the layout's tensors, so that one table serves inference and planning.
+struct Names {
+  std::string wte, wpe, lnf_w, lnf_b, head, layer_prefix;
+  // Per layer, after the prefix and index.
+  std::string ln1_w, ln1_b, ln2_w, ln2_b, proj_w, proj_b, fc_w, fc_b, fc_proj_w, fc_proj_b;
+  std::vector<std::string> qkv_w, qkv_b;  // one name (HF c_attn) or three (book q, k, v)
+  std::vector<std::string> ignored_in_layer;
+};
+
+Names names_for(Naming naming, const std::string& hf_root) {
+  if (naming == Naming::book)
+    return {"tok_emb.weight", "pos_emb.weight", "final_norm.scale", "final_norm.shift", "out_head.weight",
+            "trf_blocks.", "norm1.scale", "norm1.shift", "norm2.scale", "norm2.shift",
+            "att.out_proj.weight", "att.out_proj.bias", "ff.layers.0.weight", "ff.layers.0.bias",
+            "ff.layers.2.weight", "ff.layers.2.bias",
+            {"att.W_query.weight", "att.W_key.weight", "att.W_value.weight"},
+            {"att.W_query.bias", "att.W_key.bias", "att.W_value.bias"},
+            {"att.mask"}};
+  return {hf_root + "wte.weight", hf_root + "wpe.weight", hf_root + "ln_f.weight", hf_root + "ln_f.bias",
+          "lm_head.weight", hf_root + "h.", "ln_1.weight", "ln_1.bias", "ln_2.weight", "ln_2.bias",
+          "attn.c_proj.weight", "attn.c_proj.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
+          "mlp.c_proj.weight", "mlp.c_proj.bias", {"attn.c_attn.weight"}, {"attn.c_attn.bias"},
+          {"attn.bias", "attn.masked_bias"}};
+}
+
+std::string hf_root_of(const std::vector<TensorInfo>& tensors) {
+  return find(tensors, "wte.weight") ? "" : "transformer.";
+}
+
+std::string list_names(const std::vector<TensorInfo>& tensors, std::size_t n) {
+  std::string out;
+  for (std::size_t i = 0; i < tensors.size() && i < n; ++i) out += (i ? ", " : "") + tensors[i].name;
+  return out;
+}
+
+}  // namespace
+
+const char* naming_name(Naming naming) { return naming == Naming::book ? "book" : "Hugging Face"; }
+
+StateDictLayout read_layout(std::vector<TensorInfo> state_dict, const std::string& source) {
+  StateDictLayout layout;
+  layout.source = source;
+  layout.prefix = strip_common_prefix(state_dict);
+  layout.tensors = std::move(state_dict);
+  const auto& tensors = layout.tensors;
+  PTHRUN_CHECK(!tensors.empty(), source, ": the state dict holds no tensors");
+
+  if (find(tensors, "tok_emb.weight") || find(tensors, "trf_blocks.0.norm1.scale")) {
+    layout.naming = Naming::book;
+  } else if (find(tensors, "transformer.wte.weight") || find(tensors, "wte.weight")) {
+    layout.naming = Naming::hf;
+    layout.matrix_layout = WeightLayout::in_out;
+  } else {
+    throw Error(str(source, " does not look like a GPT-2 state dict: expected tok_emb.weight (book "
+                            "naming) or transformer.wte.weight (Hugging Face naming), found ",
+                    list_names(tensors, 5), tensors.size() > 5 ? ", ..." : ""));
+  }
+  const Names n = names_for(layout.naming, hf_root_of(tensors));
+  const TensorInfo* wte = find(tensors, n.wte);
+  const TensorInfo* wpe = find(tensors, n.wpe);
+  PTHRUN_CHECK(wte && wte->shape.size() == 2, source, ": ", n.wte,
+               wte ? str(" has shape ", wte->shape.to_string(), ", expected [vocab, width]") : " is missing");
+  PTHRUN_CHECK(wpe && wpe->shape.size() == 2, source, ": ", n.wpe,
+               wpe ? str(" has shape ", wpe->shape.to_string(), ", expected [context, width]") : " is missing");
+
+  layout.dtype = wte->dtype;
+  Gpt2Config& c = layout.config;
+  c.vocab_size = wte->shape[0];
+  c.channels = wte->shape[1];
+  c.context = wpe->shape[0];
+  PTHRUN_CHECK(c.vocab_size > 0 && c.channels > 0 && c.context > 0, source, ": empty embedding ",
+               n.wte, " ", wte->shape.to_string(), " or ", n.wpe, " ", wpe->shape.to_string());
+  std::set<int64_t> layers;
+  for (const TensorInfo& t : tensors)
+    if (int64_t l = layer_index(t.name, n.layer_prefix); l >= 0) layers.insert(l);
+  PTHRUN_CHECK(!layers.empty(), source, ": no transformer blocks (", n.layer_prefix, "N.*) found");
+  c.layers = *layers.rbegin() + 1;  // a missing block in between shows up as missing tensors
+  c.qkv_bias = layout.naming == Naming::hf || find(tensors, n.layer_prefix + "0." + n.qkv_b[0]);
+  const TensorInfo* head = find(tensors, n.head);
+  c.tied_head = layout.naming == Naming::hf ? (!head || same_view(*head, *wte)) : (head && same_view(*head, *wte));
+  return layout;
+}
+
+LoadPlan plan_load(const StateDictLayout& layout) {
+  const Gpt2Config& c = layout.config;
+  const int64_t C = c.channels, V = c.vocab_size;
+  const bool out_in = layout.matrix_layout == WeightLayout::out_in;
+  const Names n = names_for(layout.naming, hf_root_of(layout.tensors));
+
+  struct Expected {
+    std::string name;
+    Shape shape;
+    std::function<Tensor(const Gpt2Weights&)> destination;
+  };
+  std::vector<Expected> expected = {
+      {n.wte, {V, C}, [](const Gpt2Weights& w) { return w.wte; }},
+      {n.wpe, {c.context, C}, [](const Gpt2Weights& w) { return w.wpe; }},
+      {n.lnf_w, {C}, [](const Gpt2Weights& w) { return w.lnf_w; }},
+      {n.lnf_b, {C}, [](const Gpt2Weights& w) { return w.lnf_b; }},
+  };
+  if (!c.tied_head) expected.push_back({n.head, {V, C}, [](const Gpt2Weights& w) { return w.head; }});
+  auto matrix = [&](int64_t out, int64_t in) { return out_in ? Shape{out, in} : Shape{in, out}; };
+  for (int64_t l = 0; l < c.layers; ++l) {
+    const std::string p = str(n.layer_prefix, l, ".");
+    const auto i = static_cast<std::size_t>(l);
+    auto layer = [i](Tensor Gpt2LayerWeights::*member) {
+      return [i, member](const Gpt2Weights& w) { return w.layers[i].*member; };
+    };
+    expected.push_back({p + n.ln1_w, {C}, layer(&Gpt2LayerWeights::ln1_w)});
+    expected.push_back({p + n.ln1_b, {C}, layer(&Gpt2LayerWeights::ln1_b)});
+    if (n.qkv_w.size() == 1) {  // HF: c_attn is already the fused matrix
+      expected.push_back({p + n.qkv_w[0], matrix(3 * C, C), layer(&Gpt2LayerWeights::qkv_w)});
+      expected.push_back({p + n.qkv_b[0], {3 * C}, layer(&Gpt2LayerWeights::qkv_b)});
+    } else {  // book: q, k and v fill the fused matrix's row blocks
+      for (int64_t part = 0; part < 3; ++part) {
+        const auto j = static_cast<std::size_t>(part);
+        expected.push_back({p + n.qkv_w[j], {C, C}, [i, part, C](const Gpt2Weights& w) {
+                              return w.layers[i].qkv_w.slice(0, part * C, (part + 1) * C);
+                            }});
+        if (c.qkv_bias)
+          expected.push_back({p + n.qkv_b[j], {C}, [i, part, C](const Gpt2Weights& w) {
+                                return w.layers[i].qkv_b.slice(0, part * C, (part + 1) * C);
+                              }});
+      }
+    }
+    expected.push_back({p + n.proj_w, matrix(C, C), layer(&Gpt2LayerWeights::proj_w)});
+    expected.push_back({p + n.proj_b, {C}, layer(&Gpt2LayerWeights::proj_b)});
+    expected.push_back({p + n.ln2_w, {C}, layer(&Gpt2LayerWeights::ln2_w)});
+    expected.push_back({p + n.ln2_b, {C}, layer(&Gpt2LayerWeights::ln2_b)});
+    expected.push_back({p + n.fc_w, matrix(4 * C, C), layer(&Gpt2LayerWeights::fc_w)});
+    expected.push_back({p + n.fc_b, {4 * C}, layer(&Gpt2LayerWeights::fc_b)});
+    expected.push_back({p + n.fc_proj_w, matrix(C, 4 * C), layer(&Gpt2LayerWeights::fc_proj_w)});
+    expected.push_back({p + n.fc_proj_b, {C}, layer(&Gpt2LayerWeights::fc_proj_b)});
+  }
+
+  std::map<std::string, const TensorInfo*> by_name;
+  for (const TensorInfo& t : layout.tensors) by_name.emplace(t.name, &t);
+  std::vector<std::string> problems;
+  std::set<std::string> used;
+  LoadPlan plan;
+  for (Expected& e : expected) {
+    auto it = by_name.find(e.name);
+    if (it == by_name.end()) {
+      problems.push_back(str("missing ", layout.prefix, e.name));
+      continue;
+    }
+    used.insert(e.name);
+    const TensorInfo& t = *it->second;
+    if (t.shape != e.shape)
+      problems.push_back(str(layout.prefix, e.name, " has shape ", t.shape.to_string(), ", expected ", e.shape.to_string()));
+    else if (!is_floating(t.dtype))
+      problems.push_back(str(layout.prefix, e.name, " has dtype ", dtype_name(t.dtype), ", expected a floating dtype"));
+    else
+      plan.entries_.push_back({t, std::move(e.destination)});
+  }
+  for (const TensorInfo& t : layout.tensors) {
+    if (used.count(t.name)) continue;
+    if (t.name == n.head && c.tied_head) continue;  // the same bytes as the embedding
+    bool ignored = false;
+    const int64_t l = layer_index(t.name, n.layer_prefix);
+    for (const std::string& buffer : n.ignored_in_layer)
+      if (l >= 0 && t.name == str(n.layer_prefix, l, ".", buffer)) ignored = true;
+    if (!ignored) problems.push_back(str("unexpected ", layout.prefix, t.name));
+  }
+  if (!problems.empty()) {
+    std::string list;
+    for (std::size_t i = 0; i < problems.size() && i < 12; ++i) list += (i ? "; " : "") + problems[i];
+    if (problems.size() > 12) list += str("; and ", problems.size() - 12, " more");
+    throw Error(str(layout.source, " does not match GPT-2 in ", naming_name(layout.naming), " naming (",
+                    c.layers, " layers, width ", C, "): ", list));
+  }
+  return plan;
+}
+
+std::vector<LoadRequest> LoadPlan::requests(const Gpt2Weights& weights) const {
+  std::vector<LoadRequest> out;
+  out.reserve(entries_.size());
+  for (const Entry& e : entries_) out.push_back({e.source, e.destination(weights)});
+  return out;
+}
+
+}  // namespace pthrun

@@ -1,0 +1,62 @@
+// Reading a GPT-2 state dict in the book's naming (GPTModel from *Build a Large Language Model
+// From Scratch*) or Hugging Face's (GPT2LMHeadModel, or GPT2Model without "transformer."):
+// what the model's configuration is, and which checkpoint tensor fills which weight.
+//
+//   StateDictLayout layout = read_layout(ckpt.state_dict(), "model.pth");   // config, naming
+//   layout.config.heads = ...;                                             // shapes cannot say
+//   LoadPlan plan = plan_load(layout);          // every problem in one error, before allocation
+//   Gpt2Weights weights = allocate_weights(...);
+//   load_tensors(ckpt, plan.requests(weights));
+//
+// Prefixes that wrap every name ("_orig_mod." from torch.compile, "module." from DataParallel)
+// are stripped. Buffers that carry no weights are ignored: the book's att.mask, HF's attn.bias
+// and attn.masked_bias.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kernels/matmul.h"
+#include "loader/checkpoint.h"
+#include "loader/stream_loader.h"
+#include "model/config.h"
+#include "model/weights.h"
+
+namespace pthrun {
+
+enum class Naming { book, hf };
+const char* naming_name(Naming naming);  // "book", "Hugging Face"
+
+struct StateDictLayout {
+  std::string source;             // the checkpoint path, for messages
+  Naming naming = Naming::book;
+  std::string prefix;             // stripped from every name
+  Gpt2Config config;              // heads still 0: see resolve_head_count()
+  kernels::WeightLayout matrix_layout = kernels::WeightLayout::out_in;
+  DType dtype = DType::f32;         // the token embedding's, as stored
+  std::vector<TensorInfo> tensors;  // the state dict, names without the prefix
+};
+
+// Infers naming and configuration; throws pthrun::Error naming the file and what is missing.
+StateDictLayout read_layout(std::vector<TensorInfo> state_dict, const std::string& source);
+
+class LoadPlan {
+ public:
+  // The load requests that fill `weights`, allocated for the layout's configuration.
+  std::vector<LoadRequest> requests(const Gpt2Weights& weights) const;
+
+ private:
+  friend LoadPlan plan_load(const StateDictLayout& layout);
+  struct Entry {
+    TensorInfo source;
+    std::function<Tensor(const Gpt2Weights&)> destination;
+  };
+  std::vector<Entry> entries_;
+};
+
+// Matches every tensor the model needs against the state dict. Missing tensors, unexpected
+// ones, wrong shapes and non-floating dtypes are all listed in one error.
+LoadPlan plan_load(const StateDictLayout& layout);
+
+}  // namespace pthrun

@@ -1,0 +1,65 @@
+// Running the built `pthrun` as a user runs it, for CLI tests: its exit status, stdout and
+// stderr; and temporary folders that clean up after themselves.
+//
+//   CliResult r = run_pthrun("generate " + quote(path) + " --tokens 1,2 -n 3");
+//   CHECK(r.status == 0);
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "runtime/error.h"
+#include "runtime/file_util.h"
+
+namespace pthrun::test {
+
+namespace fs = std::filesystem;
+
+struct CliResult {
+  int status;
+  std::string out, err;
+};
+
+// Single-quotes a shell argument.
+inline std::string quote(std::string_view arg) {
+  std::string quoted = "'";
+  for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+// Runs `pthrun ARGS` through the shell (ARGS quoted by the caller), `env` prefixed to it
+// (e.g. "PTHRUN_ALLOC_CONF=cap:1MiB"), with `stdin_path` on its standard input.
+inline CliResult run_pthrun(const std::string& args, const std::string& env = "",
+                            const std::string& stdin_path = "/dev/null") {
+  static int runs = 0;
+  const fs::path dir = fs::temp_directory_path() / str("pthrun-cli-", ::getpid(), "-", runs++);
+  fs::create_directories(dir);
+  const std::string out_path = (dir / "stdout").string(), err_path = (dir / "stderr").string();
+  const std::string command = env + (env.empty() ? "" : " ") + quote(PTHRUN_BINARY_DIR "/pthrun") + " " + args +
+                              " <" + quote(stdin_path) + " >" + quote(out_path) + " 2>" + quote(err_path);
+  const int status = std::system(command.c_str());
+  CliResult r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out_path), read_file(err_path)};
+  fs::remove_all(dir);
+  return r;
+}
+
+// A fresh folder, removed with everything in it when the object goes.
+struct TempDir {
+  fs::path path;
+  explicit TempDir(std::string_view what = "test") {
+    static int made = 0;
+    path = fs::temp_directory_path() / str("pthrun-", what, "-", ::getpid(), "-", made++);
+    fs::create_directories(path);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() { fs::remove_all(path); }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+}  // namespace pthrun::test

@@ -1,0 +1,207 @@
+// Helpers shared by the loader's test suites: fixture paths and manifests, comparing a
+// tensor's values with a manifest's exact numbers, temporary folders, and a small pickle
+// assembler for hand-built hostile inputs.
+#pragma once
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "loader/checkpoint.h"
+#include "runtime/convert_element.h"
+#include "runtime/file_util.h"
+#include "runtime/half.h"
+#include "runtime/json.h"
+#include "runtime/tensor.h"
+
+namespace pthrun::test {
+
+inline std::string fixture(const std::string& relative) {
+  return std::string(PTHRUN_SOURCE_DIR) + "/tests/fixtures/" + relative;
+}
+
+inline Json manifest(const std::string& path) { return parse_json(read_file(path)); }
+
+// A folder under the system's temp dir, removed with everything in it when the test ends.
+class TempDir {
+ public:
+  TempDir() {
+    static int counter = 0;
+    path_ = std::filesystem::temp_directory_path() /
+            ("pthrun-loader-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Writes a new file; an existing one is unlinked first, since truncating a file in place makes
+// ext4 flush it to disk (the truncation tests write thousands of files).
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::filesystem::remove(path);
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(out.good());
+}
+
+// One element as a double, exactly (every f16/bf16/f32 value and every integer the fixtures
+// hold is a double).
+inline double element(const Tensor& t, int64_t i) {
+  const auto* p = static_cast<const char*>(t.data_ptr()) + i * static_cast<int64_t>(t.itemsize());
+  const Scalar s = load_element(p, t.dtype());
+  return s.is_int ? static_cast<double>(s.i) : s.f;
+}
+
+inline int64_t int_element(const Tensor& t, int64_t i) {
+  const auto* p = static_cast<const char*>(t.data_ptr()) + i * static_cast<int64_t>(t.itemsize());
+  return load_element(p, t.dtype()).i;
+}
+
+// Does `actual` hold exactly the manifest's value (numbers, or "nan", "inf", "-inf", "-0.0")?
+inline bool same_number(double actual, const Json& expected) {
+  if (expected.is_string()) {
+    const std::string& s = expected.as_string();
+    if (s == "nan") return std::isnan(actual);
+    if (s == "inf") return actual == INFINITY;
+    if (s == "-inf") return actual == -INFINITY;
+    if (s == "-0.0") return actual == 0 && std::signbit(actual);
+    return false;
+  }
+  const double e = expected.as_double();
+  return actual == e && std::signbit(actual) == std::signbit(e);
+}
+
+// Compares a contiguous CPU tensor with a manifest's "values" element by element; integers
+// are compared as 64-bit integers (int64 extremes are not doubles).
+inline void check_values(const Tensor& t, const Json& values, const std::string& what) {
+  REQUIRE_MESSAGE(t.is_contiguous(), what);
+  REQUIRE_MESSAGE(static_cast<int64_t>(values.items().size()) == t.numel(), what);
+  int bad = 0;
+  for (int64_t i = 0; i < t.numel() && bad < 5; ++i) {
+    const Json& e = values.items()[static_cast<std::size_t>(i)];
+    bool ok;
+    if (is_floating(t.dtype())) ok = same_number(element(t, i), e);
+    else ok = int_element(t, i) == e.as_int();
+    if (!ok) {
+      ++bad;
+      FAIL_CHECK(what << ": element " << i << " is " << element(t, i) << ", expected "
+                      << (e.is_string() ? e.as_string() : std::to_string(e.as_double())));
+    }
+  }
+}
+
+// JSON values equal, numbers by value (so 1 == 1.0 and exact floats compare exactly).
+inline bool same_json(const Json& a, const Json& b) {
+  if (a.is_number() && b.is_number()) {
+    try {
+      return a.as_int() == b.as_int();  // integers exactly (int64 extremes are not doubles)
+    } catch (const Error&) {
+      return a.as_double() == b.as_double();
+    }
+  }
+  if (a.kind() != b.kind()) return false;
+  switch (a.kind()) {
+    case Json::Kind::null: return true;
+    case Json::Kind::boolean: return a.as_bool() == b.as_bool();
+    case Json::Kind::string: return a.as_string() == b.as_string();
+    case Json::Kind::array:
+      if (a.items().size() != b.items().size()) return false;
+      for (std::size_t i = 0; i < a.items().size(); ++i)
+        if (!same_json(a.items()[i], b.items()[i])) return false;
+      return true;
+    case Json::Kind::object:
+      if (a.members().size() != b.members().size()) return false;
+      for (const auto& [key, value] : a.members()) {
+        const Json* other = b.find(key);
+        if (!other || !same_json(value, *other)) return false;
+      }
+      return true;
+    default: return false;
+  }
+}
+
+inline std::vector<int64_t> json_ints(const Json& array) {
+  std::vector<int64_t> out;
+  for (const Json& v : array.items()) out.push_back(v.as_int());
+  return out;
+}
+
+inline std::vector<int64_t> dims(const Dims& d) { return std::vector<int64_t>(d.begin(), d.end()); }
+
+// The message of the pthrun::Error that `f` throws; fails the test when none is thrown.
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  FAIL_CHECK("no pthrun::Error was thrown");
+  return "";
+}
+
+// Builds pickles opcode by opcode (protocol 2 unless a test says otherwise).
+class PickleBuilder {
+ public:
+  PickleBuilder& raw(const std::string& bytes) {
+    out_ += bytes;
+    return *this;
+  }
+  PickleBuilder& op(char code) {
+    out_ += code;
+    return *this;
+  }
+  PickleBuilder& proto(int n = 2) { return op('\x80').raw(std::string(1, static_cast<char>(n))); }
+  PickleBuilder& global(const std::string& module, const std::string& name) {
+    return op('c').raw(module + "\n" + name + "\n");
+  }
+  PickleBuilder& u32(uint32_t v) {
+    for (int k = 0; k < 4; ++k) out_ += static_cast<char>((v >> (8 * k)) & 0xff);
+    return *this;
+  }
+  PickleBuilder& str(const std::string& s) { return op('X').u32(static_cast<uint32_t>(s.size())).raw(s); }
+  PickleBuilder& integer(int64_t v) {
+    if (v >= 0 && v < 256) return op('K').raw(std::string(1, static_cast<char>(v)));
+    if (v >= INT32_MIN && v <= INT32_MAX) return op('J').u32(static_cast<uint32_t>(v));
+    op('\x8a').raw(std::string(1, '\x08'));
+    for (int k = 0; k < 8; ++k) out_ += static_cast<char>((static_cast<uint64_t>(v) >> (8 * k)) & 0xff);
+    return *this;
+  }
+  PickleBuilder& ints(const std::vector<int64_t>& values) {
+    op('(');
+    for (int64_t v : values) integer(v);
+    return op('t');
+  }
+  // _rebuild_tensor_v2(('storage', torch.<cls>, key, 'cpu', numel), offset, size, stride, False, OrderedDict())
+  PickleBuilder& tensor(const std::string& storage_class, const std::string& key, int64_t numel, int64_t offset,
+                        const std::vector<int64_t>& size, const std::vector<int64_t>& stride) {
+    global("torch._utils", "_rebuild_tensor_v2").op('(');
+    op('(').str("storage").global("torch", storage_class).str(key).str("cpu").integer(numel).op('t').op('Q');
+    integer(offset).ints(size).ints(stride).op('\x89');
+    global("collections", "OrderedDict").op(')').op('R');
+    return op('t').op('R');
+  }
+  // Starts an OrderedDict state dict; finish with end_state_dict().
+  PickleBuilder& begin_state_dict() { return proto().global("collections", "OrderedDict").op(')').op('R').op('('); }
+  std::string end_state_dict() { return op('u').op('.').bytes(); }
+  std::string bytes() const { return out_; }
+
+ private:
+  std::string out_;
+};
+
+}  // namespace pthrun::test

@@ -1,0 +1,147 @@
+// The model commands run as a user runs them: init, convert, forward, generate, bench,
+// alloc-report. Files written by pthrun are read back by pthrun and, where a Python with
+// torch is installed, by PyTorch.
+#include <doctest/doctest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "runtime/json.h"
+#include "tests/cli_runner.h"
+#include "tests/test_util.h"
+
+using namespace pthrun;
+using namespace pthrun::test;
+
+namespace {
+
+const char* const kIds = "6109,3626,6100,345,13,383";
+
+// A small GPT-2 with the real tokenizer's vocabulary: gpt2-small's width, one block.
+std::string init_small(const TempDir& dir, const std::string& extra = "", const std::string& name = "small.pth") {
+  const std::string path = dir / name;
+  CliResult r = run_pthrun("init --config gpt2-small --layers 1 --context 64 " + extra + " -o " + quote(path));
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  return path;
+}
+
+std::vector<float> logits_of(const TempDir& dir, const std::string& checkpoint, const std::string& options = "") {
+  const std::string out = dir / "logits.npy";
+  CliResult r = run_pthrun("forward " + quote(checkpoint) + " --tokens " + kIds + " " + options + " -o " + quote(out));
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  return read_npy_f32(out).values;
+}
+
+std::vector<std::string> torch_pythons() {
+  std::vector<std::string> out;
+  std::stringstream list(PTHRUN_TORCH_PYTHONS);
+  for (std::string python; std::getline(list, python, ':');)
+    if (!python.empty()) out.push_back(python);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("init writes a checkpoint that PyTorch loads strictly into the book's GPTModel") {
+  TempDir dir("cli-model");
+  const std::string path = init_small(dir);
+  const std::vector<float> ours = logits_of(dir, path);
+  CHECK(ours.size() == 6u * 50257u);
+  const auto pythons = torch_pythons();
+  if (pythons.empty()) MESSAGE("no Python with torch found: the file was not read back by PyTorch");
+  for (const std::string& python : pythons) {
+    CAPTURE(python);
+    const std::string out = dir / "torch.npy";
+    const std::string command = quote(python) + " " + quote(PTHRUN_SOURCE_DIR "/tests/torch_logits.py") + " " +
+                                quote(path) + " 12 " + kIds + " " + quote(out);
+    REQUIRE(std::system(command.c_str()) == 0);
+    const double error = relative_error(ours, read_npy_f32(out).values);
+    CAPTURE(error);
+    CHECK(error <= 1e-5);
+  }
+}
+
+TEST_CASE("convert: naming, dtype and per-tensor folders keep the model's logits") {
+  TempDir dir("cli-model");
+  const std::string book = init_small(dir);
+  const std::vector<float> reference = logits_of(dir, book);
+
+  CHECK(run_pthrun("convert " + quote(book) + " --naming hf -o " + quote(dir / "hf.bin")).status == 0);
+  CHECK(relative_error(logits_of(dir, dir / "hf.bin"), reference) == 0.0);
+  CHECK(run_pthrun("convert " + quote(dir / "hf.bin") + " --naming book -o " + quote(dir / "back.pth")).status == 0);
+  CHECK(relative_error(logits_of(dir, dir / "back.pth"), reference) == 0.0);
+  CHECK(run_pthrun("convert " + quote(book) + " --per-tensor -o " + quote(dir / "folder")).status == 0);
+  CHECK(fs::is_regular_file(dir.path / "folder" / "trf_blocks.0.att.W_query.weight.pth"));
+  CHECK(relative_error(logits_of(dir, dir / "folder"), reference) == 0.0);
+
+  // bf16 weights cost precision: ||ours - ref|| / ||ref|| stays within 2e-2.
+  CHECK(run_pthrun("convert " + quote(book) + " --dtype bf16 -o " + quote(dir / "bf16.pth")).status == 0);
+  const double error = relative_error(logits_of(dir, dir / "bf16.pth"), reference);
+  CAPTURE(error);
+  CHECK(error > 0);
+  CHECK(error <= 2e-2);
+  CliResult inspect = run_pthrun("inspect " + quote(dir / "bf16.pth") + " --json");
+  REQUIRE(inspect.status == 0);
+  CHECK(parse_json(inspect.out).at("tensors").items().at(0).at("dtype").as_string() == "bfloat16");
+}
+
+TEST_CASE("generate: text in, text out; ids and JSON; greedy is deterministic, seeds reproduce") {
+  TempDir dir("cli-model");
+  const std::string path = init_small(dir);
+  CliResult a = run_pthrun("generate " + quote(path) + " --prompt 'Every effort moves you' -n 8");
+  REQUIRE_MESSAGE(a.status == 0, a.err);
+  CHECK(!a.out.empty());
+  CHECK(a.err.find("prefill: 4 tokens") != std::string::npos);
+  CHECK(a.err.find("ms/token (cpu, f32)") != std::string::npos);
+  CliResult b = run_pthrun("generate " + quote(path) + " --prompt 'Every effort moves you' -n 8");
+  CHECK(a.out == b.out);
+
+  CliResult json = run_pthrun("generate " + quote(path) + " --tokens 6109,3626,6100,345 -n 5 --json "
+                              "--temperature 0.9 --top-k 50 --top-p 0.95 --seed 7");
+  REQUIRE_MESSAGE(json.status == 0, json.err);
+  const Json doc = parse_json(json.out);
+  const Json& result = doc.at("results").items().at(0);
+  CHECK(result.at("ids").items().size() == 5);
+  CHECK(result.at("prompt_ids").items().size() == 4);
+  CHECK(result.at("text").is_string());
+  CHECK(doc.at("decode_ms_per_token").as_double() > 0);
+  CliResult again = run_pthrun("generate " + quote(path) + " --tokens 6109,3626,6100,345 -n 5 --json "
+                               "--temperature 0.9 --top-k 50 --top-p 0.95 --seed 7");
+  CHECK(parse_json(again.out).at("results").items().at(0).at("ids").kind_name() == "an array");
+  CHECK(again.out.substr(0, again.out.find("prefill")) == json.out.substr(0, json.out.find("prefill")));
+
+  CliResult batch = run_pthrun("generate " + quote(path) + " --prompt 'Hello' --prompt 'The year 2024' -n 3");
+  REQUIRE(batch.status == 0);
+  CHECK(batch.out.find("--- prompt 0") != std::string::npos);
+  CHECK(batch.out.find("--- prompt 1") != std::string::npos);
+}
+
+TEST_CASE("generate --alloc-trace records the allocator, alloc-report charts it") {
+  TempDir dir("cli-model");
+  const std::string path = init_small(dir);
+  const std::string trace = dir / "trace.json";
+  CliResult r = run_pthrun("generate " + quote(path) + " --tokens 1,2,3 -n 4 --alloc-trace " + quote(trace));
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  CliResult report = run_pthrun("alloc-report " + quote(trace) + " -o " + quote(dir / "report.svg"));
+  REQUIRE_MESSAGE(report.status == 0, report.err);
+  CHECK(report.out.find("peak reserved/allocated") != std::string::npos);
+  const std::string svg = read_file(dir / "report.svg");
+  // Loading into CPU weights allocates nothing more, so there is no "load" scope here.
+  for (std::string scope : {"weights", "activations", "kv_cache", "workspace"}) {
+    CAPTURE(scope);
+    CHECK(svg.find(">" + scope + " (") != std::string::npos);
+    CHECK(report.out.find("    " + scope + " ") != std::string::npos);
+  }
+}
+
+TEST_CASE("bench prints its figures") {
+  TempDir dir("cli-model");
+  const std::string path = init_small(dir);
+  CliResult r = run_pthrun("bench " + quote(path) + " --prompt-tokens 8 --new-tokens 4 --repeat 2 --json");
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  const Json doc = parse_json(r.out);
+  CHECK(doc.at("prefill_tokens_per_second").as_double() > 0);
+  CHECK(doc.at("decode_ms_per_token").as_double() > 0);
+  CHECK(doc.at("peak_reserved_bytes").as_int() >= doc.at("peak_allocated_bytes").as_int());
+}

@@ -1,0 +1,263 @@
+// load_tensors into CPU destinations: dtype conversion, strided sources and destinations,
+// staging buffers smaller than, equal to and larger than the data, compressed records served
+// window by window, tied storages read once, and requests refused before any copy.
+#include <zlib.h>
+
+#include <map>
+
+#include "loader/checkpoint.h"
+#include "loader/checkpoint_impl.h"
+#include "loader/stream_loader.h"
+#include "loader/zip_writer.h"
+#include "loader_test_util.h"
+
+using namespace pthrun;
+using namespace pthrun::test;
+
+namespace {
+
+std::map<std::string, TensorInfo> by_name(const Checkpoint& ckpt) {
+  std::map<std::string, TensorInfo> out;
+  for (const TensorInfo& t : ckpt.tensors()) out[t.name] = t;
+  return out;
+}
+
+std::map<std::string, Json> manifest_values(const std::string& path) {
+  std::map<std::string, Json> out;
+  const Json m = manifest(path + ".json");
+  for (const Json& t : m.at("tensors").items()) out[t.at("name").as_string()] = t.at("values");
+  return out;
+}
+
+LoadStats load_one(const Checkpoint& ckpt, const TensorInfo& info, const Tensor& dst, std::size_t staging) {
+  LoadOptions options;
+  options.staging_bytes = staging;
+  options.progress = false;
+  return load_tensors(ckpt, {{info, dst}}, options);
+}
+
+// A copy of a stored zip with every record deflated, as re-zipping tools write it: local
+// headers with sizes and CRC, no alignment, no descriptors.
+void write_deflated_copy(const std::string& from, const std::string& to) {
+  const auto file = MappedFile::open(from);
+  const auto zip = ZipArchive::open(file);
+  std::string body, central;
+  auto le = [](std::string& s, uint64_t v, int n) {
+    for (int k = 0; k < n; ++k) s += static_cast<char>((v >> (8 * k)) & 0xff);
+  };
+  for (const ZipEntry& e : zip->entries()) {
+    const std::string data = zip->read(e, 1 << 30);
+    uLongf bound = compressBound(static_cast<uLong>(data.size()));
+    std::string packed(bound, '\0');
+    z_stream z{};
+    REQUIRE(deflateInit2(&z, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    z.avail_in = static_cast<uInt>(data.size());
+    z.next_out = reinterpret_cast<Bytef*>(packed.data());
+    z.avail_out = static_cast<uInt>(packed.size());
+    REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
+    packed.resize(z.total_out);
+    deflateEnd(&z);
+    const uint32_t crc = static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
+    const uint64_t offset = body.size();
+    for (std::string* h : {&body, &central}) {
+      const bool cd = h == &central;
+      le(*h, cd ? 0x02014b50 : 0x04034b50, 4);
+      if (cd) le(*h, 20, 2);
+      le(*h, 20, 2);
+      le(*h, 0, 2);  // flags
+      le(*h, 8, 2);  // deflated
+      le(*h, 0, 4);  // time, date
+      le(*h, crc, 4);
+      le(*h, packed.size(), 4);
+      le(*h, data.size(), 4);
+      le(*h, e.name.size(), 2);
+      le(*h, 0, 2);
+      if (cd) {
+        le(*h, 0, 6);  // comment length, disk, internal attributes
+        le(*h, 0, 4);  // external attributes
+        le(*h, offset, 4);
+      }
+      *h += e.name;
+    }
+    body += packed;
+  }
+  std::string end;
+  le(end, 0x06054b50, 4);
+  le(end, 0, 4);
+  le(end, zip->entries().size(), 2);
+  le(end, zip->entries().size(), 2);
+  le(end, central.size(), 4);
+  le(end, body.size(), 4);
+  le(end, 0, 2);
+  write_bytes(to, body + central + end);
+}
+
+const std::size_t staging_sizes[] = {8, 24, 64, 4096, std::size_t(64) << 20};
+
+}  // namespace
+
+TEST_CASE("strided and tied views load into contiguous destinations, any staging size") {
+  for (const char* version : {"torch1.13", "torch2.15"}) {
+    const std::string path = fixture(str("loader/", version, "/views.pth"));
+    const Checkpoint ckpt = Checkpoint::open(path);
+    const auto values = manifest_values(path);
+    for (std::size_t staging : staging_sizes) {
+      for (const TensorInfo& t : ckpt.tensors()) {
+        INFO(path << " " << t.name << " staging " << staging);
+        Tensor dst = Tensor::empty(t.shape, t.dtype);
+        load_one(ckpt, t, dst, staging);
+        check_values(dst, values.at(t.name), t.name);
+      }
+    }
+  }
+}
+
+TEST_CASE("float destinations of another dtype are converted on the way") {
+  const std::string path = fixture("loader/torch2.15/all_dtypes.pth");
+  const Checkpoint ckpt = Checkpoint::open(path);
+  const auto values = manifest_values(path);
+  for (const TensorInfo& t : ckpt.tensors()) {
+    if (!is_floating(t.dtype)) continue;
+    const Tensor same = ckpt.read(t);
+    for (DType to : {DType::f32, DType::f16, DType::bf16, DType::f64}) {
+      for (std::size_t staging : {std::size_t(8), std::size_t(64) << 20}) {
+        INFO(t.name << " -> " << dtype_name(to) << " staging " << staging);
+        Tensor dst = Tensor::empty(t.shape, to);
+        load_one(ckpt, t, dst, staging);
+        // Widening is exact: compare with the manifest itself.
+        if (itemsize(to) >= itemsize(t.dtype) && (to != DType::f16 || t.dtype == DType::f16) &&
+            (to != DType::bf16 || t.dtype == DType::bf16))
+          check_values(dst, values.at(t.name), t.name);
+        // Any conversion equals the runtime's elementwise conversion of the stored values.
+        const Tensor expected = same.to(to);
+        for (int64_t i = 0; i < t.numel(); ++i) {
+          const double a = element(dst, i), b = element(expected, i);
+          CHECK(((a == b && std::signbit(a) == std::signbit(b)) || (std::isnan(a) && std::isnan(b))));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("strided destinations: a slice of a larger buffer is filled, the rest untouched") {
+  const std::string path = fixture("loader/torch2.5/views.pth");
+  const Checkpoint ckpt = Checkpoint::open(path);
+  const auto infos = by_name(ckpt);
+  const auto values = manifest_values(path);
+  for (std::size_t staging : staging_sizes) {
+    // transposed is [4, 3] with stride (1, 4) in the file; the destination is columns 2..5
+    // of a [4, 7] buffer, also strided.
+    Tensor buffer = Tensor::empty({4, 7}, DType::f32);
+    buffer.fill_(-99);
+    Tensor dst = buffer.slice(1, 2, 5);
+    load_one(ckpt, infos.at("transposed"), dst, staging);
+    check_values(dst.contiguous(), values.at("transposed"), "transposed");
+    const std::vector<double> all = buffer.to_doubles();
+    for (int64_t r = 0; r < 4; ++r)
+      for (int64_t c : {0, 1, 5, 6}) CHECK(all[static_cast<std::size_t>(r * 7 + c)] == -99);
+    // And a destination whose dims are permuted: the permuted int32 tensor into a transposed view.
+    const TensorInfo& p = infos.at("permuted");  // [4, 2, 3]
+    Tensor base = Tensor::empty({3, 2, 4}, DType::i32);
+    Tensor view = base.transpose(0, 2);  // [4, 2, 3], strides (1, 4, 8)
+    load_one(ckpt, p, view, staging);
+    check_values(view.contiguous(), values.at("permuted"), "permuted");
+  }
+}
+
+TEST_CASE("compressed records are served window by window") {
+  TempDir dir;
+  const std::string deflated = dir.file("views_deflated.pth");
+  write_deflated_copy(fixture("loader/torch2.15/views.pth"), deflated);
+  const Checkpoint ckpt = Checkpoint::open(deflated);
+  const auto values = manifest_values(fixture("loader/torch2.15/views.pth"));
+  REQUIRE(ckpt.impl().record(ckpt.tensors()[0].storage_key).compressed());
+  for (std::size_t staging : staging_sizes) {
+    for (const TensorInfo& t : ckpt.tensors()) {
+      const bool strided = t.name == "transposed" || t.name == "column" || t.name == "permuted" || t.name == "slice_only";
+      Tensor dst = Tensor::empty(t.shape, t.dtype);
+      INFO(t.name << " staging " << staging);
+      if (strided && ckpt.impl().record(t.storage_key).nbytes > staging / 8 * 8) {
+        // A strided view of a compressed record needs the whole record in one window.
+        const std::string message = error_of([&] { load_one(ckpt, t, dst, staging); });
+        CHECK(message.find("strided view of a compressed record") != std::string::npos);
+        continue;
+      }
+      load_one(ckpt, t, dst, staging);
+      check_values(dst, values.at(t.name), t.name);
+    }
+  }
+  // The deflated fixture made by Python's zipfile, with a tiny window.
+  for (const char* version : {"torch1.13", "torch2.5", "torch2.15"}) {
+    const std::string path = fixture(str("loader/", version, "/deflated.pth"));
+    const Checkpoint zipped = Checkpoint::open(path);
+    const auto expected = manifest_values(path);
+    for (const TensorInfo& t : zipped.tensors()) {
+      Tensor dst = Tensor::empty(t.shape, t.dtype);
+      load_one(zipped, t, dst, 8);
+      check_values(dst, expected.at(t.name), t.name);
+    }
+  }
+}
+
+TEST_CASE("a storage shared by several requests is read once") {
+  const Checkpoint ckpt = Checkpoint::open(fixture("loader/torch2.15/views.pth"));
+  const auto infos = by_name(ckpt);
+  const TensorInfo& a = infos.at("tied_a");
+  Tensor da = Tensor::empty(a.shape, DType::f32), db = Tensor::empty(a.shape, DType::f32);
+  Tensor dalias = Tensor::empty({3, 2}, DType::f32), dhalf = Tensor::empty(a.shape, DType::f16);
+  LoadOptions options;
+  options.progress = false;
+  const LoadStats stats = load_tensors(
+      ckpt, {{a, da}, {infos.at("tied_b"), db}, {infos.at("alias"), dalias}, {a, dhalf}}, options);
+  CHECK(stats.tensors == 4);
+  CHECK(stats.bytes_read == 6 * 4);  // the storage, once
+  CHECK(stats.bytes_written == 3 * 24 + 12);
+  CHECK(da.to_doubles() == db.to_doubles());
+  CHECK(da.to_doubles() == dalias.to_doubles());
+  CHECK(da.to(DType::f16).to_doubles() == dhalf.to_doubles());
+}
+
+TEST_CASE("bad requests are refused before anything is copied") {
+  const Checkpoint ckpt = Checkpoint::open(fixture("loader/torch2.15/all_dtypes.pth"));
+  const auto infos = by_name(ckpt);
+  LoadOptions options;
+  options.progress = false;
+  Tensor good = Tensor::zeros({2, 4}, DType::f32);
+  Tensor wrong_shape = Tensor::zeros({4, 2}, DType::f32);
+  std::string message = error_of([&] {
+    load_tensors(ckpt, {{infos.at("float32"), good}, {infos.at("float16"), wrong_shape}}, options);
+  });
+  CHECK(message.find("tensor 'float16': the checkpoint has shape [2, 4], the destination [4, 2]") != std::string::npos);
+  CHECK(good.to_doubles() == std::vector<double>(8, 0.0));  // nothing was copied before the check failed
+  message = error_of([&] { load_tensors(ckpt, {{infos.at("int64"), Tensor::zeros({2, 3}, DType::f32)}}, options); });
+  CHECK(message.find("tensor 'int64': cannot load int64 into a float32 destination") != std::string::npos);
+  message = error_of([&] { load_tensors(ckpt, {{infos.at("int64"), Tensor()}}, options); });
+  CHECK(message.find("the destination is undefined") != std::string::npos);
+  // A doctored description cannot make the loader read outside the record.
+  TensorInfo forged = infos.at("float32");
+  forged.storage_offset = 1000;
+  message = error_of([&] { load_tensors(ckpt, {{forged, Tensor::zeros({2, 4}, DType::f32)}}, options); });
+  CHECK(message.find("reaches element 1007 of a storage of 8 elements") != std::string::npos);
+  forged = infos.at("float32");
+  forged.storage_key = "nope";
+  message = error_of([&] { load_tensors(ckpt, {{forged, Tensor::zeros({2, 4}, DType::f32)}}, options); });
+  CHECK(message.find("names storage 'nope'") != std::string::npos);
+}
+
+TEST_CASE("empty and 0-d tensors, and checkpoints of every format, load through load_tensors") {
+  for (const char* file : {"loader/torch2.15/tensors.safetensors", "loader/torch1.13/legacy.pth",
+                           "loader/torch2.5/per_tensor", "loader/torch2.15/crc_zero.pth"}) {
+    const std::string path = fixture(file);
+    const Checkpoint ckpt = Checkpoint::open(path);
+    std::vector<LoadRequest> requests;
+    for (const TensorInfo& t : ckpt.tensors()) requests.push_back({t, Tensor::empty(t.shape, t.dtype)});
+    LoadOptions options;
+    options.progress = false;
+    options.staging_bytes = 16;
+    const LoadStats stats = load_tensors(ckpt, requests, options);
+    CHECK(stats.tensors == requests.size());
+    const auto values = manifest_values(path);
+    for (const LoadRequest& r : requests) check_values(r.destination, values.at(r.source.name), path + " " + r.source.name);
+  }
+}

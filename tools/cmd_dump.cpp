@@ -1,0 +1,63 @@
+// pthrun dump: one tensor's values as a NumPy .npy file, contiguous, in the tensor's own dtype
+// (bfloat16, which NumPy lacks, widened exactly to float32).
+#include <cstdio>
+#include <string>
+
+#include "loader/checkpoint.h"
+#include "loader/npy.h"
+#include "runtime/error.h"
+#include "tools/cli.h"
+
+namespace pthrun::cli {
+
+namespace {
+
+const TensorInfo* find(const std::vector<TensorInfo>& tensors, const std::string& name) {
+  for (const TensorInfo& t : tensors)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+int run_dump(const ParsedArgs& args) {
+  args.max_positional(2);
+  const std::string& path = args.positional(0, "the checkpoint (CKPT)");
+  const std::string& name = args.positional(1, "the tensor's name (NAME)");
+  const auto out = args.get("output");
+  if (!out) throw UsageError("missing the output file (-o OUT.npy)");
+  const std::string key = args.get_or("key", "");
+  const Checkpoint ckpt = Checkpoint::open(path);
+  // With --key, names are relative to that dict; without, full key paths, then the names of
+  // the state dict pthrun picks on its own.
+  std::vector<TensorInfo> candidates = key.empty() ? ckpt.tensors() : ckpt.state_dict(key);
+  const TensorInfo* info = find(candidates, name);
+  if (!info && key.empty()) {
+    try {
+      candidates = ckpt.state_dict();
+      info = find(candidates, name);
+    } catch (const Error&) {
+      // no unambiguous state dict: the full names were the only candidates
+    }
+  }
+  PTHRUN_CHECK(info, path, ": no tensor named '", name, "'", key.empty() ? "" : str(" under key '", key, "'"),
+               "; 'pthrun inspect ", path, "' lists them");
+  const Tensor values = ckpt.read(*info);
+  write_npy(*out, values);
+  std::printf("%s: %s %s -> %s\n", name.c_str(), dtype_name(values.dtype()), values.shape().to_string().c_str(),
+              out->c_str());
+  return 0;
+}
+
+}  // namespace
+
+extern const CommandSpec dump_command = {
+    "dump",
+    "Write one tensor of a checkpoint to a NumPy .npy file",
+    "CKPT NAME",
+    {{"output", 'o', "OUT.npy", "the file to write (required)"},
+     {"key", 0, "K", "look NAME up in the dict of tensors at this key"}},
+    run_dump,
+    "NAME is a full key path as 'pthrun inspect CKPT' lists it, or a name in the state dict\n"
+    "pthrun picks. The values are written contiguous, C order, in the tensor's dtype:\n"
+    "float16 as '<f2'; bfloat16, which NumPy lacks, widened exactly to float32 '<f4'."};
+
+}  // namespace pthrun::cli
