@@ -25,6 +25,11 @@ namespace {
 
 // Column slices are multiples of this (OpenBLAS's kernels work on 16-float panels).
 constexpr int64_t kColumnAlign = 16;
+// Multiply-adds per slice, at least. Below 10^6 OpenBLAS switches to small-matrix kernels
+// whose NN and NT variants round differently; above it, both weight layouts give the same
+// bits (a checkpoint converted from book to HF naming keeps its logits exactly). Slices of
+// 2^21 keep every slice above it whenever the whole product is.
+constexpr int64_t kMinSliceMacs = int64_t{1} << 21;
 
 // Widens n elements to f32; f32 input is used in place.
 template <typename T>
@@ -92,10 +97,14 @@ void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayo
     }
     const bool out_in = layout == WeightLayout::out_in;
     const bool gelu_after = epilogue == Epilogue::gelu;
-    // Slices of whole panels; at least one panel's worth of work per thread.
-    const int64_t panels = ceil_div(s.O, kColumnAlign);
-    parallel_rows(panels, s.N * s.I * kColumnAlign, [&](int64_t p0, int64_t p1) {
-      product_slice(of, xf, wf, bf, out_in, gelu_after, s, p0 * kColumnAlign, std::min(p1 * kColumnAlign, s.O));
+    // Equal slices of whole panels, a few per thread (see parallel_rows), none too small.
+    const int64_t panels = ceil_div(s.O, kColumnAlign), macs = s.N * s.I * s.O;
+    const int64_t slices = std::clamp<int64_t>(
+        macs / kMinSliceMacs, 1, std::min<int64_t>(panels, int64_t{omp_get_max_threads()} * kChunksPerThread));
+    auto edge = [&](int64_t slice) { return std::min(panels * slice / slices * kColumnAlign, s.O); };
+    parallel_rows(slices, macs / slices, [&](int64_t first, int64_t end) {
+      for (int64_t slice = first; slice < end; ++slice)
+        product_slice(of, xf, wf, bf, out_in, gelu_after, s, edge(slice), edge(slice + 1));
     });
     if (out.dtype() != DType::f32) {
       T* o = static_cast<T*>(out.data_ptr());
