@@ -48,30 +48,27 @@ void product_slice(float* out, const float* x, const float* w, const float* bias
                    const LinearDims& s, int64_t o0, int64_t o1) {
   const int N = static_cast<int>(s.N), I = static_cast<int>(s.I), O = static_cast<int>(s.O);
   const int width = static_cast<int>(o1 - o0);
+  // The bias goes in first and the product adds to it (beta = 1): one pass less over the
+  // output than adding it afterwards.
+  const float beta = bias ? 1.0f : 0.0f;
+  if (bias)
+    for (int64_t n = 0; n < s.N; ++n) std::copy(bias + o0, bias + o1, out + n * s.O + o0);
   if (N == 1) {
     // One row (a decode step): a matrix-vector product over the slice's weight rows/columns.
     if (out_in)
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, width, I, 1.0f, w + o0 * I, I, x, 1, 0.0f, out + o0, 1);
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, width, I, 1.0f, w + o0 * I, I, x, 1, beta, out + o0, 1);
     else
-      cblas_sgemv(CblasRowMajor, CblasTrans, I, width, 1.0f, w + o0, O, x, 1, 0.0f, out + o0, 1);
+      cblas_sgemv(CblasRowMajor, CblasTrans, I, width, 1.0f, w + o0, O, x, 1, beta, out + o0, 1);
   } else if (out_in) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, width, I, 1.0f, x, I, w + o0 * I, I, 0.0f, out + o0, O);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, width, I, 1.0f, x, I, w + o0 * I, I, beta, out + o0, O);
   } else {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, width, I, 1.0f, x, I, w + o0, O, 0.0f, out + o0, O);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, width, I, 1.0f, x, I, w + o0, O, beta, out + o0, O);
   }
-  if (!bias && !gelu_after) return;
+  if (!gelu_after) return;
   for (int64_t n = 0; n < s.N; ++n) {
     float* row = out + n * s.O;
-    if (bias && gelu_after) {
 #pragma omp simd
-      for (int64_t o = o0; o < o1; ++o) row[o] = gelu(row[o] + bias[o]);
-    } else if (bias) {
-#pragma omp simd
-      for (int64_t o = o0; o < o1; ++o) row[o] += bias[o];
-    } else {
-#pragma omp simd
-      for (int64_t o = o0; o < o1; ++o) row[o] = gelu(row[o]);
-    }
+    for (int64_t o = o0; o < o1; ++o) row[o] = gelu(row[o]);
   }
 }
 
@@ -97,10 +94,12 @@ void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayo
     }
     const bool out_in = layout == WeightLayout::out_in;
     const bool gelu_after = epilogue == Epilogue::gelu;
-    // Equal slices of whole panels, a few per thread (see parallel_rows), none too small.
+    // Equal slices of whole panels, a few per thread (see parallel_rows), none too small; one
+    // thread makes one call.
     const int64_t panels = ceil_div(s.O, kColumnAlign), macs = s.N * s.I * s.O;
-    const int64_t slices = std::clamp<int64_t>(
-        macs / kMinSliceMacs, 1, std::min<int64_t>(panels, int64_t{omp_get_max_threads()} * kChunksPerThread));
+    const int64_t threads = omp_get_max_threads();
+    const int64_t slices =
+        threads <= 1 ? 1 : std::clamp<int64_t>(macs / kMinSliceMacs, 1, std::min(panels, threads * kChunksPerThread));
     auto edge = [&](int64_t slice) { return std::min(panels * slice / slices * kColumnAlign, s.O); };
     parallel_rows(slices, macs / slices, [&](int64_t first, int64_t end) {
       for (int64_t slice = first; slice < end; ++slice)
