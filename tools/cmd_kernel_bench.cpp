@@ -189,42 +189,44 @@ int run_kernel_bench(const ParsedArgs& args) {
   };
 
   std::vector<Row> rows;
-  const std::string tc = str("(", T, ", ", C, ")");
-  rows.push_back(measure("embedding", tc, 0, repeats, device, s, [&] {
-    embedding(t_rows(b.x), t_rows(b.tokens), t_rows(b.positions), m.wte, m.wpe, s);
-  }));
-  rows.push_back(measure("layernorm", tc, 0, repeats, device, s,
-                         [&] { layernorm(t_rows(b.h), t_rows(b.x), w.ln1_w, w.ln1_b, 1e-5f, s); }));
-  rows.push_back(measure("residual_layernorm", tc, 0, repeats, device, s, [&] {
-    residual_layernorm(t_rows(b.x), t_rows(b.h), t_rows(b.y), w.ln2_w, w.ln2_b, 1e-5f, s);
-  }));
-  rows.push_back(linear_row("linear qkv", b.qkv, b.h, w.qkv_w, w.qkv_b, Epilogue::none));
-  rows.push_back(linear_row("linear proj", b.y, b.att, w.proj_w, w.proj_b, Epilogue::none));
-  rows.push_back(linear_row("linear fc+gelu", b.fc, b.h, w.fc_w, w.fc_b, Epilogue::gelu));
-  rows.push_back(linear_row("linear fc2", b.y, b.fc, w.fc2_w, w.fc2_b, Epilogue::none));
-  rows.push_back(linear_row("linear lm_head", b.logits, b.h, m.wte, Tensor(), Epilogue::none));
-  rows.push_back(measure("kv_cache_append", str(T, " rows"), 0, repeats, device, s, [&] {
-    kv_cache_append(w.k_cache, w.v_cache, t_rows(b.qkv), t_rows(b.sequences), t_rows(b.positions),
-                    static_cast<int>(NH), s);
-  }));
-  // Causal attention: T^2/2 query-key pairs, 2 * HS flops each for scores and for values.
-  rows.push_back(measure("attention_prefill", str("T=", T, " NH=", NH, " HS=", C / NH), 2.0 * T * T * C * 1e-9,
-                         repeats, device, s, [&] {
-                           attention_prefill(t_rows(b.att), t_rows(b.qkv), w.k_cache.select(0, 0),
-                                             w.v_cache.select(0, 0), 0, static_cast<int>(NH), s);
-                         }));
-  rows.push_back(measure("attention_decode", str("B=1 at position ", T), 4.0 * (T + 1) * C * 1e-9, repeats, device, s,
-                         [&] {
-                           attention_decode(b.att.slice(0, 0, 1), b.qkv.slice(0, 0, 1), w.k_cache, w.v_cache,
-                                            b.positions.slice(0, T, T + 1), static_cast<int>(NH), b.workspace, s);
-                         }));
-  const Tensor last_logits = b.logits.slice(0, 0, 1);
-  rows.push_back(measure("sample greedy", str("V=", kVocab), 0, repeats, device, s, [&] {
-    sample(b.sampled, last_logits, SamplingParams{}, 1, 0, b.sample_workspace, s);
-  }));
-  rows.push_back(measure("sample T=0.8 k=50 p=0.95", str("V=", kVocab), 0, repeats, device, s, [&] {
-    sample(b.sampled, last_logits, {.temperature = 0.8f, .top_k = 50, .top_p = 0.95f}, 1, 0, b.sample_workspace, s);
-  }));
+  if (!args.has("chain")) {
+    const std::string tc = str("(", T, ", ", C, ")");
+    rows.push_back(measure("embedding", tc, 0, repeats, device, s, [&] {
+      embedding(t_rows(b.x), t_rows(b.tokens), t_rows(b.positions), m.wte, m.wpe, s);
+    }));
+    rows.push_back(measure("layernorm", tc, 0, repeats, device, s,
+                           [&] { layernorm(t_rows(b.h), t_rows(b.x), w.ln1_w, w.ln1_b, 1e-5f, s); }));
+    rows.push_back(measure("residual_layernorm", tc, 0, repeats, device, s, [&] {
+      residual_layernorm(t_rows(b.x), t_rows(b.h), t_rows(b.y), w.ln2_w, w.ln2_b, 1e-5f, s);
+    }));
+    rows.push_back(linear_row("linear qkv", b.qkv, b.h, w.qkv_w, w.qkv_b, Epilogue::none));
+    rows.push_back(linear_row("linear proj", b.y, b.att, w.proj_w, w.proj_b, Epilogue::none));
+    rows.push_back(linear_row("linear fc+gelu", b.fc, b.h, w.fc_w, w.fc_b, Epilogue::gelu));
+    rows.push_back(linear_row("linear fc2", b.y, b.fc, w.fc2_w, w.fc2_b, Epilogue::none));
+    rows.push_back(linear_row("linear lm_head", b.logits, b.h, m.wte, Tensor(), Epilogue::none));
+    rows.push_back(measure("kv_cache_append", str(T, " rows"), 0, repeats, device, s, [&] {
+      kv_cache_append(w.k_cache, w.v_cache, t_rows(b.qkv), t_rows(b.sequences), t_rows(b.positions),
+                      static_cast<int>(NH), s);
+    }));
+    // Causal attention: T^2/2 query-key pairs, 2 * HS flops each for scores and for values.
+    rows.push_back(measure("attention_prefill", str("T=", T, " NH=", NH, " HS=", C / NH), 2.0 * T * T * C * 1e-9,
+                           repeats, device, s, [&] {
+                             attention_prefill(t_rows(b.att), t_rows(b.qkv), w.k_cache.select(0, 0),
+                                               w.v_cache.select(0, 0), 0, static_cast<int>(NH), s);
+                           }));
+    rows.push_back(measure("attention_decode", str("B=1 at position ", T), 4.0 * (T + 1) * C * 1e-9, repeats, device, s,
+                           [&] {
+                             attention_decode(b.att.slice(0, 0, 1), b.qkv.slice(0, 0, 1), w.k_cache, w.v_cache,
+                                              b.positions.slice(0, T, T + 1), static_cast<int>(NH), b.workspace, s);
+                           }));
+    const Tensor last_logits = b.logits.slice(0, 0, 1);
+    rows.push_back(measure("sample greedy", str("V=", kVocab), 0, repeats, device, s, [&] {
+      sample(b.sampled, last_logits, SamplingParams{}, 1, 0, b.sample_workspace, s);
+    }));
+    rows.push_back(measure("sample T=0.8 k=50 p=0.95", str("V=", kVocab), 0, repeats, device, s, [&] {
+      sample(b.sampled, last_logits, {.temperature = 0.8f, .top_k = 50, .top_p = 0.95f}, 1, 0, b.sample_workspace, s);
+    }));
+  }
   const double params = static_cast<double>(size->L) * 12 * C * C + static_cast<double>(kVocab) * C;
   rows.push_back(measure("prefill", str(size->name, ", ", T, " tokens"), 2.0 * params * T * 1e-9, repeats, device, s,
                          [&] { forward(m, b, T, 0, s); }));
@@ -275,6 +277,7 @@ extern const CommandSpec kernel_bench_command = {
      {"tokens", 0, "T", "prompt length of the prefill rows (default 128)"},
      {"repeats", 0, "N", "timed runs per row; the median is shown (default 10)"},
      {"tf32", 0, nullptr, "let f32 products on the GPU use TF32"},
+     {"chain", 0, nullptr, "only the prefill and decode rows"},
      {"json", 0, nullptr, "print JSON instead of a table"}},
     run_kernel_bench,
     "Weights are random: the timings are those of the kernels, not of a checkpoint's load."};

@@ -4,12 +4,12 @@
     /usr/bin/python3 tools/kernel_bench_torch.py --pthrun build/pthrun --threads 2 --tokens 128
 
 Builds the same GPT-2 (random weights of the chosen size: pre-LayerNorm blocks, causal
-attention, tanh GELU, tied output head; all T rows of logits) in PyTorch on the CPU, times its
-forward pass (median of --repeats after one warm-up), then runs `pthrun kernel-bench --device
-cpu` in the same run and prints both and the ratio. Both get --threads threads: PyTorch through
-torch.set_num_threads and OPENBLAS_NUM_THREADS (its matrix products run in OpenBLAS's own
-threads, which set_num_threads does not limit), pthrun through OMP_NUM_THREADS. Otherwise
-PyTorch runs with its defaults, as a user would run it.
+attention, tanh GELU, tied output head; all T rows of logits) in PyTorch on the CPU, and times
+its forward pass and `pthrun kernel-bench --device cpu --chain`'s "prefill" in alternating
+rounds (each the median of --repeats runs), then prints both medians and the ratio. Both get
+--threads threads: PyTorch through torch.set_num_threads and OPENBLAS_NUM_THREADS (its matrix
+products run in OpenBLAS's own threads, which set_num_threads does not limit), pthrun through
+OMP_NUM_THREADS. Otherwise PyTorch runs with its defaults, as a user would run it.
 """
 import argparse
 import json
@@ -65,7 +65,8 @@ def main():
     parser.add_argument("--size", default="gpt2", choices=SIZES)
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=5, help="alternations of PyTorch and pthrun (default 5)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed forward passes per round and side (default 3)")
     args = parser.parse_args()
 
     # OpenBLAS reads its thread count once, when torch loads it.
@@ -76,27 +77,35 @@ def main():
     torch.set_num_threads(args.threads)
     model = build_model(torch, *SIZES[args.size])
     idx = torch.tensor([[t * 7919 % VOCAB for t in range(args.tokens)]])
-    times = []
-    with torch.no_grad():
-        model(idx)
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            model(idx)
-            times.append((time.perf_counter() - start) * 1e3)
-    torch_ms = statistics.median(times)
-
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     command = [args.pthrun, "kernel-bench", "--device", "cpu", "--size", args.size, "--tokens", str(args.tokens),
-               "--repeats", str(args.repeats), "--json"]
-    report = json.loads(subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout)
-    pthrun_ms = next(row["median_ms"] for row in report["rows"] if row["kernel"] == "prefill")
+               "--repeats", str(args.repeats), "--chain", "--json"]
+
+    # On a shared machine the load changes from second to second: rounds alternate the two,
+    # and each round's ratio compares runs made under about the same load.
+    torch_ms, pthrun_ms, ratios = [], [], []
+    with torch.no_grad():
+        model(idx)
+        for _ in range(args.rounds):
+            times = []
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                model(idx)
+                times.append((time.perf_counter() - start) * 1e3)
+            torch_ms.append(statistics.median(times))
+            report = json.loads(subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout)
+            pthrun_ms.append(next(row["median_ms"] for row in report["rows"] if row["kernel"] == "prefill"))
+            ratios.append(torch_ms[-1] / pthrun_ms[-1])
 
     print(f"{args.size}, {args.tokens}-token f32 forward on the CPU, {args.threads} thread(s), "
-          f"median of {args.repeats}")
-    print(f"{'':24} {'ms':>10} {'tokens/s':>10}")
+          f"{args.rounds} alternating rounds of {args.repeats} runs")
+    print(f"{'':24} {'median ms':>10} {'tokens/s':>10}   per round (ms)")
     for name, ms in ((f"PyTorch {torch.__version__}", torch_ms), ("pthrun", pthrun_ms)):
-        print(f"{name:24} {ms:10.1f} {args.tokens / ms * 1e3:10.1f}")
-    print(f"pthrun is {torch_ms / pthrun_ms:.2f}x PyTorch's speed")
+        median = statistics.median(ms)
+        rounds = " ".join(f"{m:.0f}" for m in ms)
+        print(f"{name:24} {median:10.1f} {args.tokens / median * 1e3:10.1f}   {rounds}")
+    print(f"pthrun is {statistics.median(ratios):.2f}x PyTorch's speed (median of the rounds' ratios; "
+          f"range {min(ratios):.2f}-{max(ratios):.2f})")
 
 
 if __name__ == "__main__":

@@ -13,12 +13,12 @@
 #include <cblas.h>
 
 #include <cmath>
-#include <limits>
 #include <type_traits>
 #include <vector>
 
 #include "kernels/attention.h"
 #include "kernels/cpu/cpu_util.h"
+#include "kernels/cpu/vector_math.h"
 #include "kernels/element.h"
 #include "kernels/op_checks.h"
 #include "runtime/checked_math.h"
@@ -77,17 +77,7 @@ void attend_block(T* out, int64_t out_stride, const T* q, int64_t q_stride, cons
   for (int64_t i = 0; i < nq; ++i) {
     float* row = scores + i * L;
     const int64_t len = first_len + i;
-    float max = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < len; ++j) max = row[j] > max ? row[j] : max;
-    float sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < len; ++j) {
-      row[j] = exp_poly(row[j] - max);
-      sum += row[j];
-    }
-    const float inv = 1.0f / sum;
-#pragma omp simd
-    for (int64_t j = 0; j < len; ++j) row[j] *= inv;
+    softmax_f32(row, len);
     for (int64_t j = len; j < L; ++j) row[j] = 0;
   }
 

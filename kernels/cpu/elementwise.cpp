@@ -1,6 +1,9 @@
 // CPU references of the elementwise kernels (see kernels/elementwise.h): residual add, and
 // bias + GELU. Contiguous rows, f32 arithmetic, results rounded to the tensor's dtype.
+#include <type_traits>
+
 #include "kernels/cpu/cpu_util.h"
+#include "kernels/cpu/vector_math.h"
 #include "kernels/element.h"
 #include "kernels/elementwise.h"
 #include "kernels/kernel_check.h"
@@ -34,7 +37,9 @@ void bias_gelu(const Tensor& out, const Tensor& x, const Tensor& bias, const Str
       for (int64_t n = begin; n < end; ++n) {
         T* orow = o + n * C;
         const T* xrow = px + n * C;
-        if (pb) {
+        if constexpr (std::is_same_v<T, float>) {
+          gelu_f32(orow, xrow, pb, C);
+        } else if (pb) {
 #pragma omp simd
           for (int64_t c = 0; c < C; ++c) orow[c] = from_f32<T>(gelu(to_f32(xrow[c]) + to_f32(pb[c])));
         } else {
