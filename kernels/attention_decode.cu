@@ -113,8 +113,7 @@ __global__ void __launch_bounds__(kThreads)
   float max = -INFINITY;
   for (int s = 0; s < splits; ++s) max = fmaxf(max, shares[s * (HS + 2) + HS]);
   float denominator = 0;
-  for (int s = 0; s < splits; ++s)
-    denominator += expf(shares[s * (HS + 2) + HS] - max) * shares[s * (HS + 2) + HS + 1];
+  for (int s = 0; s < splits; ++s) denominator += expf(shares[s * (HS + 2) + HS] - max) * shares[s * (HS + 2) + HS + 1];
   T* orow = out + int64_t{b} * NH * HS + h * HS;
   for (int c = threadIdx.x; c < HS; c += blockDim.x) {
     float numerator = 0;
@@ -142,8 +141,8 @@ void launch_attention_decode(T* out, float* partial, const T* qkv, const T* k_ca
   PTHRUN_CHECK(B <= 65535 && NH <= 65535, "attention_decode: ", B, " sequences of ", NH,
                " heads exceed the grid's limits");
   const float scale = 1.0f / sqrtf(static_cast<float>(HS));
-  attention_decode_split_kernel<<<dim3(splits, NH, B), kThreads, 0, stream>>>(partial, qkv, k_cache, v_cache,
-                                                                             positions, NH, HS, T_max, splits, scale);
+  attention_decode_split_kernel<<<dim3(splits, NH, B), kThreads, 0, stream>>>(partial, qkv, k_cache, v_cache, positions,
+                                                                              NH, HS, T_max, splits, scale);
   PTHRUN_CUDA_CHECK_LAUNCH();
   attention_decode_combine_kernel<<<dim3(NH, B), kThreads, 0, stream>>>(out, partial, NH, HS, splits);
   PTHRUN_CUDA_CHECK_LAUNCH();
@@ -163,9 +162,9 @@ void cuda::attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& 
     using T = decltype(tag);
     launch_attention_decode(static_cast<T*>(out.data_ptr()), workspace.data<float>(),
                             static_cast<const T*>(qkv.data_ptr()), static_cast<const T*>(k_cache.data_ptr()),
-                            static_cast<const T*>(v_cache.data_ptr()), positions.data<int32_t>(),
-                            static_cast<int>(d.B), static_cast<int>(d.NH), static_cast<int>(d.HS),
-                            static_cast<int>(d.T_max), splits, native(stream));
+                            static_cast<const T*>(v_cache.data_ptr()), positions.data<int32_t>(), static_cast<int>(d.B),
+                            static_cast<int>(d.NH), static_cast<int>(d.HS), static_cast<int>(d.T_max), splits,
+                            native(stream));
   });
 }
 

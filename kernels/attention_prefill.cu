@@ -144,11 +144,11 @@ void launch_attention_prefill(T* out, const T* qkv, const T* k_cache, const T* v
   const dim3 grid(static_cast<unsigned>(ceil_div(T_len, kQueries)), static_cast<unsigned>(NH));
   const float scale = 1.0f / sqrtf(static_cast<float>(HS));
   if (HS <= 64)
-    attention_prefill_kernel<T, 64, 32><<<grid, kThreads, 0, stream>>>(out, qkv, k_cache, v_cache, T_len, pos0, NH,
-                                                                         HS, T_max, scale);
+    attention_prefill_kernel<T, 64, 32>
+        <<<grid, kThreads, 0, stream>>>(out, qkv, k_cache, v_cache, T_len, pos0, NH, HS, T_max, scale);
   else
-    attention_prefill_kernel<T, 128, 16><<<grid, kThreads, 0, stream>>>(out, qkv, k_cache, v_cache, T_len, pos0, NH,
-                                                                          HS, T_max, scale);
+    attention_prefill_kernel<T, 128, 16>
+        <<<grid, kThreads, 0, stream>>>(out, qkv, k_cache, v_cache, T_len, pos0, NH, HS, T_max, scale);
   PTHRUN_CUDA_CHECK_LAUNCH();
 }
 

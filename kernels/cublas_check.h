@@ -19,16 +19,16 @@ void warn_cublas_error(cublasStatus_t status, const char* expr, const char* func
 
 }  // namespace pthrun
 
-#define PTHRUN_CUBLAS_CHECK(expr)                                                         \
-  do {                                                                                    \
-    cublasStatus_t pthrun_status_ = (expr);                                               \
-    if (pthrun_status_ != CUBLAS_STATUS_SUCCESS)                                          \
-      ::pthrun::throw_cublas_error(pthrun_status_, #expr, __func__, __FILE__, __LINE__);  \
-  } while (0)
-
-#define PTHRUN_CUBLAS_WARN(expr)                                                         \
+#define PTHRUN_CUBLAS_CHECK(expr)                                                        \
   do {                                                                                   \
     cublasStatus_t pthrun_status_ = (expr);                                              \
     if (pthrun_status_ != CUBLAS_STATUS_SUCCESS)                                         \
-      ::pthrun::warn_cublas_error(pthrun_status_, #expr, __func__, __FILE__, __LINE__);  \
+      ::pthrun::throw_cublas_error(pthrun_status_, #expr, __func__, __FILE__, __LINE__); \
+  } while (0)
+
+#define PTHRUN_CUBLAS_WARN(expr)                                                        \
+  do {                                                                                  \
+    cublasStatus_t pthrun_status_ = (expr);                                             \
+    if (pthrun_status_ != CUBLAS_STATUS_SUCCESS)                                        \
+      ::pthrun::warn_cublas_error(pthrun_status_, #expr, __func__, __FILE__, __LINE__); \
   } while (0)

@@ -52,8 +52,8 @@ using Preference = LtObject<cublasLtMatmulPreference_t, cublasLtMatmulPreference
 
 MatrixLayout make_layout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld) {
   cublasLtMatrixLayout_t layout = nullptr;
-  PTHRUN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&layout, type, static_cast<uint64_t>(rows),
-                                                 static_cast<uint64_t>(cols), ld));
+  PTHRUN_CUBLAS_CHECK(
+      cublasLtMatrixLayoutCreate(&layout, type, static_cast<uint64_t>(rows), static_cast<uint64_t>(cols), ld));
   return MatrixLayout(layout);
 }
 
@@ -77,11 +77,22 @@ uint32_t alignment_of(const void* p) {
 }
 
 // Everything the choice of algorithm depends on.
-using PlanKey = std::tuple<int64_t, int64_t, int64_t, bool, int, int, bool, int, uint32_t, uint32_t, uint32_t, uint32_t>;
+using PlanKey =
+    std::tuple<int64_t, int64_t, int64_t, bool, int, int, bool, int, uint32_t, uint32_t, uint32_t, uint32_t>;
 
 PlanKey key_of(const LtProduct& p) {
-  return {p.m, p.n, p.k, p.transpose_a, p.ab_type, p.d_type, p.tf32, p.epilogue, alignment_of(p.a), alignment_of(p.b),
-          alignment_of(p.d), p.bias ? alignment_of(p.bias) : 0u};
+  return {p.m,
+          p.n,
+          p.k,
+          p.transpose_a,
+          p.ab_type,
+          p.d_type,
+          p.tf32,
+          p.epilogue,
+          alignment_of(p.a),
+          alignment_of(p.b),
+          alignment_of(p.d),
+          p.bias ? alignment_of(p.bias) : 0u};
 }
 
 // Descriptors and the chosen algorithm of one problem. `mutex` guards the bias pointer, which
@@ -96,7 +107,7 @@ struct Plan {
 
 struct DeviceContext {
   LtHandle handle;
-  std::mutex mutex;  // guards the two maps
+  std::mutex mutex;                            // guards the two maps
   std::map<uintptr_t, Allocation> workspaces;  // by stream
   std::map<PlanKey, std::unique_ptr<Plan>> plans;
 };
@@ -142,8 +153,8 @@ std::unique_ptr<Plan> make_plan(cublasLtHandle_t handle, const LtProduct& p) {
 
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(handle, desc, plan->a.get(), plan->b.get(),
-                                                               plan->d.get(), plan->d.get(), raw_pref, 1, &result, &found);
+  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
+      handle, desc, plan->a.get(), plan->b.get(), plan->d.get(), plan->d.get(), raw_pref, 1, &result, &found);
   // NOT_SUPPORTED is cuBLASLt's "no algorithm for this problem"; INVALID_VALUE is what it says
   // for some degenerate shapes with an epilogue (a single row or column: PyTorch avoids those).
   // Either way the caller falls back.

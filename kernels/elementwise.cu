@@ -65,8 +65,7 @@ void cuda::bias_gelu(const Tensor& out, const Tensor& x, const Tensor& bias, con
   dispatch_float(out.dtype(), "bias_gelu", [&](auto tag) {
     using T = decltype(tag);
     launch_bias_gelu(static_cast<T*>(out.data_ptr()), static_cast<const T*>(x.data_ptr()),
-                     bias.defined() ? static_cast<const T*>(bias.data_ptr()) : nullptr, out.numel(), C,
-                     native(stream));
+                     bias.defined() ? static_cast<const T*>(bias.data_ptr()) : nullptr, out.numel(), C, native(stream));
   });
 }
 

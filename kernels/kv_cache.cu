@@ -36,8 +36,8 @@ template <typename T>
 void launch_kv_cache_append(T* k_cache, T* v_cache, const T* qkv, const int32_t* sequences, const int32_t* positions,
                             int64_t N, int B, int NH, int T_max, int HS, cudaStream_t stream) {
   if (N == 0) return;
-  kv_cache_append_kernel<<<static_cast<unsigned>(N), kThreads, 0, stream>>>(k_cache, v_cache, qkv, sequences,
-                                                                            positions, B, NH, T_max, HS);
+  kv_cache_append_kernel<<<static_cast<unsigned>(N), kThreads, 0, stream>>>(k_cache, v_cache, qkv, sequences, positions,
+                                                                            B, NH, T_max, HS);
   PTHRUN_CUDA_CHECK_LAUNCH();
 }
 

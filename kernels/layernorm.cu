@@ -73,12 +73,12 @@ void launch_layernorm(T* out, const T* x, const T* weight, const T* bias, int64_
 }
 
 template <typename T>
-void launch_residual_layernorm(T* residual, T* out, const T* delta, const T* weight, const T* bias, int64_t rows,
-                               int C, float eps, cudaStream_t stream) {
+void launch_residual_layernorm(T* residual, T* out, const T* delta, const T* weight, const T* bias, int64_t rows, int C,
+                               float eps, cudaStream_t stream) {
   if (rows == 0) return;
   PTHRUN_CHECK(rows <= INT32_MAX, "residual_layernorm: ", rows, " rows exceed one grid");
-  residual_layernorm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(residual, out, delta, weight, bias,
-                                                                                   C, eps);
+  residual_layernorm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(residual, out, delta, weight, bias, C,
+                                                                                  eps);
   PTHRUN_CUDA_CHECK_LAUNCH();
 }
 

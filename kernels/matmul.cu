@@ -70,9 +70,12 @@ void launch_naive_linear(Out* out, const T* x, const T* w, int N, int I, int O, 
 
 cudaDataType_t cuda_type(DType dtype) {
   switch (dtype) {
-    case DType::bf16: return CUDA_R_16BF;
-    case DType::f16: return CUDA_R_16F;
-    default: return CUDA_R_32F;
+    case DType::bf16:
+      return CUDA_R_16BF;
+    case DType::f16:
+      return CUDA_R_16F;
+    default:
+      return CUDA_R_32F;
   }
 }
 

@@ -10,7 +10,6 @@ namespace pthrun::kernels {
 
 namespace {
 
-
 // Fills NH, HS, C, T_max from a cache of `dims` dimensions ((NH, T_max, HS) or
 // (B, NH, T_max, HS)) and checks its twin and the head count.
 AttentionDims check_caches(const char* op, const Tensor& k_cache, const Tensor& v_cache, int num_heads, int dims,
@@ -40,7 +39,6 @@ void check_qkv(const char* op, const Tensor& qkv, const AttentionDims& d, const 
                ", expected (N, ", 3 * d.C, ") for ", d.NH, " heads of size ", d.HS);
 }
 
-
 void check_norm_params(const char* op, const Tensor& out, const Tensor& weight, const Tensor& bias, float eps) {
   check_float(op, "out", out, out.device());
   const int64_t C = check_rows(op, "out", out);
@@ -66,8 +64,8 @@ EmbeddingDims check_embedding(const Tensor& out, const Tensor& tokens, const Ten
   check_shape(op, "positions", positions, {N});
   check_tensor(op, "wte", wte, device, out.dtype());
   check_tensor(op, "wpe", wpe, device, out.dtype());
-  PTHRUN_CHECK(wte.dim() == 2 && wte.size(1) == C, op, ": wte has shape ", wte.shape().to_string(),
-               ", expected (V, ", C, ")");
+  PTHRUN_CHECK(wte.dim() == 2 && wte.size(1) == C, op, ": wte has shape ", wte.shape().to_string(), ", expected (V, ",
+               C, ")");
   PTHRUN_CHECK(wpe.dim() == 2 && wpe.size(1) == C, op, ": wpe has shape ", wpe.shape().to_string(),
                ", expected (T_max, ", C, ")");
   PTHRUN_CHECK(!overlaps(out, wte) && !overlaps(out, wpe), op, ": out overlaps a table");
@@ -83,8 +81,8 @@ int64_t check_layernorm(const Tensor& out, const Tensor& x, const Tensor& weight
   return out.size(-1);
 }
 
-int64_t check_residual_layernorm(const Tensor& residual, const Tensor& out, const Tensor& delta,
-                                 const Tensor& weight, const Tensor& bias, float eps) {
+int64_t check_residual_layernorm(const Tensor& residual, const Tensor& out, const Tensor& delta, const Tensor& weight,
+                                 const Tensor& bias, float eps) {
   const char* op = "residual_layernorm";
   check_norm_params(op, out, weight, bias, eps);
   check_tensor(op, "residual", residual, out.device(), out.dtype());
@@ -133,11 +131,11 @@ LinearDims check_linear(const Tensor& out, const Tensor& x, const Tensor& weight
   PTHRUN_CHECK(weight.dim() == 2, op, ": weight has shape ", weight.shape().to_string(), ", expected 2-D");
   const bool out_in = layout == WeightLayout::out_in;
   const int64_t O = out_in ? weight.size(0) : weight.size(1);
-  PTHRUN_CHECK((out_in ? weight.size(1) : weight.size(0)) == I, op, ": weight has shape ",
-               weight.shape().to_string(), ", expected ", out_in ? "(O, " : "(", I, out_in ? ")" : ", O)",
-               " for x of shape ", x.shape().to_string(), out_in ? " (layout out_in)" : " (layout in_out)");
-  PTHRUN_CHECK(out.dtype() == x.dtype() || out.dtype() == DType::f32, op, ": out has dtype ",
-               dtype_name(out.dtype()), ", expected ", dtype_name(x.dtype()), " or float32");
+  PTHRUN_CHECK((out_in ? weight.size(1) : weight.size(0)) == I, op, ": weight has shape ", weight.shape().to_string(),
+               ", expected ", out_in ? "(O, " : "(", I, out_in ? ")" : ", O)", " for x of shape ",
+               x.shape().to_string(), out_in ? " (layout out_in)" : " (layout in_out)");
+  PTHRUN_CHECK(out.dtype() == x.dtype() || out.dtype() == DType::f32, op, ": out has dtype ", dtype_name(out.dtype()),
+               ", expected ", dtype_name(x.dtype()), " or float32");
   check_float(op, "out", out, device);
   check_shape(op, "out", out, {N, O});
   PTHRUN_CHECK(!overlaps(out, x) && !overlaps(out, weight), op, ": out overlaps an input");
@@ -180,9 +178,8 @@ AttentionDims check_attention_prefill(const Tensor& out, const Tensor& qkv, cons
   return d;
 }
 
-AttentionDims check_attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache,
-                                     const Tensor& v_cache, const Tensor& positions, int num_heads,
-                                     const Tensor& workspace) {
+AttentionDims check_attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
+                                     const Tensor& positions, int num_heads, const Tensor& workspace) {
   const char* op = "attention_decode";
   check_float(op, "out", out, out.device());
   AttentionDims d = check_caches(op, k_cache, v_cache, num_heads, 4, out);
@@ -196,12 +193,10 @@ AttentionDims check_attention_decode(const Tensor& out, const Tensor& qkv, const
   const int64_t need = attention_decode_workspace_elems(d.B, num_heads, d.T_max, d.HS);
   PTHRUN_CHECK(workspace.numel() >= need, op, ": workspace has ", workspace.numel(), " elements, expected at least ",
                need, " (attention_decode_workspace_elems)");
-  PTHRUN_CHECK(!overlaps(out, qkv) && !overlaps(out, k_cache) && !overlaps(out, v_cache) &&
-                   !overlaps(out, workspace),
+  PTHRUN_CHECK(!overlaps(out, qkv) && !overlaps(out, k_cache) && !overlaps(out, v_cache) && !overlaps(out, workspace),
                op, ": out overlaps an input or the workspace");
   return d;
 }
-
 
 SamplingDims check_sample(const Tensor& tokens, const Tensor& logits, const SamplingParams& params,
                           const Tensor& workspace) {

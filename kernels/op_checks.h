@@ -24,8 +24,8 @@ EmbeddingDims check_embedding(const Tensor& out, const Tensor& tokens, const Ten
 // Returns C. out, x (..., C); weight, bias (C); out == x or disjoint; eps finite >= 0.
 int64_t check_layernorm(const Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias, float eps);
 // Returns C. residual, out, delta (..., C); residual disjoint from both; out == delta or disjoint.
-int64_t check_residual_layernorm(const Tensor& residual, const Tensor& out, const Tensor& delta,
-                                 const Tensor& weight, const Tensor& bias, float eps);
+int64_t check_residual_layernorm(const Tensor& residual, const Tensor& out, const Tensor& delta, const Tensor& weight,
+                                 const Tensor& bias, float eps);
 
 // out, a, b of one shape and dtype; out == a (or b) or disjoint from it.
 void check_add(const Tensor& out, const Tensor& a, const Tensor& b);
@@ -41,7 +41,7 @@ LinearDims check_linear(const Tensor& out, const Tensor& x, const Tensor& weight
                         const Tensor& bias);
 
 struct AttentionDims {
-  int64_t B = 1;      // sequences in the cache (1 for prefill's single-sequence view)
+  int64_t B = 1;  // sequences in the cache (1 for prefill's single-sequence view)
   int64_t NH = 0;
   int64_t HS = 0;
   int64_t C = 0;      // NH * HS
@@ -56,9 +56,8 @@ AttentionDims check_attention_prefill(const Tensor& out, const Tensor& qkv, cons
                                       const Tensor& v_cache, int64_t pos0, int num_heads);
 // out (B, C), qkv (B, 3C), caches (B, NH, T_max, HS), positions (B) i32, workspace f32 with at
 // least attention_decode_workspace_elems(B, NH, T_max, HS) elements.
-AttentionDims check_attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache,
-                                     const Tensor& v_cache, const Tensor& positions, int num_heads,
-                                     const Tensor& workspace);
+AttentionDims check_attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
+                                     const Tensor& positions, int num_heads, const Tensor& workspace);
 
 struct SamplingDims {
   int64_t B, V;

@@ -221,27 +221,28 @@ __global__ void __launch_bounds__(kThreads)
 
   Threshold keep_k{0, V - 1};
   if (top_k > 0 && top_k < V) {
+    auto any = [](uint32_t, int) { return true; };
+    auto one = [](uint32_t) -> u64 { return 1; };
     uint32_t key;
     u64 ties;
-    radix_select(
-        keys, V, static_cast<u64>(top_k), [](uint32_t, int) { return true; }, [](uint32_t) -> u64 { return 1; }, sh,
-        &key, &ties);
-    keep_k = {key, first_reaching(V, ties, [&](int i) -> u64 { return keys[i] == key; }, sh)};
+    radix_select(keys, V, static_cast<u64>(top_k), any, one, sh, &key, &ties);
+    auto tied = [&](int i) -> u64 { return keys[i] == key; };
+    keep_k = {key, first_reaching(V, ties, tied, sh)};
   }
 
   Threshold keep_p{0, V - 1};
   if (top_p < 1.0f) {
-    const u64 top_k_total = block_total(
-        V, [&](int i) -> u64 { return passes(keys[i], i, keep_k) ? weight_of(keys[i]) : 0; }, sh);
+    auto in_top_k = [&](uint32_t k, int i) { return passes(k, i, keep_k); };
+    auto top_k_weight = [&](int i) -> u64 { return in_top_k(keys[i], i) ? weight_of(keys[i]) : 0; };
+    const u64 top_k_total = block_total(V, top_k_weight, sh);
     uint32_t key;
     u64 missing;
-    radix_select(
-        keys, V, top_p_target(top_p, top_k_total), [&](uint32_t k, int i) { return passes(k, i, keep_k); }, weight_of,
-        sh, &key, &missing);
+    radix_select(keys, V, top_p_target(top_p, top_k_total), in_top_k, weight_of, sh, &key, &missing);
     // Tokens tied at `key` weigh the same: enough of them, in index order, to cover `missing`.
     const u64 tie_weight = weight_of(key);
     const u64 ties = (missing + tie_weight - 1) / tie_weight;
-    keep_p = {key, first_reaching(V, ties, [&](int i) -> u64 { return keys[i] == key && passes(key, i, keep_k); }, sh)};
+    auto tied = [&](int i) -> u64 { return keys[i] == key && in_top_k(key, i); };
+    keep_p = {key, first_reaching(V, ties, tied, sh)};
   }
 
   auto kept_weight = [&](int i) -> u64 {
@@ -258,9 +259,8 @@ void launch_sample(int32_t* tokens, const float* logits, uint32_t* workspace_key
                    const SamplingParams& params, uint64_t seed, uint64_t step, cudaStream_t stream) {
   if (B == 0) return;
   PTHRUN_CHECK(B <= INT32_MAX, "sample: ", B, " rows exceed one grid");
-  sample_kernel<<<static_cast<unsigned>(B), kThreads, 0, stream>>>(tokens, logits, workspace_keys, V,
-                                                                    params.temperature, params.top_k, params.top_p,
-                                                                    seed, step);
+  sample_kernel<<<static_cast<unsigned>(B), kThreads, 0, stream>>>(
+      tokens, logits, workspace_keys, V, params.temperature, params.top_k, params.top_p, seed, step);
   PTHRUN_CUDA_CHECK_LAUNCH();
 }
 
@@ -271,8 +271,8 @@ void cuda::sample(const Tensor& tokens, const Tensor& logits, const SamplingPara
   const SamplingDims d = check_sample(tokens, logits, params, workspace);
   use_device(tokens.device());
   // The workspace is f32 by contract; the kernel keeps 32-bit keys in it.
-  launch_sample(tokens.data<int32_t>(), logits.data<float>(), reinterpret_cast<uint32_t*>(workspace.data<float>()),
-                d.B, static_cast<int>(d.V), params, seed, step, native(stream));
+  launch_sample(tokens.data<int32_t>(), logits.data<float>(), reinterpret_cast<uint32_t*>(workspace.data<float>()), d.B,
+                static_cast<int>(d.V), params, seed, step, native(stream));
 }
 
 }  // namespace pthrun::kernels

@@ -45,9 +45,12 @@ constexpr DType kFloatTypes[] = {DType::f32, DType::bf16, DType::f16};
 
 double gpu_tolerance(DType dtype) {
   switch (dtype) {
-    case DType::bf16: return 2e-2;
-    case DType::f16: return 2e-3;
-    default: return 1e-5;
+    case DType::bf16:
+      return 2e-2;
+    case DType::f16:
+      return 2e-3;
+    default:
+      return 1e-5;
   }
 }
 
@@ -85,7 +88,8 @@ TEST_CASE("gpu layernorm and residual_layernorm equal the CPU") {
   for (DType dtype : kFloatTypes) {
     for (int64_t C : {1, 7, 33, 768, 1600}) {
       for (int64_t N : {1, 5, 64}) {
-        Tensor x = gpu_random({N, C}, dtype, rng, -3, 3), w = gpu_random({C}, dtype, rng), b = gpu_random({C}, dtype, rng);
+        Tensor x = gpu_random({N, C}, dtype, rng, -3, 3), w = gpu_random({C}, dtype, rng),
+               b = gpu_random({C}, dtype, rng);
         Tensor out = poisoned({N, C}, dtype, gpu), ref = poisoned({N, C}, dtype);
         layernorm(out, x, w, b, 1e-5f, gpu_stream);
         cpu::layernorm(ref, host(x), host(w), host(b), 1e-5f, cpu_stream);
@@ -135,8 +139,12 @@ TEST_CASE("gpu linear equals the CPU: both layouts, bias, GELU epilogue, f32 or 
   for (DType dtype : kFloatTypes) {
     for (DType out_dtype : {dtype, DType::f32}) {
       for (WeightLayout layout : {WeightLayout::out_in, WeightLayout::in_out}) {
-        for (auto [N, I, O] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {1, 768, 2304}, {3, 5, 7},
-                               {17, 96, 100}, {64, 768, 3072}, {5, 3072, 768}}) {
+        for (auto [N, I, O] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1},
+                               {1, 768, 2304},
+                               {3, 5, 7},
+                               {17, 96, 100},
+                               {64, 768, 3072},
+                               {5, 3072, 768}}) {
           for (int mode = 0; mode < 3; ++mode) {  // no bias; bias; bias + GELU
             const bool out_in = layout == WeightLayout::out_in;
             Tensor x = gpu_random({N, I}, dtype, rng);
@@ -219,7 +227,7 @@ TEST_CASE("gpu attention_decode equals the CPU for every length 1 .. T_max and s
         const int64_t C = NH * HS;
         // One sequence per length for short caches; a spread of lengths for the long one.
         std::vector<int32_t> positions;
-        for (int64_t p = 0; p < T_max; p += T_max > 64 ? 97 : 1) positions.push_back(static_cast<int32_t>(p));
+        for (int64_t p = 0; p<T_max; p += T_max> 64 ? 97 : 1) positions.push_back(static_cast<int32_t>(p));
         positions.push_back(static_cast<int32_t>(T_max - 1));
         const int64_t B = static_cast<int64_t>(positions.size());
         Tensor k = gpu_random({B, NH, T_max, HS}, dtype, rng, -2, 2), v = gpu_random({B, NH, T_max, HS}, dtype, rng);

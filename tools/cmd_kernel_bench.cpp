@@ -37,8 +37,8 @@ struct Size {
   const char* name;
   int64_t C, L, NH;
 };
-constexpr Size kSizes[] = {{"gpt2", 768, 12, 12}, {"gpt2-medium", 1024, 24, 16}, {"gpt2-large", 1280, 36, 20},
-                           {"gpt2-xl", 1600, 48, 25}};
+constexpr Size kSizes[] = {
+    {"gpt2", 768, 12, 12}, {"gpt2-medium", 1024, 24, 16}, {"gpt2-large", 1280, 36, 20}, {"gpt2-xl", 1600, 48, 25}};
 constexpr int64_t kVocab = 50257, kContext = 1024;
 
 // Deterministic uniform values in [-scale, scale] + offset (xorshift: fast enough for gpt2-xl).
@@ -89,14 +89,20 @@ Buffers make_buffers(const Size& size, int64_t T, DType dtype, Device device) {
   for (int64_t t = 0; t < T; ++t) tokens.push_back(static_cast<int32_t>(t * 7919 % kVocab));
   for (int64_t t = 0; t < T; ++t) positions.push_back(static_cast<int32_t>(t));
   auto ints = [&](const std::vector<int32_t>& v) { return Tensor::from_vector(v, {T}, device); };
-  return {Tensor::empty({T, C}, dtype, device), Tensor::empty({T, C}, dtype, device),
-          Tensor::empty({T, 3 * C}, dtype, device), Tensor::empty({T, C}, dtype, device),
-          Tensor::empty({T, C}, dtype, device), Tensor::empty({T, 4 * C}, dtype, device),
-          Tensor::empty({T, kVocab}, DType::f32, device), ints(tokens), ints(positions),
+  return {Tensor::empty({T, C}, dtype, device),
+          Tensor::empty({T, C}, dtype, device),
+          Tensor::empty({T, 3 * C}, dtype, device),
+          Tensor::empty({T, C}, dtype, device),
+          Tensor::empty({T, C}, dtype, device),
+          Tensor::empty({T, 4 * C}, dtype, device),
+          Tensor::empty({T, kVocab}, DType::f32, device),
+          ints(tokens),
+          ints(positions),
           ints(std::vector<int32_t>(static_cast<std::size_t>(T), 0)),
           Tensor::empty({attention_decode_workspace_elems(1, static_cast<int>(size.NH), kContext, C / size.NH)},
                         DType::f32, device),
-          Tensor::empty({1}, DType::i32, device), Tensor::empty({sampling_workspace_elems(1, kVocab)}, DType::f32, device)};
+          Tensor::empty({1}, DType::i32, device),
+          Tensor::empty({sampling_workspace_elems(1, kVocab)}, DType::f32, device)};
 }
 
 // The kernels of a forward pass over rows [0, n) of the buffers, at positions pos0 ..
@@ -109,8 +115,10 @@ void forward(Model& m, Buffers& b, int64_t n, int64_t pos0, const Stream& s) {
   embedding(x, rows(b.tokens), positions, m.wte, m.wpe, s);
   for (std::size_t l = 0; l < m.layers.size(); ++l) {
     Layer& w = m.layers[l];
-    if (l == 0) layernorm(h, x, w.ln1_w, w.ln1_b, 1e-5f, s);
-    else residual_layernorm(x, h, y, w.ln1_w, w.ln1_b, 1e-5f, s);
+    if (l == 0)
+      layernorm(h, x, w.ln1_w, w.ln1_b, 1e-5f, s);
+    else
+      residual_layernorm(x, h, y, w.ln1_w, w.ln1_b, 1e-5f, s);
     linear(qkv, h, w.qkv_w, WeightLayout::out_in, w.qkv_b, Epilogue::none, s);
     kv_cache_append(w.k_cache, w.v_cache, qkv, sequences, positions, NH, s);
     if (n == 1)
@@ -191,9 +199,8 @@ int run_kernel_bench(const ParsedArgs& args) {
   std::vector<Row> rows;
   if (!args.has("chain")) {
     const std::string tc = str("(", T, ", ", C, ")");
-    rows.push_back(measure("embedding", tc, 0, repeats, device, s, [&] {
-      embedding(t_rows(b.x), t_rows(b.tokens), t_rows(b.positions), m.wte, m.wpe, s);
-    }));
+    rows.push_back(measure("embedding", tc, 0, repeats, device, s,
+                           [&] { embedding(t_rows(b.x), t_rows(b.tokens), t_rows(b.positions), m.wte, m.wpe, s); }));
     rows.push_back(measure("layernorm", tc, 0, repeats, device, s,
                            [&] { layernorm(t_rows(b.h), t_rows(b.x), w.ln1_w, w.ln1_b, 1e-5f, s); }));
     rows.push_back(measure("residual_layernorm", tc, 0, repeats, device, s, [&] {
@@ -214,15 +221,14 @@ int run_kernel_bench(const ParsedArgs& args) {
                              attention_prefill(t_rows(b.att), t_rows(b.qkv), w.k_cache.select(0, 0),
                                                w.v_cache.select(0, 0), 0, static_cast<int>(NH), s);
                            }));
-    rows.push_back(measure("attention_decode", str("B=1 at position ", T), 4.0 * (T + 1) * C * 1e-9, repeats, device, s,
-                           [&] {
-                             attention_decode(b.att.slice(0, 0, 1), b.qkv.slice(0, 0, 1), w.k_cache, w.v_cache,
-                                              b.positions.slice(0, T, T + 1), static_cast<int>(NH), b.workspace, s);
-                           }));
+    rows.push_back(
+        measure("attention_decode", str("B=1 at position ", T), 4.0 * (T + 1) * C * 1e-9, repeats, device, s, [&] {
+          attention_decode(b.att.slice(0, 0, 1), b.qkv.slice(0, 0, 1), w.k_cache, w.v_cache,
+                           b.positions.slice(0, T, T + 1), static_cast<int>(NH), b.workspace, s);
+        }));
     const Tensor last_logits = b.logits.slice(0, 0, 1);
-    rows.push_back(measure("sample greedy", str("V=", kVocab), 0, repeats, device, s, [&] {
-      sample(b.sampled, last_logits, SamplingParams{}, 1, 0, b.sample_workspace, s);
-    }));
+    rows.push_back(measure("sample greedy", str("V=", kVocab), 0, repeats, device, s,
+                           [&] { sample(b.sampled, last_logits, SamplingParams{}, 1, 0, b.sample_workspace, s); }));
     rows.push_back(measure("sample T=0.8 k=50 p=0.95", str("V=", kVocab), 0, repeats, device, s, [&] {
       sample(b.sampled, last_logits, {.temperature = 0.8f, .top_k = 50, .top_p = 0.95f}, 1, 0, b.sample_workspace, s);
     }));
@@ -244,24 +250,32 @@ int run_kernel_bench(const ParsedArgs& args) {
     j.key("size").value(size->name).key("tokens").value(T).key("peak_allocated_bytes").value(peak);
     j.key("rows").begin_array();
     for (const Row& r : rows)
-      j.newline().begin_object().key("kernel").value(r.name).key("shape").value(r.shape).key("median_ms")
-          .value(r.median_ms).end_object();
+      j.newline()
+          .begin_object()
+          .key("kernel")
+          .value(r.name)
+          .key("shape")
+          .value(r.shape)
+          .key("median_ms")
+          .value(r.median_ms)
+          .end_object();
     j.end_array().end_object();
     std::printf("%s\n", j.text().c_str());
     return 0;
   }
-  std::printf("%s, %s, %s, %lld tokens, median of %d runs\n", device_properties(device).name.c_str(),
-              dtype_name(dtype), size->name, static_cast<long long>(T), repeats);
+  std::printf("%s, %s, %s, %lld tokens, median of %d runs\n", device_properties(device).name.c_str(), dtype_name(dtype),
+              size->name, static_cast<long long>(T), repeats);
   std::printf("%-26s %-30s %12s %12s\n", "kernel", "shape", "median ms", "GFLOP/s");
   for (const Row& r : rows) {
     if (r.gflop > 0)
-      std::printf("%-26s %-30s %12.3f %12.1f\n", r.name.c_str(), r.shape.c_str(), r.median_ms, r.gflop / r.median_ms * 1e3);
+      std::printf("%-26s %-30s %12.3f %12.1f\n", r.name.c_str(), r.shape.c_str(), r.median_ms,
+                  r.gflop / r.median_ms * 1e3);
     else
       std::printf("%-26s %-30s %12.3f %12s\n", r.name.c_str(), r.shape.c_str(), r.median_ms, "");
   }
   const double prefill_ms = rows[rows.size() - 2].median_ms, decode_ms = rows.back().median_ms;
-  std::printf("prefill %.1f tokens/s, decode %.2f ms/token; allocator peak %s\n", static_cast<double>(T) / prefill_ms * 1e3,
-              decode_ms, format_bytes(static_cast<double>(peak)).c_str());
+  std::printf("prefill %.1f tokens/s, decode %.2f ms/token; allocator peak %s\n",
+              static_cast<double>(T) / prefill_ms * 1e3, decode_ms, format_bytes(static_cast<double>(peak)).c_str());
   return 0;
 }
 

@@ -10,13 +10,14 @@
 // differ in length; OpenBLAS runs single-threaded inside them (see cpu/matmul.cpp).
 // The CPU needs no split along the sequence, so decode leaves the workspace untouched (it is
 // still checked, so that a caller's bug shows on the CPU too).
+#include "kernels/attention.h"
+
 #include <cblas.h>
 
 #include <cmath>
 #include <type_traits>
 #include <vector>
 
-#include "kernels/attention.h"
 #include "kernels/cpu/cpu_util.h"
 #include "kernels/cpu/vector_math.h"
 #include "kernels/element.h"
@@ -89,8 +90,8 @@ void attend_block(T* out, int64_t out_stride, const T* q, int64_t q_stride, cons
 
 }  // namespace
 
-void attention_prefill(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
-                       int64_t pos0, int num_heads, const Stream& stream) {
+void attention_prefill(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0,
+                       int num_heads, const Stream& stream) {
   (void)stream;  // work on the CPU is synchronous
   const AttentionDims d = check_attention_prefill(out, qkv, k_cache, v_cache, pos0, num_heads);
   use_single_threaded_blas();

@@ -37,7 +37,7 @@ void parallel_rows(int64_t n, int64_t cost, F&& f) {
     return;
   }
   const int64_t chunks = std::min<int64_t>({n, threads * kChunksPerThread, work / kParallelGrain + 1});
-#pragma omp parallel for num_threads(static_cast<int>(threads)) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(static_cast <int>(threads)) schedule(dynamic, 1)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t begin = n * c / chunks, end = n * (c + 1) / chunks;
     if (begin < end) f(begin, end);

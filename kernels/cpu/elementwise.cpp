@@ -1,11 +1,12 @@
 // CPU references of the elementwise kernels (see kernels/elementwise.h): residual add, and
 // bias + GELU. Contiguous rows, f32 arithmetic, results rounded to the tensor's dtype.
+#include "kernels/elementwise.h"
+
 #include <type_traits>
 
 #include "kernels/cpu/cpu_util.h"
 #include "kernels/cpu/vector_math.h"
 #include "kernels/element.h"
-#include "kernels/elementwise.h"
 #include "kernels/kernel_check.h"
 #include "kernels/op_checks.h"
 

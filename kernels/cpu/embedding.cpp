@@ -1,13 +1,14 @@
 // CPU reference of the token + position embedding (see kernels/embedding.h).
+#include "kernels/embedding.h"
+
 #include "kernels/cpu/cpu_util.h"
 #include "kernels/element.h"
-#include "kernels/embedding.h"
 #include "kernels/op_checks.h"
 
 namespace pthrun::kernels::cpu {
 
-void embedding(const Tensor& out, const Tensor& tokens, const Tensor& positions, const Tensor& wte,
-               const Tensor& wpe, const Stream& stream) {
+void embedding(const Tensor& out, const Tensor& tokens, const Tensor& positions, const Tensor& wte, const Tensor& wpe,
+               const Stream& stream) {
   (void)stream;  // work on the CPU is synchronous
   const char* op = "embedding";
   const EmbeddingDims d = check_embedding(out, tokens, positions, wte, wpe);
@@ -18,8 +19,8 @@ void embedding(const Tensor& out, const Tensor& tokens, const Tensor& positions,
   // next to the copy and turns a caller's bug into an error instead of a wild read.
   for (int64_t n = 0; n < N; ++n) {
     PTHRUN_CHECK(tok[n] >= 0 && tok[n] < V, op, ": token ", tok[n], " at row ", n, " is outside the vocabulary of ", V);
-    PTHRUN_CHECK(pos[n] >= 0 && pos[n] < T_max, op, ": position ", pos[n], " at row ", n,
-                 " is outside the context of ", T_max);
+    PTHRUN_CHECK(pos[n] >= 0 && pos[n] < T_max, op, ": position ", pos[n], " at row ", n, " is outside the context of ",
+                 T_max);
   }
   dispatch_float(out.dtype(), op, [&](auto tag) {
     using T = decltype(tag);

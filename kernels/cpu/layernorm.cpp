@@ -3,15 +3,16 @@
 // Per row: the mean, then the biased variance as the mean of squared deviations (two passes:
 // one pass E[x^2] - E[x]^2 cancels badly when the mean is large), then the affine map. The
 // two sums are accumulated in double: with a large mean an f32 sum of 768 values loses about
-// 1e-5 of the deviations, which is the whole f32 error budget. residual_layernorm normalises the residual as stored, i.e. rounded to its
-// dtype, so that fused and unfused calls agree.
+// 1e-5 of the deviations, which is the whole f32 error budget. residual_layernorm normalises
+// the residual as stored, i.e. rounded to its dtype, so that fused and unfused calls agree.
+#include "kernels/layernorm.h"
+
 #include <cmath>
 #include <vector>
 
 #include "kernels/cpu/cpu_util.h"
 #include "kernels/element.h"
 #include "kernels/kernel_check.h"
-#include "kernels/layernorm.h"
 #include "kernels/op_checks.h"
 
 namespace pthrun::kernels::cpu {
@@ -30,8 +31,7 @@ void normalize_row(T* out, const float* v, const T* weight, const T* bias, int64
   for (int64_t c = 0; c < C; ++c) squares += static_cast<double>((v[c] - mean) * (v[c] - mean));
   const float rstd = static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(C) + eps));
 #pragma omp simd
-  for (int64_t c = 0; c < C; ++c)
-    out[c] = from_f32<T>((v[c] - mean) * rstd * to_f32(weight[c]) + to_f32(bias[c]));
+  for (int64_t c = 0; c < C; ++c) out[c] = from_f32<T>((v[c] - mean) * rstd * to_f32(weight[c]) + to_f32(bias[c]));
 }
 
 }  // namespace

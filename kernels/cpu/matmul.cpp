@@ -8,6 +8,8 @@
 // PyTorch, which has both, runs a gpt2 forward pass 2-3x slower with 2 threads than with 1.
 // The weight is never copied or transposed when it is f32: the layout picks the CBLAS
 // transpose flag. bf16/f16 operands are widened to f32 scratch buffers first.
+#include "kernels/matmul.h"
+
 #include <cblas.h>
 
 #include <algorithm>
@@ -16,7 +18,6 @@
 #include "kernels/cpu/cpu_util.h"
 #include "kernels/cpu/vector_math.h"
 #include "kernels/element.h"
-#include "kernels/matmul.h"
 #include "kernels/op_checks.h"
 #include "runtime/checked_math.h"
 
@@ -82,8 +83,8 @@ void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayo
     std::vector<float> x_scratch, w_scratch, b_scratch, out_scratch;
     const float* xf = as_f32(static_cast<const T*>(x.data_ptr()), x.numel(), x_scratch);
     const float* wf = as_f32(static_cast<const T*>(weight.data_ptr()), weight.numel(), w_scratch);
-    const float* bf = bias.defined() ? as_f32(static_cast<const T*>(bias.data_ptr()), bias.numel(), b_scratch)
-                                     : nullptr;
+    const float* bf =
+        bias.defined() ? as_f32(static_cast<const T*>(bias.data_ptr()), bias.numel(), b_scratch) : nullptr;
     float* of = static_cast<float*>(out.data_ptr());
     if (out.dtype() != DType::f32) {
       out_scratch.resize(static_cast<std::size_t>(out.numel()));
