@@ -21,6 +21,7 @@ extern const CommandSpec generate_command;
 extern const CommandSpec info_command;
 extern const CommandSpec init_command;
 extern const CommandSpec inspect_command;
+extern const CommandSpec kernel_bench_command;
 extern const CommandSpec load_bench_command;
 extern const CommandSpec stream_bench_command;
 extern const CommandSpec tokenize_bench_command;
@@ -47,6 +48,7 @@ const CommandSpec* const commands[] = {
     &pthrun::cli::alloc_report_command,
     &pthrun::cli::alloc_compare_command,
     &pthrun::cli::alloc_bench_command,
+    &pthrun::cli::kernel_bench_command,
     &pthrun::cli::info_command,
 };
 
