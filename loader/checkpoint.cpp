@@ -244,13 +244,19 @@ Checkpoint Checkpoint::open(const std::string& path) {
     part = read_folder(*impl, path);
   } else {
     std::shared_ptr<const MappedFile> file = MappedFile::open(path);
-    impl->format = detect_file_format(*file);
-    switch (impl->format) {
-      case CheckpointFormat::zip: part = read_zip_checkpoint(*impl, file, ""); break;
-      case CheckpointFormat::legacy: part = read_legacy_checkpoint(*impl, file, ""); break;
-      case CheckpointFormat::safetensors: part = read_safetensors(*impl, file); break;
-      case CheckpointFormat::folder: PTHRUN_ASSERT(false);
+    try {
+      impl->format = detect_file_format(*file);
+      switch (impl->format) {
+        case CheckpointFormat::zip: part = read_zip_checkpoint(*impl, file, ""); break;
+        case CheckpointFormat::legacy: part = read_legacy_checkpoint(*impl, file, ""); break;
+        case CheckpointFormat::safetensors: part = read_safetensors(*impl, file); break;
+        case CheckpointFormat::folder: PTHRUN_ASSERT(false);
+      }
+    } catch (const Error&) {
+      file->check_intact();  // a file cut short while parsing: that, not its zeros, is the error
+      throw;
     }
+    file->check_intact();
   }
   finish(*impl, std::move(part));
   return Checkpoint(std::move(impl));
