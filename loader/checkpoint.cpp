@@ -292,7 +292,13 @@ std::vector<TensorInfo> Checkpoint::state_dict(std::string_view key) const {
   const Value& root = impl_->root;
   if (!key.empty()) {
     const Value* node = navigate(root, key);
-    PTHRUN_CHECK(node, impl_->path, ": no entry '", key, "' in the checkpoint");
+    if (!node) {
+      std::string top;  // what there is to choose from, at the top of the tree
+      if (root.kind() == Value::Kind::dict)
+        for (std::size_t i = 0; i < root.keys().size() && i < 10; ++i) top += (i ? ", " : "") + root.keys()[i].key_text();
+      throw Error(str(impl_->path, ": no entry '", key, "' in the checkpoint",
+                      top.empty() ? std::string() : str(" (its top-level keys: ", top, root.keys().size() > 10 ? ", ..." : "", ")")));
+    }
     if (node->kind() == Value::Kind::tensor) return one(*node);
     PTHRUN_CHECK(is_state_dict(*node), impl_->path, ": entry '", key, "' is a ", kind_name(node->kind()),
                  node->kind() == Value::Kind::dict ? " without tensor values" : "", ", not a dict of tensors");
