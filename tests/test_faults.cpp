@@ -113,9 +113,12 @@ TEST_CASE("the CLI: out of memory, a full disk and Ctrl-C end cleanly") {
   CHECK(full.err == "error: cannot write " + out + ": File too large\n");
   CHECK(std::filesystem::is_empty(dir.path));  // neither the file nor its temporary
 
-  // Ctrl-C in the middle of writing a large checkpoint: status 130, nothing left behind.
+  // Ctrl-C in the middle of writing a large checkpoint: status 130, nothing left behind. The
+  // signal goes once the output's temporary file exists, so it lands mid-write whatever the load.
   const std::string big = dir / "big.pth";
-  CliResult interrupted = run_pthrun("init --config gpt2-medium -o " + quote(big), "timeout --preserve-status -s INT 1");
+  const std::string script = "pthrun_ctrl_c() { \"$@\" & pid=$!; until ls " + quote(dir.path.string()) +
+                             "/*.tmp-* >/dev/null 2>&1; do sleep 0.02; done; kill -INT $pid; wait $pid; }; pthrun_ctrl_c";
+  CliResult interrupted = run_pthrun("init --config gpt2-medium -o " + quote(big), script);
   CHECK(interrupted.status == 130);
   CHECK(interrupted.err == "interrupted\n");
   CHECK(std::filesystem::is_empty(dir.path));
