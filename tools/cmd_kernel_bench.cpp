@@ -20,6 +20,7 @@
 #include "kernels/layernorm.h"
 #include "kernels/matmul.h"
 #include "kernels/sampling.h"
+#include "model/config.h"
 #include "runtime/allocator.h"
 #include "runtime/error.h"
 #include "runtime/json.h"
@@ -37,8 +38,6 @@ struct Size {
   const char* name;
   int64_t C, L, NH;
 };
-constexpr Size kSizes[] = {
-    {"gpt2", 768, 12, 12}, {"gpt2-medium", 1024, 24, 16}, {"gpt2-large", 1280, 36, 20}, {"gpt2-xl", 1600, 48, 25}};
 constexpr int64_t kVocab = 50257, kContext = 1024;
 
 // Deterministic uniform values in [-scale, scale] + offset (xorshift: fast enough for gpt2-xl).
@@ -174,11 +173,12 @@ int run_kernel_bench(const ParsedArgs& args) {
     throw UsageError(str("--dtype ", dtype_text, ": expected f32, bf16 or f16"));
   const DType dtype = *parsed;
   PTHRUN_CHECK(device.is_cuda() || dtype == DType::f32, "--dtype ", dtype_text, ": the CPU runs in f32");
-  const std::string size_name = args.get_or("size", "gpt2");
-  const Size* size = nullptr;
-  for (const Size& s : kSizes)
-    if (size_name == s.name) size = &s;
-  if (!size) throw UsageError(str("--size ", size_name, ": expected gpt2, gpt2-medium, gpt2-large or gpt2-xl"));
+  const std::string size_name = args.get_or("size", "gpt2-small");
+  const Gpt2Preset* preset = find_preset(size_name);
+  if (!preset)
+    throw UsageError(str("--size ", size_name, ": expected gpt2-small, gpt2-medium, gpt2-large or gpt2-xl"));
+  const Size sizes[] = {{preset->name, preset->channels, preset->layers, preset->heads}};
+  const Size* size = &sizes[0];
   const int64_t T = args.get_int("tokens", 128, 2, kContext - 1);
   const int repeats = static_cast<int>(args.get_int("repeats", 10, 1, 100000));
   allow_tf32(args.has("tf32"));
@@ -287,7 +287,7 @@ extern const CommandSpec kernel_bench_command = {
     "",
     {{"device", 0, "D", "cpu, cuda or cuda:N (default: cuda when present)"},
      {"dtype", 0, "T", "f32, bf16 or f16 (default f32; the CPU runs f32)"},
-     {"size", 0, "NAME", "gpt2, gpt2-medium, gpt2-large or gpt2-xl (default gpt2)"},
+     {"size", 0, "NAME", "gpt2-small, gpt2-medium, gpt2-large or gpt2-xl (default gpt2-small)"},
      {"tokens", 0, "T", "prompt length of the prefill rows (default 128)"},
      {"repeats", 0, "N", "timed runs per row; the median is shown (default 10)"},
      {"tf32", 0, nullptr, "let f32 products on the GPU use TF32"},
