@@ -33,23 +33,27 @@ void check_stream(const char* op, Device device, const Stream& stream) {
 
 // Calls cpu::OP or cuda::OP with the arguments, by DEVICE.
 #if PTHRUN_WITH_CUDA
-#define PTHRUN_ROUTE(OP, DEVICE, STREAM, ...)       \
-  do {                                              \
-    check_stream(#OP, DEVICE, STREAM);              \
-    if ((DEVICE).is_cpu()) cpu::OP(__VA_ARGS__);    \
-    else cuda::OP(__VA_ARGS__);                     \
+#define PTHRUN_ROUTE(OP, DEVICE, STREAM, ...) \
+  do {                                        \
+    check_stream(#OP, DEVICE, STREAM);        \
+    if ((DEVICE).is_cpu())                    \
+      cpu::OP(__VA_ARGS__);                   \
+    else                                      \
+      cuda::OP(__VA_ARGS__);                  \
   } while (0)
 #else
-#define PTHRUN_ROUTE(OP, DEVICE, STREAM, ...)       \
-  do {                                              \
-    check_stream(#OP, DEVICE, STREAM);              \
-    if ((DEVICE).is_cpu()) cpu::OP(__VA_ARGS__);    \
-    else no_cuda(#OP, DEVICE);                      \
+#define PTHRUN_ROUTE(OP, DEVICE, STREAM, ...) \
+  do {                                        \
+    check_stream(#OP, DEVICE, STREAM);        \
+    if ((DEVICE).is_cpu())                    \
+      cpu::OP(__VA_ARGS__);                   \
+    else                                      \
+      no_cuda(#OP, DEVICE);                   \
   } while (0)
 #endif
 
-void embedding(const Tensor& out, const Tensor& tokens, const Tensor& positions, const Tensor& wte,
-               const Tensor& wpe, const Stream& stream) {
+void embedding(const Tensor& out, const Tensor& tokens, const Tensor& positions, const Tensor& wte, const Tensor& wpe,
+               const Stream& stream) {
   PTHRUN_ROUTE(embedding, out.device(), stream, out, tokens, positions, wte, wpe, stream);
 }
 
@@ -85,15 +89,15 @@ void kv_cache_append(const Tensor& k_cache, const Tensor& v_cache, const Tensor&
                stream);
 }
 
-void attention_prefill(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
-                       int64_t pos0, int num_heads, const Stream& stream) {
+void attention_prefill(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0,
+                       int num_heads, const Stream& stream) {
   PTHRUN_ROUTE(attention_prefill, out.device(), stream, out, qkv, k_cache, v_cache, pos0, num_heads, stream);
 }
 
 void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
                       const Tensor& positions, int num_heads, const Tensor& workspace, const Stream& stream) {
-  PTHRUN_ROUTE(attention_decode, out.device(), stream, out, qkv, k_cache, v_cache, positions, num_heads,
-               workspace, stream);
+  PTHRUN_ROUTE(attention_decode, out.device(), stream, out, qkv, k_cache, v_cache, positions, num_heads, workspace,
+               stream);
 }
 
 int64_t attention_decode_workspace_elems(int64_t batch, int num_heads, int64_t max_tokens, int64_t head_size) {
@@ -103,8 +107,8 @@ int64_t attention_decode_workspace_elems(int64_t batch, int num_heads, int64_t m
                          "attention_decode workspace");
 }
 
-void sample(const Tensor& tokens, const Tensor& logits, const SamplingParams& params, uint64_t seed,
-            uint64_t step, const Tensor& workspace, const Stream& stream) {
+void sample(const Tensor& tokens, const Tensor& logits, const SamplingParams& params, uint64_t seed, uint64_t step,
+            const Tensor& workspace, const Stream& stream) {
   PTHRUN_ROUTE(sample, tokens.device(), stream, tokens, logits, params, seed, step, workspace, stream);
 }
 

@@ -72,10 +72,14 @@ PTHRUN_HD f16 from_f32<f16>(float v) {
 template <typename F>
 decltype(auto) dispatch_float(DType dtype, const char* op, F&& f) {
   switch (dtype) {
-    case DType::f32: return std::forward<F>(f)(float{});
-    case DType::bf16: return std::forward<F>(f)(bf16{});
-    case DType::f16: return std::forward<F>(f)(f16{});
-    default: break;
+    case DType::f32:
+      return std::forward<F>(f)(float{});
+    case DType::bf16:
+      return std::forward<F>(f)(bf16{});
+    case DType::f16:
+      return std::forward<F>(f)(f16{});
+    default:
+      break;
   }
   throw Error(str(op, ": dtype ", dtype_name(dtype), " is not supported (expected float32, bfloat16 or float16)"));
 }

@@ -14,6 +14,7 @@
 // comes back as a NaN.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "runtime/half.h"
@@ -38,17 +39,23 @@ PTHRUN_HD float add(float a, float b) {
 #endif
 }
 
+PTHRUN_HD bool is_nan(float x) {
+#if defined(__CUDA_ARCH__)
+  return x != x;
+#else
+  return std::isnan(x);  // unlike x != x, this form does not stop GCC vectorising for AVX2
+#endif
+}
+
 }  // namespace exp_poly_detail
 
 PTHRUN_HD float exp_poly(float x) {
   using exp_poly_detail::add;
   using exp_poly_detail::mul;
-  // A NaN is replaced by 0 for the arithmetic (converting it to int is undefined) and
-  // restored at the end; written as selects so that loops over this still vectorise.
-  const bool is_nan = x != x;
-  float d = is_nan ? 0.0f : x;
-  d = d < -87.0f ? -87.0f : d;
-  d = d > 88.0f ? 88.0f : d;
+  // The clamp sends a NaN to -87 (converting a NaN to int is undefined); the NaN is restored
+  // at the end. Written as selects so that loops over this vectorise.
+  float d = -87.0f < x ? x : -87.0f;
+  d = d < 88.0f ? d : 88.0f;
   // x = n ln2 + r with n = round(x / ln2), |r| <= ln2 / 2. ln2 is split in a high part with
   // few mantissa bits (n * hi is exact) and the rest.
   const float t = mul(d, 1.44269504f);
@@ -67,7 +74,7 @@ PTHRUN_HD float exp_poly(float x) {
   // n is in [-126, 127]: 2^n is a normal float built from its exponent bits.
   const float scale = bits_float(static_cast<uint32_t>(n + 127) << 23);
   const float e = mul(p, scale);
-  return is_nan ? x : e;
+  return exp_poly_detail::is_nan(x) ? x : e;
 }
 
 }  // namespace pthrun::kernels

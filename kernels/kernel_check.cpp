@@ -22,8 +22,8 @@ void check_common(const char* op, const char* name, const Tensor& t, Device devi
 void check_float(const char* op, const char* name, const Tensor& t, Device device) {
   check_common(op, name, t, device);
   const DType d = t.dtype();
-  PTHRUN_CHECK(d == DType::f32 || d == DType::bf16 || d == DType::f16, op, ": ", name, " has dtype ",
-               dtype_name(d), ", expected float32, bfloat16 or float16");
+  PTHRUN_CHECK(d == DType::f32 || d == DType::bf16 || d == DType::f16, op, ": ", name, " has dtype ", dtype_name(d),
+               ", expected float32, bfloat16 or float16");
 }
 
 void check_tensor(const char* op, const char* name, const Tensor& t, Device device, DType dtype) {
@@ -54,8 +54,7 @@ bool overlaps(const Tensor& a, const Tensor& b) {
   return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
 }
 
-void check_alias(const char* op, const char* out_name, const Tensor& out, const char* in_name,
-                 const Tensor& in) {
+void check_alias(const char* op, const char* out_name, const Tensor& out, const char* in_name, const Tensor& in) {
   const bool same = out.data_ptr() == in.data_ptr() && out.nbytes() == in.nbytes();
   PTHRUN_CHECK(same || !overlaps(out, in), op, ": ", out_name, " partly overlaps ", in_name,
                "; they must be the same tensor or not overlap");

@@ -43,9 +43,7 @@ PTHRUN_HD uint32_t order_key(float x) {
   return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
 }
 
-PTHRUN_HD float key_value(uint32_t key) {
-  return bits_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
-}
+PTHRUN_HD float key_value(uint32_t key) { return bits_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key); }
 
 PTHRUN_HD uint64_t fixed_weight(float x, float max_x) {
 #if defined(__CUDA_ARCH__)

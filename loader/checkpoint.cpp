@@ -244,13 +244,19 @@ Checkpoint Checkpoint::open(const std::string& path) {
     part = read_folder(*impl, path);
   } else {
     std::shared_ptr<const MappedFile> file = MappedFile::open(path);
-    impl->format = detect_file_format(*file);
-    switch (impl->format) {
-      case CheckpointFormat::zip: part = read_zip_checkpoint(*impl, file, ""); break;
-      case CheckpointFormat::legacy: part = read_legacy_checkpoint(*impl, file, ""); break;
-      case CheckpointFormat::safetensors: part = read_safetensors(*impl, file); break;
-      case CheckpointFormat::folder: PTHRUN_ASSERT(false);
+    try {
+      impl->format = detect_file_format(*file);
+      switch (impl->format) {
+        case CheckpointFormat::zip: part = read_zip_checkpoint(*impl, file, ""); break;
+        case CheckpointFormat::legacy: part = read_legacy_checkpoint(*impl, file, ""); break;
+        case CheckpointFormat::safetensors: part = read_safetensors(*impl, file); break;
+        case CheckpointFormat::folder: PTHRUN_ASSERT(false);
+      }
+    } catch (const Error&) {
+      file->check_intact();  // a file cut short while parsing: that, not its zeros, is the error
+      throw;
     }
+    file->check_intact();
   }
   finish(*impl, std::move(part));
   return Checkpoint(std::move(impl));
@@ -286,7 +292,13 @@ std::vector<TensorInfo> Checkpoint::state_dict(std::string_view key) const {
   const Value& root = impl_->root;
   if (!key.empty()) {
     const Value* node = navigate(root, key);
-    PTHRUN_CHECK(node, impl_->path, ": no entry '", key, "' in the checkpoint");
+    if (!node) {
+      std::string top;  // what there is to choose from, at the top of the tree
+      if (root.kind() == Value::Kind::dict)
+        for (std::size_t i = 0; i < root.keys().size() && i < 10; ++i) top += (i ? ", " : "") + root.keys()[i].key_text();
+      throw Error(str(impl_->path, ": no entry '", key, "' in the checkpoint",
+                      top.empty() ? std::string() : str(" (its top-level keys: ", top, root.keys().size() > 10 ? ", ..." : "", ")")));
+    }
     if (node->kind() == Value::Kind::tensor) return one(*node);
     PTHRUN_CHECK(is_state_dict(*node), impl_->path, ": entry '", key, "' is a ", kind_name(node->kind()),
                  node->kind() == Value::Kind::dict ? " without tensor values" : "", ", not a dict of tensors");

@@ -44,8 +44,15 @@ Part read_folder(Checkpoint::Impl& impl, const std::string& path) {
     const CheckpointFormat format = detect_file_format(*mapped);
     PTHRUN_CHECK(format == CheckpointFormat::zip || format == CheckpointFormat::legacy, file.string(),
                  ": a folder checkpoint holds torch.save files only, not ", format_name(format));
-    Part one = format == CheckpointFormat::zip ? read_zip_checkpoint(impl, mapped, filename + "/")
-                                               : read_legacy_checkpoint(impl, mapped, filename + "/");
+    Part one;
+    try {
+      one = format == CheckpointFormat::zip ? read_zip_checkpoint(impl, mapped, filename + "/")
+                                            : read_legacy_checkpoint(impl, mapped, filename + "/");
+    } catch (const Error&) {
+      mapped->check_intact();
+      throw;
+    }
+    mapped->check_intact();
     PTHRUN_CHECK(one.root.kind() == Value::Kind::tensor, file.string(), ": holds a ", kind_name(one.root.kind()),
                  "; each file of a folder checkpoint must hold one tensor (torch.save(tensor, path))");
     keys.push_back(Value::string(file.stem().string()));

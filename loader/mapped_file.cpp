@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <mutex>
 #include <cerrno>
 #include <cstring>
 
@@ -25,6 +28,64 @@ struct FileDescriptor {
 
 uint64_t page_size() { return static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)); }
 
+// The mappings the SIGBUS handler knows, in a fixed table of atomics: a signal handler may not
+// take locks or allocate.
+struct MappingSlot {
+  std::atomic<uintptr_t> start{0};
+  std::atomic<uint64_t> size{0};
+  std::atomic<bool> truncated{false};
+};
+constexpr int kSlots = 4096;
+MappingSlot slots[kSlots];
+uintptr_t page_bytes = 4096;
+struct sigaction previous_sigbus;
+
+void on_sigbus(int signal, siginfo_t* info, void* context) {
+  const auto address = reinterpret_cast<uintptr_t>(info->si_addr);
+  for (MappingSlot& slot : slots) {
+    const uintptr_t start = slot.start.load();
+    if (start == 0 || address < start || address >= start + slot.size.load()) continue;
+    // A page of zeros over the lost one: the interrupted read completes, and check_intact()
+    // reports it. mmap is a plain system call, safe here.
+    void* page = reinterpret_cast<void*>(address / page_bytes * page_bytes);
+    if (::mmap(page, page_bytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) {
+      slot.truncated.store(true);
+      return;
+    }
+    break;
+  }
+  // Not ours (or not repairable): whatever would have happened without us.
+  if (previous_sigbus.sa_flags & SA_SIGINFO) {
+    previous_sigbus.sa_sigaction(signal, info, context);
+  } else if (previous_sigbus.sa_handler != SIG_DFL && previous_sigbus.sa_handler != SIG_IGN) {
+    previous_sigbus.sa_handler(signal);
+  } else {
+    ::signal(SIGBUS, SIG_DFL);
+    ::raise(SIGBUS);
+  }
+}
+
+int register_mapping(const void* data, uint64_t size) {
+  static std::once_flag installed;
+  std::call_once(installed, [] {
+    page_bytes = static_cast<uintptr_t>(page_size());
+    struct sigaction action {};
+    action.sa_sigaction = on_sigbus;
+    action.sa_flags = SA_SIGINFO;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGBUS, &action, &previous_sigbus);
+  });
+  for (int i = 0; i < kSlots; ++i) {
+    uintptr_t expected = 0;
+    if (slots[i].start.compare_exchange_strong(expected, reinterpret_cast<uintptr_t>(data))) {
+      slots[i].truncated.store(false);
+      slots[i].size.store(size);
+      return i;
+    }
+  }
+  return -1;  // more files mapped at once than the table holds: those go unprotected
+}
+
 }  // namespace
 
 std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
@@ -41,11 +102,24 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   PTHRUN_CHECK(data != MAP_FAILED, "cannot map ", path, " (", format_bytes(static_cast<double>(mapped->size_)),
                "): ", std::strerror(errno));
   mapped->data_ = static_cast<const uint8_t*>(data);
+  mapped->slot_ = register_mapping(data, mapped->size_);
   return mapped;
 }
 
 MappedFile::~MappedFile() {
+  if (slot_ >= 0) {
+    slots[slot_].size.store(0);
+    slots[slot_].start.store(0);
+  }
   if (data_) ::munmap(const_cast<uint8_t*>(data_), static_cast<std::size_t>(size_));
+}
+
+void MappedFile::check_intact() const {
+  if (slot_ < 0 || !slots[slot_].truncated.load()) return;
+  struct stat info {};
+  const bool exists = ::stat(path_.c_str(), &info) == 0;
+  throw Error(str(path_, " was truncated while pthrun was reading it: it had ", size_, " bytes, it has ",
+                  exists ? std::to_string(info.st_size) : std::string("none (it is gone)"), " now"));
 }
 
 void MappedFile::advise_sequential() const {

@@ -7,6 +7,11 @@
 // The mapping lives as long as the last shared_ptr to it, so a CPU tensor that borrows bytes
 // from a checkpoint (Storage::borrow) keeps the mapping alive. An empty file maps to an empty
 // span (mmap refuses zero lengths).
+//
+// A file truncated while mapped makes reading its lost pages raise SIGBUS, which would kill
+// the process. pthrun's SIGBUS handler instead maps a page of zeros there, so the read goes
+// on, and marks the mapping; check_intact() then throws an error naming the file. The loader
+// calls it after every chunk it copies and after parsing.
 #pragma once
 
 #include <cstddef>
@@ -38,9 +43,12 @@ class MappedFile {
   // a streamed range that has been copied out need not count against its memory. The pages
   // stay in the page cache, and a later access (a view still pointing there) maps them again.
   void release(uint64_t offset, uint64_t nbytes) const;
+  // Throws pthrun::Error when the file was truncated under the mapping (see above).
+  void check_intact() const;
 
  private:
   MappedFile() = default;
+  int slot_ = -1;  // in the table the SIGBUS handler consults; -1 when the table was full
   std::string path_;
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;

@@ -5,6 +5,7 @@
 
 #include "loader/zip_writer.h"
 #include "runtime/error.h"
+#include "runtime/interrupt.h"
 
 namespace pthrun {
 
@@ -201,7 +202,10 @@ void save_checkpoint(const std::string& path, const Value& root, const std::vect
   zip.add(folder + ".format_version", "1");
   zip.add(folder + ".storage_alignment", "64");
   zip.add(folder + "byteorder", "little");
-  for (const SavedStorage& s : storages) write_storage(zip, folder + "data/" + s.key, s.storage);
+  for (const SavedStorage& s : storages) {
+    check_interrupt();  // the output is written under a temporary name: unwinding removes it
+    write_storage(zip, folder + "data/" + s.key, s.storage);
+  }
   zip.add(folder + "version", "3\n");
   zip.finish();
 }

@@ -27,6 +27,7 @@
 #include "loader/progress.h"
 #include "runtime/alloc_trace.h"
 #include "runtime/error.h"
+#include "runtime/interrupt.h"
 
 namespace pthrun {
 
@@ -94,6 +95,7 @@ class Streamer {
 
   void run(const Job& job) {
     const StorageRecord& record = *job.record;
+    current_file_ = record.file.get();
     for (const Group& g : job.groups)
       if (g.source.numel() == 0) progress_.advance(g.requests.size(), 0);
     if (job.end <= job.begin) return;  // only empty tensors
@@ -175,6 +177,8 @@ class Streamer {
     for (int64_t first = begin; first < end; first += chunk) {
       const int64_t count = std::min(chunk, end - first);
       deliver(g, source_at(first), src, first, count);
+      current_file_->check_intact();  // a file cut short under us reads as zeros: say so
+      check_interrupt();
       after(first, count);
       progress_.advance(0, static_cast<uint64_t>(count) * itemsize(g.dst_dtype) * g.requests.size());
     }
@@ -218,6 +222,7 @@ class Streamer {
   std::unique_ptr<DeviceStager> stager_;
   std::size_t chunk_bytes_ = 0;
   uint64_t bytes_read_ = 0;
+  const MappedFile* current_file_ = nullptr;  // the file the job in progress reads
 };
 
 }  // namespace

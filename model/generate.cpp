@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "runtime/error.h"
+#include "runtime/interrupt.h"
 
 namespace pthrun {
 
@@ -67,6 +68,7 @@ GenerationResult generate(Gpt2& model, const std::vector<std::vector<int32_t>>& 
 
   const auto decode_start = Clock::now();
   for (uint64_t step = 1; std::find(active.begin(), active.end(), true) != active.end(); ++step) {
+    check_interrupt();
     model.decode(next, active);
     next = model.sample(options.sampling, options.seed, step);
     ++result.decode_steps;

@@ -78,7 +78,16 @@ void Gpt2::start(int64_t batch, int64_t max_tokens) {
     b.lengths.assign(static_cast<std::size_t>(batch), 0);
     return;
   }
-  b = Buffers{};  // frees the previous ones first
+  // The old buffers go first, to make room; the new ones are built aside and kept only when all
+  // of them could be had, so that running out of memory here leaves no half-started model.
+  buffers_ = Buffers{};
+  Buffers fresh;
+  allocate_buffers(fresh, batch, max_tokens);
+  buffers_ = std::move(fresh);
+}
+
+void Gpt2::allocate_buffers(Buffers& b, int64_t batch, int64_t max_tokens) {
+  const Gpt2Config& c = config_;
   b.batch = batch;
   b.max_tokens = max_tokens;
   b.rows = std::max(batch, max_tokens);

@@ -91,6 +91,8 @@ class Gpt2 {
   // LayerNorm's output in `ln`. Prefill: one sequence from pos0; decode: one row per sequence.
   void run_blocks(int64_t rows, bool decode, int64_t sequence, int64_t pos0);
   void enqueue_decode();
+  struct Buffers;
+  void allocate_buffers(Buffers& buffers, int64_t batch, int64_t max_tokens);
 
   struct Buffers {
     int64_t rows = 0, batch = 0, max_tokens = 0;

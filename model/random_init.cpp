@@ -4,6 +4,7 @@
 #include <string>
 
 #include "runtime/error.h"
+#include "runtime/interrupt.h"
 
 namespace pthrun {
 
@@ -49,6 +50,7 @@ void initial_values(std::string_view name, int64_t layers, uint64_t seed, std::s
 void initialize_weights(const Gpt2Weights& weights, const Gpt2Config& config, uint64_t seed) {
   auto fill = [&](const std::string& name, const Tensor& tensor) {
     if (!tensor.defined()) return;
+    check_interrupt();
     Tensor host = Tensor::empty(tensor.shape(), DType::f32, cpu_device);
     initial_values(name, config.layers, seed, std::span<float>(host.data<float>(), static_cast<std::size_t>(host.numel())));
     tensor.copy_from(host);

@@ -11,6 +11,7 @@
 
 #include "model/unicode_classes.h"
 #include "runtime/error.h"
+#include "runtime/utf8.h"
 #include "runtime/file_util.h"
 #include "runtime/json.h"
 
@@ -37,10 +38,7 @@ const ByteAlphabet& byte_alphabet() {
       const bool printable = (byte >= '!' && byte <= '~') || (byte >= 0xA1 && byte <= 0xAC) || byte >= 0xAE;
       const char32_t cp = printable ? static_cast<char32_t>(byte) : next_unprintable++;
       a.byte_of_symbol[cp] = byte;
-      // Every symbol is below U+0800: one or two bytes of UTF-8.
-      a.symbol_of_byte[byte] = cp < 0x80 ? std::string(1, static_cast<char>(cp))
-                                         : std::string{static_cast<char>(0xC0 | (cp >> 6)),
-                                                       static_cast<char>(0x80 | (cp & 0x3F))};
+      append_utf8(a.symbol_of_byte[byte], cp);
     }
     return a;
   }();

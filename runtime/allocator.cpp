@@ -47,6 +47,18 @@ std::unique_ptr<Allocator> make_cuda_async_allocator(Device device, const Alloca
 std::unique_ptr<Allocator> make_cuda_async_allocator(Device device, const AllocatorConfig& config);
 #endif
 
+std::unique_ptr<Allocator> make_allocator(Device device, const AllocatorConfig& config) {
+  if (device.is_cpu()) {
+    PTHRUN_CHECK(config.mode != AllocatorMode::async,
+                 "PTHRUN_ALLOC_CONF mode:async needs a CUDA device; the CPU uses caching or nocache");
+    return std::make_unique<CachingAllocator>(std::make_unique<HostBackend>(), config);
+  }
+  PTHRUN_CHECK(device.index < cuda_device_count(), "device ", device.to_string(), " does not exist: ",
+               cuda_device_count(), " CUDA device(s) present");
+  if (config.mode == AllocatorMode::async) return make_cuda_async_allocator(device, config);
+  return std::make_unique<CachingAllocator>(make_cuda_backend(device), config);
+}
+
 Allocator& device_allocator(Device device) {
   // Never destroyed: tensors held by other statics may be freed after main returns.
   static auto* mutex = new std::mutex;
@@ -54,23 +66,8 @@ Allocator& device_allocator(Device device) {
   std::lock_guard lock(*mutex);
   auto key = std::make_pair(static_cast<int>(device.type), device.index);
   auto it = allocators->find(key);
-  if (it != allocators->end()) return *it->second;
-
-  AllocatorConfig config = AllocatorConfig::from_env();
-  std::unique_ptr<Allocator> allocator;
-  if (device.is_cpu()) {
-    PTHRUN_CHECK(config.mode != AllocatorMode::async,
-                 "PTHRUN_ALLOC_CONF mode:async needs a CUDA device; the CPU uses caching or nocache");
-    allocator = std::make_unique<CachingAllocator>(std::make_unique<HostBackend>(), config);
-  } else {
-    PTHRUN_CHECK(device.index < cuda_device_count(), "device ", device.to_string(),
-                 " does not exist: ", cuda_device_count(), " CUDA device(s) present");
-    if (config.mode == AllocatorMode::async)
-      allocator = make_cuda_async_allocator(device, config);
-    else
-      allocator = std::make_unique<CachingAllocator>(make_cuda_backend(device), config);
-  }
-  return *allocators->emplace(key, std::move(allocator)).first->second;
+  if (it == allocators->end()) it = allocators->emplace(key, make_allocator(device, AllocatorConfig::from_env())).first;
+  return *it->second;
 }
 
 }  // namespace pthrun

@@ -11,6 +11,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -157,9 +158,14 @@ class Allocator {
   virtual void release(void* block) noexcept = 0;
 };
 
-// The process-wide allocator of a device, created on first use and configured from
-// PTHRUN_ALLOC_CONF: a caching allocator over cudaMalloc for cuda:N, over aligned host memory
-// for the CPU.
+struct AllocatorConfig;
+
+// A new allocator for `device` as `config` says: pthrun's caching allocator (or its no-caching
+// mode) over cudaMalloc for cuda:N and over aligned host memory for the CPU, or CUDA's
+// stream-ordered pool (mode async, GPUs only).
+std::unique_ptr<Allocator> make_allocator(Device device, const AllocatorConfig& config);
+
+// The process-wide allocator of a device, made on first use from PTHRUN_ALLOC_CONF.
 Allocator& device_allocator(Device device);
 
 }  // namespace pthrun

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "runtime/error.h"
+#include "runtime/utf8.h"
 
 namespace pthrun {
 
@@ -20,38 +21,6 @@ const char* kind_text(Json::Kind kind) {
     case Json::Kind::object: return "an object";
   }
   return "?";
-}
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xc0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xe0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else {
-    out += static_cast<char>(0xf0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  }
-}
-
-// Length of the valid UTF-8 sequence at s[0], or 0 when it is not valid.
-std::size_t utf8_length(std::string_view s) {
-  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
-  unsigned char c = byte(0);
-  if (c < 0x80) return 1;
-  std::size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-  if (n == 0 || c > 0xf4 || s.size() < n) return 0;
-  for (std::size_t i = 1; i < n; ++i)
-    if ((byte(i) & 0xc0) != 0x80) return 0;
-  if (n == 3 && ((c == 0xe0 && byte(1) < 0xa0) || (c == 0xed && byte(1) > 0x9f))) return 0;
-  if (n == 4 && ((c == 0xf0 && byte(1) < 0x90) || (c == 0xf4 && byte(1) > 0x8f))) return 0;
-  return n;
 }
 
 }  // namespace
@@ -204,14 +173,14 @@ class JsonParser {
             } else if (cp >= 0xdc00 && cp <= 0xdfff) {
               fail("lone low surrogate");
             }
-            append_utf8(out, cp);
+            append_utf8(out, static_cast<char32_t>(cp));
             break;
           }
           default: fail(str("unknown escape '\\", e, "'"));
         }
         continue;
       }
-      std::size_t n = utf8_length(text_.substr(pos_));
+      std::size_t n = utf8_sequence_length(text_.substr(pos_));
       if (n == 0) fail("invalid UTF-8 in a string");
       out.append(text_.substr(pos_, n));
       pos_ += n;

@@ -10,8 +10,10 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "runtime/error.h"
 #include "runtime/file_util.h"
@@ -46,6 +48,16 @@ inline CliResult run_pthrun(const std::string& args, const std::string& env = ""
   CliResult r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out_path), read_file(err_path)};
   fs::remove_all(dir);
   return r;
+}
+
+// The Pythons with torch found at configure time (PTHRUN_TORCH_PYTHONS), for tests that have
+// PyTorch read what pthrun wrote.
+inline std::vector<std::string> torch_pythons() {
+  std::vector<std::string> out;
+  std::stringstream list(PTHRUN_TORCH_PYTHONS);
+  for (std::string item; std::getline(list, item, ':');)
+    if (!item.empty()) out.push_back(item);
+  return out;
 }
 
 // A fresh folder, removed with everything in it when the object goes.

@@ -61,9 +61,12 @@ inline double relative_error(const std::vector<double>& ours, const std::vector<
 // 2^-12 relative), with margin.
 inline double tolerance(DType dtype) {
   switch (dtype) {
-    case DType::bf16: return 8e-3;
-    case DType::f16: return 1e-3;
-    default: return 1e-5;
+    case DType::bf16:
+      return 8e-3;
+    case DType::f16:
+      return 1e-3;
+    default:
+      return 1e-5;
   }
 }
 
@@ -83,8 +86,7 @@ inline void check_close(const std::vector<double>& ours, const std::vector<doubl
     if (d > max_abs) max_abs = d, at = i;
   }
   std::string first;
-  for (std::size_t i = 0; i < 4 && i < ours.size() && i < ref.size(); ++i)
-    first += str(" ", ours[i], "/", ref[i]);
+  for (std::size_t i = 0; i < 4 && i < ours.size() && i < ref.size(); ++i) first += str(" ", ours[i], "/", ref[i]);
   FAIL_CHECK(what << ": relative error " << rel << " > " << tol << ", max |diff| " << max_abs << " at " << at
                   << ", first ours/ref:" << first << " (" << ours.size() << " vs " << ref.size() << " values)");
 }

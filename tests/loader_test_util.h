@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "loader/checkpoint.h"
+#include "tests/test_util.h"
 #include "tests/cli_runner.h"
 #include "runtime/convert_element.h"
 #include "runtime/file_util.h"
@@ -23,10 +24,6 @@
 #include "runtime/tensor.h"
 
 namespace pthrun::test {
-
-inline std::string fixture(const std::string& relative) {
-  return std::string(PTHRUN_SOURCE_DIR) + "/tests/fixtures/" + relative;
-}
 
 inline Json manifest(const std::string& path) { return parse_json(read_file(path)); }
 

@@ -34,14 +34,6 @@ std::vector<float> logits_of(const TempDir& dir, const std::string& checkpoint, 
   return read_npy_f32(out).values;
 }
 
-std::vector<std::string> torch_pythons() {
-  std::vector<std::string> out;
-  std::stringstream list(PTHRUN_TORCH_PYTHONS);
-  for (std::string python; std::getline(list, python, ':');)
-    if (!python.empty()) out.push_back(python);
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("init writes a checkpoint that PyTorch loads strictly into the book's GPTModel") {

@@ -8,6 +8,7 @@
 #include <limits>
 #include <numbers>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "kernels/elementwise.h"
@@ -30,7 +31,9 @@ namespace {
 const Stream cpu_stream{cpu_device};
 constexpr DType kFloatTypes[] = {DType::f32, DType::bf16, DType::f16};
 
-double gelu_ref(double v) { return 0.5 * v * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (v + 0.044715 * v * v * v))); }
+double gelu_ref(double v) {
+  return 0.5 * v * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (v + 0.044715 * v * v * v)));
+}
 
 // Two-pass LayerNorm of each row of x (rows x C) in double.
 std::vector<double> layernorm_ref(const std::vector<double>& x, const std::vector<double>& w,
@@ -184,8 +187,8 @@ TEST_CASE("linear: both weight layouts, bias and GELU, against a triple loop") {
   for (DType dtype : kFloatTypes) {
     for (DType out_dtype : {dtype, DType::f32}) {
       for (WeightLayout layout : {WeightLayout::out_in, WeightLayout::in_out}) {
-        for (auto [N, I, O] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {1, 64, 100}, {3, 5, 7},
-                               {17, 33, 50}, {5, 96, 300}}) {
+        for (auto [N, I, O] :
+             {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {1, 64, 100}, {3, 5, 7}, {17, 33, 50}, {5, 96, 300}}) {
           for (int mode = 0; mode < 3; ++mode) {  // no bias; bias; bias + GELU
             const bool out_in = layout == WeightLayout::out_in;
             Tensor x = random_tensor({N, I}, dtype, rng);
@@ -225,9 +228,9 @@ TEST_CASE("kernels reject bad arguments with one line naming the argument") {
                     doctest::Contains("add: b with shape [2, 4] and strides [1, 2] is not contiguous"));
   CHECK_THROWS_WITH(add(out, x, Tensor::zeros({2, 4}, DType::i32), cpu_stream),
                     "add: b has dtype int32, expected float32");
-  CHECK_THROWS_WITH(linear(out, x, Tensor::zeros({4, 5}, DType::f32), WeightLayout::out_in, Tensor(),
-                           Epilogue::none, cpu_stream),
-                    "linear: weight has shape [4, 5], expected (O, 4) for x of shape [2, 4] (layout out_in)");
+  CHECK_THROWS_WITH(
+      linear(out, x, Tensor::zeros({4, 5}, DType::f32), WeightLayout::out_in, Tensor(), Epilogue::none, cpu_stream),
+      "linear: weight has shape [4, 5], expected (O, 4) for x of shape [2, 4] (layout out_in)");
   CHECK_THROWS_WITH(linear(out, x, Tensor::zeros({4, 4}, DType::f32), WeightLayout::in_out, Tensor(), Epilogue::none,
                            Stream(cuda_device(0))),
                     "linear: the stream is on cuda:0 but the output is on cpu");

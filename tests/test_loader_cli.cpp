@@ -21,42 +21,6 @@ void check_error(const CliResult& r, int status, const std::string& part) {
   CHECK_MESSAGE(r.err.find(part) != std::string::npos, r.err, " lacks: ", part);
 }
 
-struct Npy {
-  std::string descr;
-  std::vector<int64_t> shape;
-  std::string data;
-};
-
-// A minimal .npy 1.0 reader: checks the magic, the header's alignment and its fields.
-Npy read_npy(const std::string& path) {
-  const std::string bytes = read_file(path);
-  REQUIRE(bytes.size() >= 10);
-  REQUIRE(bytes.substr(0, 8) == std::string("\x93NUMPY\x01\x00", 8));
-  const std::size_t len = static_cast<unsigned char>(bytes[8]) | static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8;
-  CHECK((10 + len) % 64 == 0);
-  const std::string header = bytes.substr(10, len);
-  CHECK(header.back() == '\n');
-  Npy npy;
-  const std::size_t d = header.find("'descr': '");
-  REQUIRE(d != std::string::npos);
-  npy.descr = header.substr(d + 10, 3);
-  CHECK(header.find("'fortran_order': False") != std::string::npos);
-  const std::size_t s = header.find("'shape': (");
-  REQUIRE(s != std::string::npos);
-  std::stringstream dims(header.substr(s + 10, header.find(')', s) - s - 10));
-  for (std::string item; std::getline(dims, item, ',');)
-    if (item.find_first_not_of(' ') != std::string::npos) npy.shape.push_back(std::stoll(item));
-  npy.data = bytes.substr(10 + len);
-  return npy;
-}
-
-std::vector<std::string> torch_pythons() {
-  std::vector<std::string> out;
-  std::stringstream list(PTHRUN_TORCH_PYTHONS);
-  for (std::string item; std::getline(list, item, ':');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 }  // namespace
 
@@ -145,7 +109,7 @@ TEST_CASE("dump writes the tensor's values as .npy, contiguous, bf16 widened to 
     INFO(path << " " << c.name);
     const CliResult r = run_pthrun(str("dump ", path, " ", c.name, c.key ? str(" --key ", c.key) : "", " -o ", out));
     REQUIRE_MESSAGE(r.status == 0, r.err);
-    const Npy npy = read_npy(out);
+    const NpyFile npy = read_npy(out);
     CHECK(npy.descr == c.descr);
     // The manifest's entry: under its full name (model_state_dict.<name> for the checkpoint).
     const Json m = manifest(path + ".json");
@@ -187,7 +151,7 @@ TEST_CASE("dump writes the tensor's values as .npy, contiguous, bf16 widened to 
     const std::string out = path_in(dir, str(name, ".npy")), json = path_in(dir, "numpy.json");
     REQUIRE(std::system(str(pythons.front(), " ", script, " ", out, " > ", json).c_str()) == 0);
     const Json got = parse_json(read_file(json));
-    const Npy npy = read_npy(out);
+    const NpyFile npy = read_npy(out);
     CHECK(got.at("descr").as_string() == npy.descr);
     CHECK(json_ints(got.at("shape")) == npy.shape);
     const Json m = manifest(fixture(file) + ".json");

@@ -2,6 +2,8 @@
 // absurd sizes, deep nesting, truncation at every offset and flipped bytes. Each must end in
 // one pthrun::Error that names the file (and the entry) and the reason; nothing may crash,
 // hang, allocate from an unchecked length, or execute anything.
+#include <malloc.h>
+
 #include <chrono>
 #include <filesystem>
 
@@ -10,6 +12,7 @@
 #include "loader/stream_loader.h"
 #include "loader/zip_writer.h"
 #include "loader_test_util.h"
+#include "runtime/host_memory.h"
 
 using namespace pthrun;
 using namespace pthrun::test;
@@ -350,4 +353,30 @@ TEST_CASE("truncation at every offset and flipped bytes never crash") {
   }
   MESSAGE("truncated and flipped files: ", refused, " refused, ", opened, " loaded");
   CHECK(refused > 0);
+}
+
+TEST_CASE("refusing hostile sizes takes bounded memory") {
+  // Each input is built first; what is measured is the refusal alone.
+  std::string deep = PickleBuilder().proto().bytes();
+  for (int i = 0; i < 1000000; ++i) deep += "](";
+  std::string memo = PickleBuilder().proto(4).op('X').u32(4096).raw(std::string(4096, 'a')).bytes();
+  memo += std::string(3000000, '\x94') + ".";  // MEMOIZE one 4 KiB string three million times
+  TempDir dir;
+  const std::string huge = path_in(dir, "declared_1e12.pth");
+  PickleBuilder p;
+  p.begin_state_dict().str("w").tensor("FloatStorage", "0", 1000000000000, 0, {1000000000000}, {1});
+  write_zip(huge, p.end_state_dict(), {{"0", std::string(24, '\0')}});
+
+  ::malloc_trim(0);
+  const HostMemory before = host_memory();
+  HostMemorySampler sampler;
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(unpickle_error(deep).find("nested deeper than 256") != std::string::npos);
+  CHECK(unpickle_error(memo).find("more than 1048576 memo entries") != std::string::npos);
+  check_refusal(huge, {"1000000000000 float32 elements"});
+  const int64_t growth = static_cast<int64_t>(sampler.peak().anon_rss) - static_cast<int64_t>(before.anon_rss);
+  MESSAGE("refusing all three took ", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+          " s and ", growth / 1048576.0, " MiB of anonymous memory");
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
+  CHECK(growth < 128 * 1048576);
 }

@@ -26,14 +26,6 @@ using namespace pthrun::test;
 
 namespace {
 
-std::vector<std::string> torch_pythons() {
-  std::vector<std::string> out;
-  std::stringstream list(PTHRUN_TORCH_PYTHONS);
-  for (std::string item; std::getline(list, item, ':');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 // Runs the checker script; its JSON output, or a failed check with its stderr.
 std::optional<Json> torch_load(const std::string& python, const std::string& file, const std::string& extra = "") {
   // file and extra are the script's arguments, in that order

@@ -70,10 +70,10 @@ TEST_CASE("sampling_uniform: SplitMix64's published first output for seed 0, and
 
 TEST_CASE("sample: greedy is the argmax, the lowest index on ties; NaN never wins") {
   const float nan = std::nanf(""), inf = INFINITY;
-  const std::vector<float> rows = {1, 5, 3, 5, -inf, nan,     // tie at 5: index 1
-                                   nan, nan, nan, nan, nan, nan,  // all NaN: index 0
-                                   -inf, -inf, -2, nan, -inf, -3,  // index 2
-                                   0, 0, 0, 0, 0, 0};           // index 0
+  const std::vector<float> rows = {1,    5,    3,   5,   -inf, nan,  // tie at 5: index 1
+                                   nan,  nan,  nan, nan, nan,  nan,  // all NaN: index 0
+                                   -inf, -inf, -2,  nan, -inf, -3,   // index 2
+                                   0,    0,    0,   0,   0,    0};   // index 0
   const std::vector<int32_t> greedy = draw(logits_of(rows, 4), SamplingParams{}, 1, 0);
   CHECK(greedy == std::vector<int32_t>{1, 0, 2, 0});
 }
@@ -102,7 +102,8 @@ TEST_CASE("sample: frequencies follow the renormalised top-k / top-p distributio
   const std::vector<float> l = {1.0f, 2.5f, 0.2f, 2.5f, -1.0f, 1.7f, 3.1f, -0.5f, 0.9f, 2.0f};
   for (const SamplingParams& params :
        {SamplingParams{.temperature = 1.0f}, SamplingParams{.temperature = 0.7f, .top_k = 6},
-        SamplingParams{.temperature = 1.3f, .top_p = 0.8f}, SamplingParams{.temperature = 0.8f, .top_k = 5, .top_p = 0.7f}}) {
+        SamplingParams{.temperature = 1.3f, .top_p = 0.8f},
+        SamplingParams{.temperature = 0.8f, .top_k = 5, .top_p = 0.7f}}) {
     const std::vector<double> p = expected_distribution(l, params.temperature, params.top_k, params.top_p);
     const int64_t rows = 64, steps = 1500;  // 96000 draws: 64 rows of one batch per step
     std::vector<float> batch;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -13,12 +14,20 @@ inline std::string fixture(const std::string& relative) {
   return std::string(PTHRUN_SOURCE_DIR) + "/tests/fixtures/" + relative;
 }
 
+// A .npy file (format 1.0, C order) as numpy.save writes it: the header checked, the data raw.
+struct NpyFile {
+  std::string descr;  // "<f4", "|b1", ...
+  std::vector<int64_t> shape;
+  std::string data;
+};
+// Throws pthrun::Error for anything else (another version, Fortran order, an unaligned header).
+NpyFile read_npy(const std::string& path);
+
 struct NpyArray {
   Shape shape;
   std::vector<float> values;
 };
-
-// Reads a little-endian float32 C-order .npy file (format 1.0), as numpy.save writes it.
+// A little-endian float32 file, as the references are.
 NpyArray read_npy_f32(const std::string& path);
 
 // ||a - b|| / ||b||; infinity when any value of `a` is NaN, so NaN never passes.

@@ -17,6 +17,7 @@
 #include "runtime/error.h"
 #include "runtime/file_util.h"
 #include "runtime/json.h"
+#include "runtime/utf8.h"
 
 namespace pthrun::test {
 
@@ -76,20 +77,6 @@ inline std::vector<TokenId> ids_of(const Json& array) {
 
 inline fs::path references_path() {
   return fs::path(PTHRUN_SOURCE_DIR) / "tests" / "fixtures" / "tokenizer" / "references.jsonl";
-}
-
-inline void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += {static_cast<char>(0xC0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3F))};
-  } else if (cp < 0x10000) {
-    out += {static_cast<char>(0xE0 | (cp >> 12)), static_cast<char>(0x80 | ((cp >> 6) & 0x3F)),
-            static_cast<char>(0x80 | (cp & 0x3F))};
-  } else {
-    out += {static_cast<char>(0xF0 | (cp >> 18)), static_cast<char>(0x80 | ((cp >> 12) & 0x3F)),
-            static_cast<char>(0x80 | ((cp >> 6) & 0x3F)), static_cast<char>(0x80 | (cp & 0x3F))};
-  }
 }
 
 // A fresh folder, removed with everything in it when the object goes.

@@ -16,22 +16,14 @@ appearance, so tensors sharing one have the same number.
 
 import collections
 import json
-import math
+import os
 import sys
 
 import torch
 
-
-def number(x):
-    if isinstance(x, bool) or isinstance(x, int):
-        return int(x)
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x == 0.0 and math.copysign(1.0, x) < 0:
-        return "-0.0"
-    return x
+# Numbers are spelled as in the fixtures' manifests.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
+from fixture_common import encode_number as number  # noqa: E402
 
 
 storages = {}

@@ -19,6 +19,7 @@
 #include "model/tokenizer.h"
 #include "runtime/error.h"
 #include "runtime/file_util.h"
+#include "runtime/utf8.h"
 #include "tools/cli.h"
 
 namespace pthrun::cli {
@@ -42,24 +43,6 @@ const char* const code_words[] = {
     "int", "return", "const", "auto", "std::vector", "size_t", "if", "else", "for", "while", "self", "def",
     "import", "numpy", "tensor", "buffer", "offset_bytes", "nullptr", "true", "false", "printf", "struct",
     "template", "namespace"};
-
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 class CorpusWriter {
  public:

@@ -15,6 +15,7 @@ extern const CommandSpec generate_command;
 extern const CommandSpec info_command;
 extern const CommandSpec init_command;
 extern const CommandSpec inspect_command;
+extern const CommandSpec kernel_bench_command;
 extern const CommandSpec load_bench_command;
 extern const CommandSpec stream_bench_command;
 extern const CommandSpec tokenize_bench_command;
@@ -37,6 +38,7 @@ std::span<const CommandSpec* const> all_commands() {
       &alloc_report_command,
       &alloc_compare_command,
       &alloc_bench_command,
+      &kernel_bench_command,
       &info_command,
   };
   return commands;

@@ -1,4 +1,5 @@
 // pthrun: the one executable. `pthrun COMMAND --help` describes each command.
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <new>
@@ -6,6 +7,7 @@
 #include <vector>
 
 #include "runtime/error.h"
+#include "runtime/interrupt.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 
@@ -43,8 +45,14 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
+  pthrun::install_interrupt_handler();
+  // Past a file-size limit a write should fail with EFBIG and a message, not kill us.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     return command->run(pthrun::cli::parse_args(*command, args));
+  } catch (const pthrun::Interrupted&) {
+    std::fprintf(stderr, "interrupted\n");
+    return 130;
   } catch (const pthrun::UsageError& e) {
     std::fprintf(stderr, "error: %s (see 'pthrun %s --help')\n", e.what(), command->name);
     return 2;

@@ -12,7 +12,11 @@ CKPT is a GPT-2 in the book's naming (`pthrun init`). Measured for PyTorch:
            checkpoint is converted with `pthrun convert --naming hf`); and the same under
            torch.compile when that works on this machine.
 Every figure is the median of --repeat runs after a warm-up; ratios are pthrun / PyTorch
-(time) so that below 1 means pthrun is faster.
+(time) so that below 1 means pthrun is faster. The forward comparison alternates the two sides
+for --rounds rounds: on a shared machine the load changes from second to second, and each
+round's ratio compares runs made under about the same load. Both sides get --threads threads:
+PyTorch through torch.set_num_threads and OPENBLAS_NUM_THREADS (its matrix products may run in
+OpenBLAS's own threads), pthrun through OMP_NUM_THREADS.
 """
 
 import argparse
@@ -39,7 +43,7 @@ def median_time(fn, repeat, sync):
     return statistics.median(times)
 
 
-def torch_forward(torch, args, dtype, sync):
+def load_book_model(torch, args, dtype):
     sys.path.insert(0, HERE)
     from torch_gpt2 import GPTModel
     sd = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
@@ -50,10 +54,22 @@ def torch_forward(torch, args, dtype, sync):
            "qkv_bias": "trf_blocks.0.att.W_query.bias" in sd}
     model = GPTModel(cfg).eval()
     model.load_state_dict(sd)
-    model = model.to(args.device, dtype)
+    return model.to(args.device, dtype), vocab
+
+
+def forward_rounds(torch, args, dtype, sync, env):
+    """Medians of PyTorch's and pthrun's forward, and of their ratio, over alternating rounds."""
+    model, vocab = load_book_model(torch, args, dtype)
     ids = torch.randint(0, vocab, (1, args.prompt_tokens), device=args.device)
-    with torch.no_grad():
-        return median_time(lambda: model(ids), args.repeat, sync)
+    command = [args.pthrun, "bench", args.checkpoint, "--device", args.device, "--dtype", args.dtype,
+               "--prompt-tokens", str(args.prompt_tokens), "--new-tokens", "2", "--repeat", str(args.repeat), "--json"]
+    theirs, mine, ratios = [], [], []
+    for _ in range(args.rounds):
+        with torch.no_grad():
+            theirs.append(median_time(lambda: model(ids), args.repeat, sync) * 1e3)
+        mine.append(json.loads(subprocess.check_output(command, env=env))["forward_ms"])
+        ratios.append(mine[-1] / theirs[-1])
+    return statistics.median(theirs), statistics.median(mine), ratios
 
 
 def hf_generate(torch, args, dtype, sync, attn, compile_model):
@@ -96,9 +112,11 @@ def main():
     parser.add_argument("--prompt-tokens", type=int, default=128)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=5, help="alternations of PyTorch and pthrun for the forward")
     parser.add_argument("--pthrun", default=os.path.join(HERE, "..", "build", "pthrun"))
     args = parser.parse_args()
 
+    os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)  # read once, when torch loads OpenBLAS
     import torch
     torch.set_num_threads(args.threads)
     dtype = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}[args.dtype]
@@ -111,7 +129,8 @@ def main():
          "--prompt-tokens", str(args.prompt_tokens), "--new-tokens", str(args.new_tokens),
          "--repeat", str(args.repeat), "--json"], env=env))
 
-    rows = [("forward", "book GPTModel", torch_forward(torch, args, dtype, sync) * 1e3, ours["forward_ms"], "ms")]
+    theirs, mine, ratios = forward_rounds(torch, args, dtype, sync, env)
+    rows = [("forward", "book GPTModel", theirs, mine, "ms")]
     try:
         import transformers  # noqa: F401
         have_hf = True
@@ -135,6 +154,8 @@ def main():
     print(f"{'':9}{'PyTorch':32}{'PyTorch':>12}{'pthrun':>12}{'pthrun/PyTorch':>16}")
     for what, label, theirs, mine, unit in rows:
         print(f"{what:9}{label:32}{theirs:>9.3f} {unit:<2}{mine:>9.3f} {unit:<2}{mine / theirs:>13.2f}")
+    print(f"\nforward: {args.rounds} alternating rounds; pthrun/PyTorch per round "
+          f"{' '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})")
 
 
 if __name__ == "__main__":

@@ -1,85 +1,114 @@
 // CPU references of causal attention over the KV cache (see kernels/attention.h): prefill
 // (T queries of one sequence) and decode (one query per sequence).
 //
-// Each (query, head) is one work item: the scores against keys 0 .. L-1 (one row of L
-// floats, never a T x T matrix), an exact softmax (max, then exponentials and their sum),
-// then the weighted sum of value rows. Items are handed out to threads one at a time since
-// causal rows differ in length. The CPU needs no split along the sequence, so decode leaves
-// the workspace untouched (it is still checked, so a caller's bug shows on the CPU too).
+// The work item is a block of up to 32 consecutive queries of one head: their scores against
+// the keys the last of them sees (one sgemm: a 32 x L block, never T x T), an exact softmax per
+// row over that row's own keys (max, exponentials, sum; the keys it may not see get 0), then
+// the probabilities times the values (a second sgemm). sgemm over a block of queries is what
+// makes this as fast as PyTorch's batched matrix products; a dot product per query and key is
+// two to three times slower. Items are handed out to threads one at a time since causal blocks
+// differ in length; OpenBLAS runs single-threaded inside them (see cpu/matmul.cpp).
+// The CPU needs no split along the sequence, so decode leaves the workspace untouched (it is
+// still checked, so that a caller's bug shows on the CPU too).
+#include "kernels/attention.h"
+
+#include <cblas.h>
+
 #include <cmath>
-#include <limits>
+#include <type_traits>
 #include <vector>
 
-#include "kernels/attention.h"
-#include "kernels/attention_check.h"
 #include "kernels/cpu/cpu_util.h"
+#include "kernels/cpu/vector_math.h"
 #include "kernels/element.h"
+#include "kernels/op_checks.h"
+#include "runtime/checked_math.h"
 #include "runtime/error.h"
 
 namespace pthrun::kernels::cpu {
 
 namespace {
 
-// Per-thread scratch: the score row, the query and the accumulator, all f32.
-float* scratch(std::size_t n) {
-  thread_local std::vector<float> buffer;
-  if (buffer.size() < n) buffer.resize(n);
+constexpr int64_t kQueryBlock = 32;
+
+// Per-thread scratch buffers, grown as needed and kept between calls.
+struct Scratch {
+  std::vector<float> q, scores, out, k, v;
+};
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+float* grow(std::vector<float>& buffer, int64_t n) {
+  if (buffer.size() < static_cast<std::size_t>(n)) buffer.resize(static_cast<std::size_t>(n));
   return buffer.data();
 }
 
-// out (HS) = softmax(q . k_j / sqrt(HS), j < L) . v_j for one head; k and v hold the head's
-// cache rows (L x HS, contiguous).
+// Rows [0, L) of a head's keys or values (L x HS, contiguous) as f32: the cache itself when it
+// is f32, else a widened copy.
 template <typename T>
-void attend(T* out, const T* q_in, const T* k, const T* v, int64_t L, int64_t HS) {
-  float* scores = scratch(static_cast<std::size_t>(L + 2 * HS));
-  float* q = scores + L;
-  float* acc = q + HS;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
-  for (int64_t c = 0; c < HS; ++c) q[c] = to_f32(q_in[c]) * scale;
+const float* rows_f32(const T* rows, int64_t L, int64_t HS, std::vector<float>& buffer) {
+  if constexpr (std::is_same_v<T, float>) {
+    return rows;
+  } else {
+    float* f = grow(buffer, L * HS);
+    for (int64_t i = 0; i < L * HS; ++i) f[i] = to_f32(rows[i]);
+    return f;
+  }
+}
 
-  float max = -std::numeric_limits<float>::infinity();
-  for (int64_t j = 0; j < L; ++j) {
-    const T* krow = k + j * HS;
-    float s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t c = 0; c < HS; ++c) s += q[c] * to_f32(krow[c]);
-    scores[j] = s;
-    max = s > max ? s : max;
+// Attention of nq consecutive queries of one head (rows q_stride apart in q, out_stride apart
+// in out); query i sees keys [0, first_len + i) of the head's k and v rows.
+template <typename T>
+void attend_block(T* out, int64_t out_stride, const T* q, int64_t q_stride, const T* k, const T* v, int64_t nq,
+                  int64_t first_len, int64_t HS) {
+  Scratch& s = scratch();
+  const int64_t L = first_len + nq - 1;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
+  float* qf = grow(s.q, nq * HS);
+  for (int64_t i = 0; i < nq; ++i)
+    for (int64_t c = 0; c < HS; ++c) qf[i * HS + c] = to_f32(q[i * q_stride + c]) * scale;
+  const float* kf = rows_f32(k, L, HS, s.k);
+  const float* vf = rows_f32(v, L, HS, s.v);
+  float* scores = grow(s.scores, nq * L);
+  const int M = static_cast<int>(nq), N = static_cast<int>(L), K = static_cast<int>(HS);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, qf, K, kf, K, 0.0f, scores, N);
+
+  for (int64_t i = 0; i < nq; ++i) {
+    float* row = scores + i * L;
+    const int64_t len = first_len + i;
+    softmax_f32(row, len);
+    for (int64_t j = len; j < L; ++j) row[j] = 0;
   }
-  float sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < L; ++j) {
-    scores[j] = exp_poly(scores[j] - max);
-    sum += scores[j];
-  }
-  for (int64_t c = 0; c < HS; ++c) acc[c] = 0;
-  for (int64_t j = 0; j < L; ++j) {
-    const T* vrow = v + j * HS;
-    const float p = scores[j];
-#pragma omp simd
-    for (int64_t c = 0; c < HS; ++c) acc[c] += p * to_f32(vrow[c]);
-  }
-  const float inv = 1.0f / sum;
-  for (int64_t c = 0; c < HS; ++c) out[c] = from_f32<T>(acc[c] * inv);
+
+  float* of = grow(s.out, nq * HS);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1.0f, scores, N, vf, K, 0.0f, of, K);
+  for (int64_t i = 0; i < nq; ++i)
+    for (int64_t c = 0; c < HS; ++c) out[i * out_stride + c] = from_f32<T>(of[i * HS + c]);
 }
 
 }  // namespace
 
-void attention_prefill(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
-                       int64_t pos0, int num_heads, const Stream& stream) {
+void attention_prefill(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0,
+                       int num_heads, const Stream& stream) {
   (void)stream;  // work on the CPU is synchronous
   const AttentionDims d = check_attention_prefill(out, qkv, k_cache, v_cache, pos0, num_heads);
+  use_single_threaded_blas();
+  const int64_t blocks = ceil_div(d.N, kQueryBlock);
   dispatch_float(out.dtype(), "attention_prefill", [&](auto tag) {
     using T = decltype(tag);
     T* o = static_cast<T*>(out.data_ptr());
     const T* x = static_cast<const T*>(qkv.data_ptr());
     const T* k = static_cast<const T*>(k_cache.data_ptr());
     const T* v = static_cast<const T*>(v_cache.data_ptr());
-    // Longest rows first, so that the last items handed out are the short ones.
-    parallel_items(d.N * d.NH, [&](int64_t item) {
-      const int64_t t = d.N - 1 - item / d.NH, h = item % d.NH;
+    // Longest blocks first, so that the last items handed out are the short ones.
+    parallel_items(blocks * d.NH, [&](int64_t item) {
+      const int64_t t0 = (blocks - 1 - item / d.NH) * kQueryBlock, h = item % d.NH;
+      const int64_t nq = std::min(kQueryBlock, d.N - t0);
       const int64_t head = h * d.T_max * d.HS;
-      attend(o + t * d.C + h * d.HS, x + t * 3 * d.C + h * d.HS, k + head, v + head, pos0 + t + 1, d.HS);
+      attend_block(o + t0 * d.C + h * d.HS, d.C, x + t0 * 3 * d.C + h * d.HS, 3 * d.C, k + head, v + head, nq,
+                   pos0 + t0 + 1, d.HS);
     });
   });
 }
@@ -92,6 +121,7 @@ void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cach
   for (int64_t b = 0; b < d.B; ++b)
     PTHRUN_CHECK(pos[b] >= 0 && pos[b] < d.T_max, "attention_decode: position ", pos[b], " of sequence ", b,
                  " is outside the cache's ", d.T_max, " positions");
+  use_single_threaded_blas();
   dispatch_float(out.dtype(), "attention_decode", [&](auto tag) {
     using T = decltype(tag);
     T* o = static_cast<T*>(out.data_ptr());
@@ -101,7 +131,8 @@ void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cach
     parallel_items(d.B * d.NH, [&](int64_t item) {
       const int64_t b = item / d.NH, h = item % d.NH;
       const int64_t head = (b * d.NH + h) * d.T_max * d.HS;
-      attend(o + b * d.C + h * d.HS, x + b * 3 * d.C + h * d.HS, k + head, v + head, int64_t{pos[b]} + 1, d.HS);
+      attend_block(o + b * d.C + h * d.HS, d.C, x + b * 3 * d.C + h * d.HS, 3 * d.C, k + head, v + head, 1,
+                   int64_t{pos[b]} + 1, d.HS);
     });
   });
 }

@@ -6,33 +6,40 @@
 // vectoriser (contiguous, no calls, `omp simd` reductions where the order of a sum may change).
 #pragma once
 
+#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <mutex>
 
 #include "kernels/exp_poly.h"
 
 namespace pthrun::kernels::cpu {
 
-// Work below this many element operations stays on the calling thread: starting a parallel
-// region costs a few microseconds.
-inline constexpr int64_t kParallelGrain = 32768;
+// Work below this many element operations stays on the calling thread: a parallel region
+// costs microseconds on an idle machine, and a scheduler time slice (milliseconds) when
+// another process holds the core a thread would need.
+inline constexpr int64_t kParallelGrain = int64_t{1} << 20;
+// Chunks per thread: threads take chunks as they finish the last one, so that a thread slowed
+// down by another process leaves its remaining chunks to the others.
+inline constexpr int64_t kChunksPerThread = 4;
 
-// Calls f(begin, end) on contiguous ranges of [0, n) from up to omp_get_max_threads()
-// threads; `cost` is the work per item, which decides whether threads are worth it.
+// Calls f(begin, end) on contiguous chunks covering [0, n), handed out to up to
+// omp_get_max_threads() threads as they become free; `cost` is the work per item, which
+// decides whether threads are worth it and how small a chunk may be.
 template <typename F>
 void parallel_rows(int64_t n, int64_t cost, F&& f) {
   const int64_t work = n * std::max<int64_t>(cost, 1);
-  const int threads = static_cast<int>(std::min<int64_t>({omp_get_max_threads(), n, work / kParallelGrain + 1}));
+  const int64_t threads = std::min<int64_t>({omp_get_max_threads(), n, work / kParallelGrain + 1});
   if (threads <= 1 || omp_in_parallel()) {
     if (n > 0) f(int64_t{0}, n);
     return;
   }
-#pragma omp parallel num_threads(threads)
-  {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t begin = n * t / nt, end = n * (t + 1) / nt;
+  const int64_t chunks = std::min<int64_t>({n, threads * kChunksPerThread, work / kParallelGrain + 1});
+#pragma omp parallel for num_threads(static_cast <int>(threads)) schedule(dynamic, 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t begin = n * c / chunks, end = n * (c + 1) / chunks;
     if (begin < end) f(begin, end);
   }
 }
@@ -47,6 +54,13 @@ void parallel_items(int64_t n, F&& f) {
   }
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t i = 0; i < n; ++i) f(i);
+}
+
+// OpenBLAS runs on one thread: the CPU kernels split their products over OpenMP threads
+// themselves, each calling BLAS on its own part (see cpu/matmul.cpp for why).
+inline void use_single_threaded_blas() {
+  static std::once_flag once;
+  std::call_once(once, [] { openblas_set_num_threads(1); });
 }
 
 // GPT-2's GELU, 0.5 x (1 + tanh(u)) with u = sqrt(2/pi) (x + 0.044715 x^3), written as

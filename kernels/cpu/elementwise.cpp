@@ -1,22 +1,20 @@
 // CPU references of the elementwise kernels (see kernels/elementwise.h): residual add, and
 // bias + GELU. Contiguous rows, f32 arithmetic, results rounded to the tensor's dtype.
-#include "kernels/cpu/cpu_util.h"
-#include "kernels/element.h"
 #include "kernels/elementwise.h"
+
+#include <type_traits>
+
+#include "kernels/cpu/cpu_util.h"
+#include "kernels/cpu/vector_math.h"
+#include "kernels/element.h"
 #include "kernels/kernel_check.h"
+#include "kernels/op_checks.h"
 
 namespace pthrun::kernels::cpu {
 
 void add(const Tensor& out, const Tensor& a, const Tensor& b, const Stream& stream) {
   (void)stream;  // work on the CPU is synchronous
-  const Device device = out.device();
-  check_float("add", "out", out, device);
-  check_tensor("add", "a", a, device, out.dtype());
-  check_tensor("add", "b", b, device, out.dtype());
-  check_shape("add", "a", a, out.shape());
-  check_shape("add", "b", b, out.shape());
-  check_alias("add", "out", out, "a", a);
-  check_alias("add", "out", out, "b", b);
+  check_add(out, a, b);
   dispatch_float(out.dtype(), "add", [&](auto tag) {
     using T = decltype(tag);
     T* o = static_cast<T*>(out.data_ptr());
@@ -30,16 +28,7 @@ void add(const Tensor& out, const Tensor& a, const Tensor& b, const Stream& stre
 
 void bias_gelu(const Tensor& out, const Tensor& x, const Tensor& bias, const Stream& stream) {
   (void)stream;
-  const Device device = out.device();
-  check_float("bias_gelu", "out", out, device);
-  const int64_t C = check_rows("bias_gelu", "out", out);
-  check_tensor("bias_gelu", "x", x, device, out.dtype());
-  check_shape("bias_gelu", "x", x, out.shape());
-  check_alias("bias_gelu", "out", out, "x", x);
-  if (bias.defined()) {
-    check_tensor("bias_gelu", "bias", bias, device, out.dtype());
-    check_shape("bias_gelu", "bias", bias, {C});
-  }
+  const int64_t C = check_bias_gelu(out, x, bias);
   dispatch_float(out.dtype(), "bias_gelu", [&](auto tag) {
     using T = decltype(tag);
     T* o = static_cast<T*>(out.data_ptr());
@@ -49,7 +38,9 @@ void bias_gelu(const Tensor& out, const Tensor& x, const Tensor& bias, const Str
       for (int64_t n = begin; n < end; ++n) {
         T* orow = o + n * C;
         const T* xrow = px + n * C;
-        if (pb) {
+        if constexpr (std::is_same_v<T, float>) {
+          gelu_f32(orow, xrow, pb, C);
+        } else if (pb) {
 #pragma omp simd
           for (int64_t c = 0; c < C; ++c) orow[c] = from_f32<T>(gelu(to_f32(xrow[c]) + to_f32(pb[c])));
         } else {

@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "kernels/attention.h"
-#include "kernels/attention_check.h"
+#include "kernels/op_checks.h"
 #include "runtime/error.h"
 
 namespace pthrun::kernels::cpu {

@@ -3,15 +3,17 @@
 // Per row: the mean, then the biased variance as the mean of squared deviations (two passes:
 // one pass E[x^2] - E[x]^2 cancels badly when the mean is large), then the affine map. The
 // two sums are accumulated in double: with a large mean an f32 sum of 768 values loses about
-// 1e-5 of the deviations, which is the whole f32 error budget. residual_layernorm normalises the residual as stored, i.e. rounded to its
-// dtype, so that fused and unfused calls agree.
+// 1e-5 of the deviations, which is the whole f32 error budget. residual_layernorm normalises
+// the residual as stored, i.e. rounded to its dtype, so that fused and unfused calls agree.
+#include "kernels/layernorm.h"
+
 #include <cmath>
 #include <vector>
 
 #include "kernels/cpu/cpu_util.h"
 #include "kernels/element.h"
 #include "kernels/kernel_check.h"
-#include "kernels/layernorm.h"
+#include "kernels/op_checks.h"
 
 namespace pthrun::kernels::cpu {
 
@@ -29,18 +31,7 @@ void normalize_row(T* out, const float* v, const T* weight, const T* bias, int64
   for (int64_t c = 0; c < C; ++c) squares += static_cast<double>((v[c] - mean) * (v[c] - mean));
   const float rstd = static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(C) + eps));
 #pragma omp simd
-  for (int64_t c = 0; c < C; ++c)
-    out[c] = from_f32<T>((v[c] - mean) * rstd * to_f32(weight[c]) + to_f32(bias[c]));
-}
-
-void check_params(const char* op, const Tensor& out, const Tensor& weight, const Tensor& bias, float eps) {
-  const int64_t C = check_rows(op, "out", out);
-  PTHRUN_CHECK(C > 0, op, ": rows of length 0 cannot be normalised");
-  check_tensor(op, "weight", weight, out.device(), out.dtype());
-  check_tensor(op, "bias", bias, out.device(), out.dtype());
-  check_shape(op, "weight", weight, {C});
-  check_shape(op, "bias", bias, {C});
-  PTHRUN_CHECK(eps >= 0 && std::isfinite(eps), op, ": eps is ", eps, ", expected a finite value >= 0");
+  for (int64_t c = 0; c < C; ++c) out[c] = from_f32<T>((v[c] - mean) * rstd * to_f32(weight[c]) + to_f32(bias[c]));
 }
 
 }  // namespace
@@ -48,12 +39,7 @@ void check_params(const char* op, const Tensor& out, const Tensor& weight, const
 void layernorm(const Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                const Stream& stream) {
   (void)stream;  // work on the CPU is synchronous
-  check_float("layernorm", "out", out, out.device());
-  check_params("layernorm", out, weight, bias, eps);
-  check_tensor("layernorm", "x", x, out.device(), out.dtype());
-  check_shape("layernorm", "x", x, out.shape());
-  check_alias("layernorm", "out", out, "x", x);
-  const int64_t C = out.size(-1);
+  const int64_t C = check_layernorm(out, x, weight, bias, eps);
   dispatch_float(out.dtype(), "layernorm", [&](auto tag) {
     using T = decltype(tag);
     T* o = static_cast<T*>(out.data_ptr());
@@ -76,16 +62,7 @@ void residual_layernorm(const Tensor& residual, const Tensor& out, const Tensor&
                         const Tensor& bias, float eps, const Stream& stream) {
   (void)stream;
   const char* op = "residual_layernorm";
-  check_float(op, "out", out, out.device());
-  check_params(op, out, weight, bias, eps);
-  check_tensor(op, "residual", residual, out.device(), out.dtype());
-  check_tensor(op, "delta", delta, out.device(), out.dtype());
-  check_shape(op, "residual", residual, out.shape());
-  check_shape(op, "delta", delta, out.shape());
-  PTHRUN_CHECK(!overlaps(residual, out), op, ": residual and out overlap");
-  PTHRUN_CHECK(!overlaps(residual, delta), op, ": residual and delta overlap");
-  check_alias(op, "out", out, "delta", delta);
-  const int64_t C = out.size(-1);
+  const int64_t C = check_residual_layernorm(residual, out, delta, weight, bias, eps);
   dispatch_float(out.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     T* r = static_cast<T*>(residual.data_ptr());

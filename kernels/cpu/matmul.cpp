@@ -1,23 +1,24 @@
-// CPU reference of the linear layer (see kernels/matmul.h): CBLAS sgemm, then bias and GELU
-// in one pass over the output.
+// CPU reference of the linear layer (see kernels/matmul.h): CBLAS sgemm (sgemv for one row)
+// with the bias preloaded into the output (beta = 1), then GELU in one pass when asked for.
 //
-// Threads: OpenBLAS is set to one thread and the output columns are split over our OpenMP
-// threads, each running its own sgemm/sgemv on its slice of the weight and then its slice's
-// epilogue while it is still in cache. Two thread pools (OpenBLAS's pthreads and OpenMP's)
-// would otherwise spin against each other between calls: on 2 cores that makes a forward
-// pass 2-3x slower (PyTorch shows it: see the README's CPU table).
+// Threads: OpenBLAS is set to one thread and the output columns are cut into slices that our
+// OpenMP threads take as they become free, each running its own sgemm on its slice of the
+// weight and then the slice's GELU while it is still in cache. Two thread pools (OpenBLAS's
+// pthreads and OpenMP's) would otherwise spin against each other between calls: on 2 cores
+// PyTorch, which has both, runs a gpt2 forward pass 2-3x slower with 2 threads than with 1.
 // The weight is never copied or transposed when it is f32: the layout picks the CBLAS
 // transpose flag. bf16/f16 operands are widened to f32 scratch buffers first.
+#include "kernels/matmul.h"
+
 #include <cblas.h>
 
 #include <algorithm>
-#include <mutex>
 #include <vector>
 
 #include "kernels/cpu/cpu_util.h"
+#include "kernels/cpu/vector_math.h"
 #include "kernels/element.h"
-#include "kernels/kernel_check.h"
-#include "kernels/matmul.h"
+#include "kernels/op_checks.h"
 #include "runtime/checked_math.h"
 
 namespace pthrun::kernels::cpu {
@@ -26,42 +27,11 @@ namespace {
 
 // Column slices are multiples of this (OpenBLAS's kernels work on 16-float panels).
 constexpr int64_t kColumnAlign = 16;
-
-void use_single_threaded_blas() {
-  static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
-}
-
-struct LinearShape {
-  int64_t N, I, O;
-};
-
-LinearShape check_linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout,
-                         const Tensor& bias) {
-  const char* op = "linear";
-  const Device device = out.device();
-  check_float(op, "x", x, device);
-  PTHRUN_CHECK(x.dim() == 2, op, ": x has shape ", x.shape().to_string(), ", expected (N, I)");
-  const int64_t N = x.size(0), I = x.size(1);
-  check_tensor(op, "weight", weight, device, x.dtype());
-  PTHRUN_CHECK(weight.dim() == 2, op, ": weight has shape ", weight.shape().to_string(), ", expected 2-D");
-  const bool out_in = layout == WeightLayout::out_in;
-  const int64_t O = out_in ? weight.size(0) : weight.size(1);
-  PTHRUN_CHECK((out_in ? weight.size(1) : weight.size(0)) == I, op, ": weight has shape ",
-               weight.shape().to_string(), ", expected ", out_in ? "(O, " : "(", I, out_in ? ")" : ", O)",
-               " for x of shape ", x.shape().to_string(), out_in ? " (layout out_in)" : " (layout in_out)");
-  PTHRUN_CHECK(out.defined(), op, ": out is undefined, expected a tensor");
-  PTHRUN_CHECK(out.dtype() == x.dtype() || out.dtype() == DType::f32, op, ": out has dtype ",
-               dtype_name(out.dtype()), ", expected ", dtype_name(x.dtype()), " or float32");
-  check_float(op, "out", out, device);
-  check_shape(op, "out", out, {N, O});
-  PTHRUN_CHECK(!overlaps(out, x) && !overlaps(out, weight), op, ": out overlaps an input");
-  if (bias.defined()) {
-    check_tensor(op, "bias", bias, device, x.dtype());
-    check_shape(op, "bias", bias, {O});
-  }
-  return {N, I, O};
-}
+// Multiply-adds per slice, at least. Below 10^6 OpenBLAS switches to small-matrix kernels
+// whose NN and NT variants round differently; above it, both weight layouts give the same
+// bits (a checkpoint converted from book to HF naming keeps its logits exactly). Slices of
+// 2^21 keep every slice above it whenever the whole product is.
+constexpr int64_t kMinSliceMacs = int64_t{1} << 21;
 
 // Widens n elements to f32; f32 input is used in place.
 template <typename T>
@@ -77,34 +47,27 @@ const float* as_f32(const T* p, int64_t n, std::vector<float>& scratch) {
 
 // out[:, o0:o1] = x @ W^T (or x @ W) in f32, then the epilogue, for one thread's slice.
 void product_slice(float* out, const float* x, const float* w, const float* bias, bool out_in, bool gelu_after,
-                   const LinearShape& s, int64_t o0, int64_t o1) {
+                   const LinearDims& s, int64_t o0, int64_t o1) {
   const int N = static_cast<int>(s.N), I = static_cast<int>(s.I), O = static_cast<int>(s.O);
   const int width = static_cast<int>(o1 - o0);
+  // The bias goes in first and the product adds to it (beta = 1): one pass less over the
+  // output than adding it afterwards.
+  const float beta = bias ? 1.0f : 0.0f;
+  if (bias)
+    for (int64_t n = 0; n < s.N; ++n) std::copy(bias + o0, bias + o1, out + n * s.O + o0);
   if (N == 1) {
     // One row (a decode step): a matrix-vector product over the slice's weight rows/columns.
     if (out_in)
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, width, I, 1.0f, w + o0 * I, I, x, 1, 0.0f, out + o0, 1);
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, width, I, 1.0f, w + o0 * I, I, x, 1, beta, out + o0, 1);
     else
-      cblas_sgemv(CblasRowMajor, CblasTrans, I, width, 1.0f, w + o0, O, x, 1, 0.0f, out + o0, 1);
+      cblas_sgemv(CblasRowMajor, CblasTrans, I, width, 1.0f, w + o0, O, x, 1, beta, out + o0, 1);
   } else if (out_in) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, width, I, 1.0f, x, I, w + o0 * I, I, 0.0f, out + o0, O);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, width, I, 1.0f, x, I, w + o0 * I, I, beta, out + o0, O);
   } else {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, width, I, 1.0f, x, I, w + o0, O, 0.0f, out + o0, O);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, width, I, 1.0f, x, I, w + o0, O, beta, out + o0, O);
   }
-  if (!bias && !gelu_after) return;
-  for (int64_t n = 0; n < s.N; ++n) {
-    float* row = out + n * s.O;
-    if (bias && gelu_after) {
-#pragma omp simd
-      for (int64_t o = o0; o < o1; ++o) row[o] = gelu(row[o] + bias[o]);
-    } else if (bias) {
-#pragma omp simd
-      for (int64_t o = o0; o < o1; ++o) row[o] += bias[o];
-    } else {
-#pragma omp simd
-      for (int64_t o = o0; o < o1; ++o) row[o] = gelu(row[o]);
-    }
-  }
+  if (!gelu_after) return;
+  for (int64_t n = 0; n < s.N; ++n) gelu_f32(out + n * s.O + o0, out + n * s.O + o0, nullptr, o1 - o0);
 }
 
 }  // namespace
@@ -112,9 +75,7 @@ void product_slice(float* out, const float* x, const float* w, const float* bias
 void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout, const Tensor& bias,
             Epilogue epilogue, const Stream& stream) {
   (void)stream;  // work on the CPU is synchronous
-  const LinearShape s = check_linear(out, x, weight, layout, bias);
-  PTHRUN_CHECK(s.N <= INT32_MAX && s.I <= INT32_MAX && s.O <= INT32_MAX, "linear: dimensions (", s.N, ", ", s.I,
-               ", ", s.O, ") exceed what CBLAS takes");
+  const LinearDims s = check_linear(out, x, weight, layout, bias);
   if (out.numel() == 0) return;
   use_single_threaded_blas();
   dispatch_float(x.dtype(), "linear", [&](auto tag) {
@@ -122,8 +83,8 @@ void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayo
     std::vector<float> x_scratch, w_scratch, b_scratch, out_scratch;
     const float* xf = as_f32(static_cast<const T*>(x.data_ptr()), x.numel(), x_scratch);
     const float* wf = as_f32(static_cast<const T*>(weight.data_ptr()), weight.numel(), w_scratch);
-    const float* bf = bias.defined() ? as_f32(static_cast<const T*>(bias.data_ptr()), bias.numel(), b_scratch)
-                                     : nullptr;
+    const float* bf =
+        bias.defined() ? as_f32(static_cast<const T*>(bias.data_ptr()), bias.numel(), b_scratch) : nullptr;
     float* of = static_cast<float*>(out.data_ptr());
     if (out.dtype() != DType::f32) {
       out_scratch.resize(static_cast<std::size_t>(out.numel()));
@@ -131,10 +92,16 @@ void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayo
     }
     const bool out_in = layout == WeightLayout::out_in;
     const bool gelu_after = epilogue == Epilogue::gelu;
-    // Slices of whole panels; at least one panel's worth of work per thread.
-    const int64_t panels = ceil_div(s.O, kColumnAlign);
-    parallel_rows(panels, s.N * s.I * kColumnAlign, [&](int64_t p0, int64_t p1) {
-      product_slice(of, xf, wf, bf, out_in, gelu_after, s, p0 * kColumnAlign, std::min(p1 * kColumnAlign, s.O));
+    // Equal slices of whole panels, a few per thread (see parallel_rows), none too small; one
+    // thread makes one call.
+    const int64_t panels = ceil_div(s.O, kColumnAlign), macs = s.N * s.I * s.O;
+    const int64_t threads = omp_get_max_threads();
+    const int64_t slices =
+        threads <= 1 ? 1 : std::clamp<int64_t>(macs / kMinSliceMacs, 1, std::min(panels, threads * kChunksPerThread));
+    auto edge = [&](int64_t slice) { return std::min(panels * slice / slices * kColumnAlign, s.O); };
+    parallel_rows(slices, macs / slices, [&](int64_t first, int64_t end) {
+      for (int64_t slice = first; slice < end; ++slice)
+        product_slice(of, xf, wf, bf, out_in, gelu_after, s, edge(slice), edge(slice + 1));
     });
     if (out.dtype() != DType::f32) {
       T* o = static_cast<T*>(out.data_ptr());

@@ -4,13 +4,13 @@
 // the GPU tests compare the two.
 // Compiled with -ffp-contract=off: the draw depends on exp_poly giving the same bits as on the
 // GPU, which a fused multiply-add would change.
+#include "kernels/sampling.h"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
-#include "kernels/kernel_check.h"
-#include "kernels/sampling.h"
-#include "kernels/sampling_check.h"
+#include "kernels/op_checks.h"
 #include "kernels/sampling_rules.h"
 
 namespace pthrun::kernels::cpu {
@@ -24,9 +24,7 @@ struct Candidate {
 };
 
 // Ranking order: larger x first, then lower index.
-bool ranks_before(const Candidate& a, const Candidate& b) {
-  return a.key != b.key ? a.key > b.key : a.index < b.index;
-}
+bool ranks_before(const Candidate& a, const Candidate& b) { return a.key != b.key ? a.key > b.key : a.index < b.index; }
 
 int32_t sample_row(const float* logits, int64_t V, const SamplingParams& params, float u) {
   const bool greedy = params.temperature == 0;

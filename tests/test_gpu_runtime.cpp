@@ -1,0 +1,213 @@
+// The runtime on a CUDA device: conversions bit-identical to the CPU's, copies across devices,
+// dtypes and strides, streams, events, pinned memory and graphs, and the caching allocator's
+// suite over cudaMalloc (as test_allocator.cpp runs it over the test backend). Without a device
+// the suite reports itself skipped (gpu_test_main.cpp).
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <map>
+#include <random>
+
+#include "runtime/alloc_config.h"
+#include "runtime/caching_allocator.h"
+#include "runtime/cuda_graph.h"
+#include "runtime/error.h"
+#include "runtime/half.h"
+#include "runtime/memory_backend.h"
+#include "runtime/pinned_buffer.h"
+#include "runtime/stream.h"
+#include "runtime/tensor.h"
+#include "tests/allocator_invariants.h"
+
+using namespace pthrun;
+using namespace pthrun::test;
+
+namespace {
+
+const Device gpu = cuda_device(0);
+constexpr std::size_t MiB = 1 << 20;
+
+std::vector<uint16_t> all_patterns() {
+  std::vector<uint16_t> out(65536);
+  for (uint32_t i = 0; i < 65536; ++i) out[i] = static_cast<uint16_t>(i);
+  return out;
+}
+
+std::vector<uint32_t> bits_of(const Tensor& f32) {
+  const Tensor host = f32.to(cpu_device).contiguous();
+  std::vector<uint32_t> out(static_cast<std::size_t>(host.numel()));
+  std::memcpy(out.data(), host.data_ptr(), out.size() * 4);
+  return out;
+}
+
+std::vector<uint16_t> bits16_of(const Tensor& t) {
+  const Tensor host = t.to(cpu_device).contiguous();
+  std::vector<uint16_t> out(static_cast<std::size_t>(host.numel()));
+  std::memcpy(out.data(), host.data_ptr(), out.size() * 2);
+  return out;
+}
+
+uint64_t addr(const Allocation& a) { return reinterpret_cast<uint64_t>(a.get()); }
+
+}  // namespace
+
+TEST_CASE("f16 and bf16 conversions on the GPU are bit-identical to the CPU's") {
+  const std::vector<uint16_t> patterns = all_patterns();
+  for (DType half : {DType::f16, DType::bf16}) {
+    CAPTURE(dtype_name(half));
+    const Tensor host = Tensor::from_host(patterns.data(), {65536}, half);
+    CHECK(bits_of(host.to(gpu).to(DType::f32)) == bits_of(host.to(DType::f32)));  // all 65,536 widened
+  }
+  std::mt19937 rng(11);
+  std::vector<float> floats(1 << 20);
+  for (float& f : floats) {
+    const uint32_t bits = rng();
+    std::memcpy(&f, &bits, 4);
+  }
+  floats[0] = 65520.0f;  // rounding edges
+  floats[1] = std::ldexp(1.0f, -25);
+  floats[2] = -0.0f;
+  const Tensor host = Tensor::from_vector(floats, {static_cast<int64_t>(floats.size())});
+  for (DType half : {DType::f16, DType::bf16}) {
+    CAPTURE(dtype_name(half));
+    CHECK(bits16_of(host.to(gpu).to(half)) == bits16_of(host.to(half)));
+  }
+}
+
+TEST_CASE("copies across devices, dtypes and strides") {
+  std::vector<float> values(3 * 5 * 7);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) * 0.5f - 20;
+  const Tensor host = Tensor::from_vector(values, {3, 5, 7});
+  const Tensor device = host.to(gpu);
+  CHECK(device.device() == gpu);
+  CHECK(device.to_doubles() == host.to_doubles());
+  const Tensor view = device.transpose(0, 2).slice(1, 1, 4);  // strided, offset, on the device
+  CHECK(view.to_doubles() == host.transpose(0, 2).slice(1, 1, 4).to_doubles());
+  CHECK(view.contiguous().is_contiguous());
+  CHECK(view.to(DType::f64).to_doubles() == view.to_doubles());
+  // Into a strided device destination, from the host with a conversion.
+  const Tensor dst = Tensor::zeros({7, 5, 3}, DType::bf16, gpu);
+  dst.copy_from(host.transpose(0, 2));
+  CHECK(dst.to_doubles() == host.transpose(0, 2).to(DType::bf16).to_doubles());
+  const Tensor filled = Tensor::empty({4, 6}, DType::f16, gpu);
+  filled.slice(1, 2, 5).fill_(-1.5);
+  CHECK(filled.slice(1, 2, 5).to_doubles() == std::vector<double>(12, -1.5));
+}
+
+TEST_CASE("streams, events, pinned memory and memcpy_async") {
+  const Stream stream = Stream::create(gpu);
+  PinnedBuffer pinned(1024 * sizeof(float), gpu);
+  CHECK(pinned.pinned());
+  for (int i = 0; i < 1024; ++i) pinned.as<float>()[i] = static_cast<float>(i);
+  const Tensor device = Tensor::empty({1024}, DType::f32, gpu, stream.id());
+  Event start = Event::create(gpu, true), stop = Event::create(gpu, true);
+  start.record(stream);
+  memcpy_async(device.data_ptr(), pinned.data(), 1024 * sizeof(float), stream);
+  stop.record(stream);
+  stop.synchronize();
+  CHECK(stop.done());
+  CHECK(stop.elapsed_ms_since(start) >= 0);
+  stream.synchronize();
+  CHECK(device.to_doubles()[1023] == 1023);
+}
+
+TEST_CASE("a CUDA graph replays its copies with the inputs of the moment") {
+  const Stream stream = Stream::create(gpu);
+  PinnedBuffer input(16 * sizeof(float), gpu);
+  const Tensor device = Tensor::empty({16}, DType::f32, gpu, stream.id());
+  const Tensor wider = Tensor::empty({16}, DType::f64, gpu, stream.id());
+  CudaGraph graph;
+  graph.begin_capture(stream);
+  memcpy_async(device.data_ptr(), input.data(), 16 * sizeof(float), stream);
+  wider.copy_from(device, &stream);
+  graph.end_capture(stream);
+  REQUIRE(graph.ready());
+  for (float round : {1.0f, 2.0f}) {
+    for (int i = 0; i < 16; ++i) input.as<float>()[i] = round * static_cast<float>(i);
+    graph.replay(stream);
+    stream.synchronize();
+    CHECK(wider.to_doubles()[15] == 15.0 * round);
+  }
+}
+
+TEST_CASE("the caching allocator over cudaMalloc: the invariants through 5,000 random operations") {
+  CachingAllocator alloc(make_cuda_backend(gpu));
+  const Stream s1 = Stream::create(gpu), s2 = Stream::create(gpu);
+  const StreamId streams[] = {s1.id(), s2.id()};
+  std::mt19937_64 rng(7);
+  std::map<uint64_t, Live> live;
+  std::map<uint64_t, Allocation> handles;
+  for (int step = 0; step < 5000; ++step) {
+    const unsigned op = rng() % 100;
+    if (op < 50 || handles.empty()) {
+      const std::size_t size = rng() % 4 ? 1 + rng() % (1 * MiB) : 1 * MiB + rng() % (24 * MiB);
+      Allocation a = alloc.allocate(size, streams[rng() % 2]);
+      live[addr(a)] = {size, (size + 511) / 512 * 512};
+      handles.emplace(addr(a), std::move(a));
+    } else if (op < 90) {
+      auto it = std::next(handles.begin(), static_cast<long>(rng() % handles.size()));
+      live.erase(it->first);
+      handles.erase(it);
+    } else if (op < 97) {
+      auto it = std::next(handles.begin(), static_cast<long>(rng() % handles.size()));
+      alloc.record_stream(it->second, streams[rng() % 2]);
+    } else {
+      s1.synchronize();
+      s2.synchronize();
+    }
+    check_invariants(alloc, live);
+  }
+  handles.clear();
+  live.clear();
+  s1.synchronize();
+  s2.synchronize();
+  alloc.empty_cache();
+  check_invariants(alloc, live);
+  CHECK(cur(alloc.stats().reserved_bytes) == 0);
+}
+
+TEST_CASE("on the GPU a cache hit calls no cudaMalloc; out of memory says what it knows") {
+  AllocatorConfig config;
+  config.cap_bytes = 64 * MiB;
+  CachingAllocator alloc(make_cuda_backend(gpu), config);
+  { Allocation warm = alloc.allocate(8 * MiB); }
+  const int64_t device_allocs = alloc.stats().num_device_alloc;
+  for (int i = 0; i < 100; ++i) Allocation a = alloc.allocate(8 * MiB);
+  CHECK(alloc.stats().num_device_alloc == device_allocs);
+  CHECK_THROWS_WITH_AS(alloc.allocate(100 * MiB), doctest::Contains("out of memory on cuda:0: tried to allocate 100.00 MiB"),
+                       OutOfMemory);
+  const std::size_t free_before = alloc.device_free();
+  alloc.empty_cache();
+  CHECK(alloc.device_free() >= free_before + 8 * MiB);
+}
+
+TEST_CASE("record_stream on real streams: reuse waits for the other stream") {
+  CachingAllocator alloc(make_cuda_backend(gpu));
+  const Stream s1 = Stream::create(gpu), s2 = Stream::create(gpu);
+  Allocation a = alloc.allocate(4096, s1.id());
+  const uint64_t block = addr(a);
+  alloc.record_stream(a, s2.id());
+  a.reset();
+  s2.synchronize();  // the other stream's work is done: the next allocation may take the block
+  Allocation b = alloc.allocate(4096, s1.id());
+  CHECK(addr(b) == block);
+}
+
+TEST_CASE("CUDA's stream-ordered pool behind the same interface") {
+  AllocatorConfig config = AllocatorConfig::parse("mode:async,trace:1,timing:1");
+  std::unique_ptr<Allocator> alloc = make_allocator(gpu, config);
+  CHECK(alloc->mode() == "cuda-async");
+  const Stream stream = Stream::create(gpu);
+  {
+    Allocation a = alloc->allocate(3 * MiB, stream.id());
+    Allocation b = alloc->allocate(100, stream.id());
+    CHECK(alloc->stats().allocated_bytes[all_pools].current == static_cast<int64_t>(3 * MiB + 100));
+    CHECK(alloc->snapshot().segments.size() == 2);
+  }
+  stream.synchronize();
+  const AllocatorStats s = alloc->stats();
+  CHECK(s.allocated_bytes[all_pools].current == 0);
+  CHECK(s.num_device_alloc == 2);
+  CHECK(s.alloc_ns > 0);
+  CHECK(alloc->trace_events().size() == 4);
+}
