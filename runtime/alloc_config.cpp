@@ -1,6 +1,7 @@
 #include "runtime/alloc_config.h"
 
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -72,8 +73,12 @@ AllocatorConfig AllocatorConfig::parse(std::string_view text) {
       PTHRUN_CHECK(config.cap_fraction > 0 && config.cap_fraction <= 1,
                    "PTHRUN_ALLOC_CONF cap_fraction: expected a fraction in (0, 1], got ", value);
     } else if (key == "max_split_size_mb") {
+      // Bounded before converting: a double beyond size_t's range has no size_t value, and
+      // the conversion gave 0 in practice (every block unsplittable) rather than an error.
+      constexpr std::size_t max_mb = SIZE_MAX / 1048576;
       double mb = parse_number(value, "PTHRUN_ALLOC_CONF max_split_size_mb");
-      PTHRUN_CHECK(mb >= 1, "PTHRUN_ALLOC_CONF max_split_size_mb: expected at least 1, got ", value);
+      PTHRUN_CHECK(mb >= 1 && mb <= static_cast<double>(max_mb),
+                   "PTHRUN_ALLOC_CONF max_split_size_mb: expected 1 to ", max_mb, ", got ", value);
       config.max_split_size = static_cast<std::size_t>(mb * 1048576.0);
     } else if (key == "trace") {
       config.trace = parse_flag(value, key);

@@ -452,3 +452,14 @@ TEST_CASE("PTHRUN_ALLOC_CONF parsing") {
   CHECK_THROWS_WITH(AllocatorConfig::parse("trace"), doctest::Contains("expected key:value"));
   CHECK_THROWS_WITH(AllocatorConfig::parse("mode:fast"), doctest::Contains("caching, nocache or async"));
 }
+
+// Found by tools/fuzz.sh (fuzz_cli_args): a size beyond size_t's range was converted anyway,
+// undefined behaviour that gave max_split_size 0 in a release build.
+TEST_CASE("PTHRUN_ALLOC_CONF max_split_size_mb: too large for size_t is refused") {
+  const std::string crasher = "cap:2GiB,trace:1,trace_entries:500,max_split_size_mb:6" + std::string(78, '7') +
+                              "4,mode:asiync,ting:1";
+  CHECK_THROWS_WITH(AllocatorConfig::parse(crasher), doctest::Contains("max_split_size_mb: expected 1 to 17592186044415"));
+  CHECK_THROWS_WITH(AllocatorConfig::parse("max_split_size_mb:1e300"), doctest::Contains("expected 1 to"));
+  CHECK_THROWS(AllocatorConfig::parse("max_split_size_mb:17592186044416"));
+  CHECK(AllocatorConfig::parse("max_split_size_mb:17592186044415").max_split_size == 17592186044415 * MiB);
+}

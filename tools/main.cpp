@@ -9,55 +9,17 @@
 #include "runtime/error.h"
 #include "runtime/interrupt.h"
 #include "tools/cli.h"
-
-namespace pthrun::cli {
-extern const CommandSpec alloc_bench_command;
-extern const CommandSpec alloc_compare_command;
-extern const CommandSpec alloc_report_command;
-extern const CommandSpec bench_command;
-extern const CommandSpec convert_command;
-extern const CommandSpec demo_command;
-extern const CommandSpec dump_command;
-extern const CommandSpec forward_command;
-extern const CommandSpec generate_command;
-extern const CommandSpec info_command;
-extern const CommandSpec init_command;
-extern const CommandSpec inspect_command;
-extern const CommandSpec kernel_bench_command;
-extern const CommandSpec load_bench_command;
-extern const CommandSpec stream_bench_command;
-extern const CommandSpec tokenize_bench_command;
-extern const CommandSpec tokenize_command;
-}  // namespace pthrun::cli
+#include "tools/commands.h"
 
 namespace {
 
+using pthrun::cli::all_commands;
 using pthrun::cli::CommandSpec;
-
-const CommandSpec* const commands[] = {
-    &pthrun::cli::demo_command,
-    &pthrun::cli::generate_command,
-    &pthrun::cli::forward_command,
-    &pthrun::cli::bench_command,
-    &pthrun::cli::init_command,
-    &pthrun::cli::convert_command,
-    &pthrun::cli::inspect_command,
-    &pthrun::cli::dump_command,
-    &pthrun::cli::tokenize_command,
-    &pthrun::cli::tokenize_bench_command,
-    &pthrun::cli::load_bench_command,
-    &pthrun::cli::stream_bench_command,
-    &pthrun::cli::alloc_report_command,
-    &pthrun::cli::alloc_compare_command,
-    &pthrun::cli::alloc_bench_command,
-    &pthrun::cli::kernel_bench_command,
-    &pthrun::cli::info_command,
-};
 
 void print_overview() {
   std::printf("usage: pthrun COMMAND [options]\n\n"
               "Runs GPT-2 straight from PyTorch .pth checkpoints, without Python.\n\ncommands:\n");
-  for (const CommandSpec* command : commands) std::printf("  %-15s %s\n", command->name, command->summary);
+  for (const CommandSpec* command : all_commands()) std::printf("  %-15s %s\n", command->name, command->summary);
   std::printf("\n'pthrun COMMAND --help' describes a command.\n");
 }
 
@@ -69,7 +31,7 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const CommandSpec* command = nullptr;
-  for (const CommandSpec* c : commands)
+  for (const CommandSpec* c : all_commands())
     if (std::string(c->name) == argv[1]) command = c;
   if (!command) {
     std::fprintf(stderr, "error: unknown command '%s' (see 'pthrun --help')\n", argv[1]);
