@@ -67,6 +67,8 @@ TEST_CASE("convert: naming, dtype and per-tensor folders keep the model's logits
   CHECK(run_pthrun("convert " + quote(book) + " --per-tensor -o " + quote(dir / "folder")).status == 0);
   CHECK(fs::is_regular_file(dir.path / "folder" / "trf_blocks.0.att.W_query.weight.pth"));
   CHECK(relative_error(logits_of(dir, dir / "folder"), reference) == 0.0);
+  // TF32 concerns GPU products only: on the CPU the option changes nothing.
+  CHECK(relative_error(logits_of(dir, book, "--tf32"), reference) == 0.0);
 
   // bf16 weights cost precision: ||ours - ref|| / ||ref|| stays within 2e-2.
   CHECK(run_pthrun("convert " + quote(book) + " --dtype bf16 -o " + quote(dir / "bf16.pth")).status == 0);

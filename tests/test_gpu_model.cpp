@@ -7,6 +7,7 @@
 #include <random>
 
 #include "model/generate.h"
+#include "kernels/matmul.h"
 #include "model/gpt2.h"
 #include "runtime/error.h"
 #include "runtime/file_util.h"
@@ -73,6 +74,24 @@ TEST_CASE("CUDA f32 forward equals the CPU's to 1e-4; greedy continuations equal
       CHECK(generate(cuda, {ids(g.at("prompt"))}, options).tokens[0] == ids(g.at("ids")));
     }
   }
+}
+
+TEST_CASE("--tf32: f32 products on TF32 tensor cores stay within 1e-2 of the CPU, and only when asked") {
+  const Fixture f = fixture_model("book_qkv");
+  Gpt2 cpu = load_on(f, cpu_device), cuda = load_on(f, gpu);
+  const std::vector<int32_t> prompt = ids(f.ref.at("prompts").items().at(0));
+  const std::vector<float> reference = cpu.forward(prompt).to_floats();
+  const std::vector<float> strict = cuda.forward(prompt).to_floats();
+  kernels::allow_tf32(true);
+  const std::vector<float> tf32 = cuda.forward(prompt).to_floats();
+  kernels::allow_tf32(false);
+  // TF32 keeps 10 mantissa bits: the products differ from f32's, by far less than bf16's 7 bits do.
+  const double strict_error = relative_error(strict, reference), tf32_error = relative_error(tf32, reference);
+  CAPTURE(strict_error);
+  CAPTURE(tf32_error);
+  CHECK(strict_error <= 1e-4);
+  CHECK(tf32_error > strict_error);
+  CHECK(tf32_error <= 1e-2);
 }
 
 TEST_CASE("bf16 and f16 on the GPU: within 2e-2 of f32, top-1 agreement at least 99%") {
