@@ -6,7 +6,9 @@
 #include "runtime/alloc_trace.h"
 #include "runtime/caching_allocator.h"
 #include "runtime/error.h"
+#include "runtime/file_util.h"
 #include "runtime/memory_backend.h"
+#include "tests/cli_runner.h"
 #include "tools/alloc_timeline.h"
 #include "tools/svg_chart.h"
 
@@ -16,6 +18,22 @@ using namespace pthrun::cli;
 namespace {
 
 constexpr std::size_t MiB = 1 << 20;
+
+// rsvg-convert (librsvg, one of the test dependencies) parses a chart as an image viewer does
+// and rasterises it: malformed XML or SVG fails here, where a text search would not notice.
+void check_renders_as_png(const std::string& svg) {
+  if (std::system("command -v rsvg-convert >/dev/null 2>&1") != 0) {
+    MESSAGE("rsvg-convert is not installed: the chart was not rendered");
+    return;
+  }
+  test::TempDir dir("chart");
+  write_file_atomically(dir / "chart.svg", svg);
+  const std::string command = "rsvg-convert -o " + test::quote(dir / "chart.png") + " " + test::quote(dir / "chart.svg");
+  REQUIRE(std::system(command.c_str()) == 0);
+  const std::string png = read_file(dir / "chart.png");
+  CHECK(png.rfind("\x89PNG", 0) == 0);
+  CHECK(png.size() > 2000);  // axes, bars and text, not an empty canvas
+}
 
 // weights 4 MiB (kept; a segment of its own), activations 1 MiB + 512 (a new 2 MiB segment;
 // freed), kv_cache 2 MiB (kept: a cache hit on that 2 MiB segment).
@@ -90,6 +108,9 @@ TEST_CASE("charts") {
   CHECK(svg.rfind("<svg", 0) == 0);
   CHECK(svg.find("weights") != std::string::npos);
   CHECK(svg.find("</svg>") != std::string::npos);
-  BarChart bars{"b", "GiB", {"a <&> b", "c"}, {{"peak", {1, 2}}}};
-  CHECK(render(bars).find("a &lt;&amp;&gt; b") != std::string::npos);
+  check_renders_as_png(svg);
+  BarChart bars{"b", "GiB", {"a <&> b", "c"}, {{"peak", {1, 2}}, {"rss", {0.5, 3}}}};
+  const std::string bar_svg = render(bars);
+  CHECK(bar_svg.find("a &lt;&amp;&gt; b") != std::string::npos);
+  check_renders_as_png(bar_svg);
 }
