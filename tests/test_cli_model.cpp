@@ -1,8 +1,9 @@
 // The model commands run as a user runs them: init, convert, forward, generate, bench,
-// alloc-report. Files written by pthrun are read back by pthrun and, where a Python with
+// alloc-report, load-bench, alloc-compare, stream-bench. Files written by pthrun are read back by pthrun and, where a Python with
 // torch is installed, by PyTorch.
 #include <doctest/doctest.h>
 
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -175,4 +176,67 @@ TEST_CASE("bench prints its figures") {
   CHECK(doc.at("prefill_tokens_per_second").as_double() > 0);
   CHECK(doc.at("decode_ms_per_token").as_double() > 0);
   CHECK(doc.at("peak_reserved_bytes").as_int() >= doc.at("peak_allocated_bytes").as_int());
+}
+
+TEST_CASE("load-bench: six strategies in child processes, with the peaks each must have") {
+  TempDir dir("cli-model");
+  const std::string path = init_small(dir);
+  CliResult r = run_pthrun("load-bench " + quote(path) + " --device cpu --json --svg " + quote(dir / "load.svg"));
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  const Json doc = parse_json(r.out);
+  const auto& results = doc.at("results").items();
+  REQUIRE(results.size() == 6);
+  const int64_t weights = results.at(0).at("weights_bytes").as_int();
+  const int64_t largest = 50257 * 768 * 4;  // tok_emb, also the largest temporary a strategy makes
+  const int64_t state_dict = weights + 64 * 64 * 4;  // + the block's att.mask, which the model ignores
+  auto peak = [&](std::size_t i, const char* strategy) {
+    CHECK(results.at(i).at("strategy").as_string() == strategy);
+    CHECK(results.at(i).at("seconds").as_double() > 0);
+    return results.at(i).at("device_peak_allocated").as_int();
+  };
+  // On the CPU "device" memory is host memory: a state dict held in RAM counts as well.
+  CHECK(peak(0, "naive") == weights + state_dict);          // model + state dict on the device
+  CHECK(peak(1, "sequential") == weights + state_dict + largest);  // + one tensor's .to(device)
+  CHECK(peak(2, "meta") == weights + state_dict);
+  CHECK(peak(3, "mmap") == 0);                              // assign=True: views of the mapping
+  CHECK(peak(4, "per_tensor") == weights + largest);
+  CHECK(peak(5, "pthrun") == weights);                      // the weights, and nothing else
+  CHECK(read_file(dir / "load.svg").rfind("<svg", 0) == 0);
+}
+
+TEST_CASE("alloc-compare: one workload under each allocator") {
+  TempDir dir("cli-model");
+  const std::string path = init_small(dir);
+  CliResult r = run_pthrun("alloc-compare " + quote(path) + " --device cpu --prompt-tokens 8 --new-tokens 4");
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  std::map<std::string, std::vector<std::string>> rows;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::vector<std::string> row;
+    for (std::string word; words >> word;) row.push_back(word);
+    if (!row.empty()) rows[row[0]] = row;
+  }
+  // allocator, peak alloc (value, unit), peak reserved (value, unit), res/alloc, requests, dev allocs
+  REQUIRE(rows["caching"].size() >= 8);
+  REQUIRE(rows["no-caching"].size() >= 8);
+  CHECK(rows["caching"][1] == rows["no-caching"][1]);  // the same workload allocates the same
+  CHECK(rows["caching"][6] == rows["no-caching"][6]);
+  CHECK(std::stoll(rows["caching"][7]) < std::stoll(rows["no-caching"][7]));  // the cache saves device calls
+  CHECK(r.out.find("cuda-async") != std::string::npos);
+}
+
+TEST_CASE("stream-bench: the load allocates exactly its destinations") {
+  TempDir dir("cli-model");
+  const std::string path = init_small(dir);
+  CliResult r = run_pthrun("stream-bench " + quote(path) + " --device cpu --repeat 1");
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  const std::size_t row = r.out.find("open + load_tensors -> cpu");
+  REQUIRE(row != std::string::npos);
+  std::istringstream words(r.out.substr(row + std::string("open + load_tensors -> cpu").size()));
+  std::string seconds, gbs, ratio, peak, peak_unit, destinations, destinations_unit;
+  words >> seconds >> gbs >> ratio >> peak >> peak_unit >> destinations >> destinations_unit;
+  CHECK(std::stod(seconds) > 0);
+  CHECK(peak + peak_unit == destinations + destinations_unit);
+  CHECK(r.out.find("read() into a 64 MiB buffer") != std::string::npos);
 }
