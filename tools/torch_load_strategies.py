@@ -66,6 +66,26 @@ class AnonSampler:
         return self.peak
 
 
+def on_meta(torch):
+    """A context in which new tensors go to the meta device: torch.device("meta") since torch
+    2.0; before, a TorchFunctionMode doing what that context does, on the factory functions."""
+    if hasattr(torch.device, "__enter__"):
+        return torch.device("meta")
+    from torch.overrides import TorchFunctionMode
+
+    factories = {torch.empty, torch.ones, torch.zeros, torch.full, torch.rand, torch.randn, torch.arange,
+                 torch.tensor}
+
+    class MetaDevice(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = dict(kwargs or {})
+            if func in factories and kwargs.get("device") is None:
+                kwargs["device"] = "meta"
+            return func(*args, **kwargs)
+
+    return MetaDevice()
+
+
 def child(args):
     """One strategy in this process; prints its measurement as JSON."""
     import torch
@@ -92,19 +112,19 @@ def child(args):
             for name, tensor in list(model.state_dict().items()):
                 tensor.copy_(state_dict.pop(name))
         elif args.strategy == "meta":
-            with torch.device("meta"):
+            with on_meta(torch):
                 model = GPTModel(cfg)
             model.to_empty(device=device)
             state_dict = torch.load(args.checkpoint, map_location=device, weights_only=True)
             model.load_state_dict(state_dict)
             del state_dict
         elif args.strategy == "mmap":
-            with torch.device("meta"):
+            with on_meta(torch):
                 model = GPTModel(cfg)
             model.load_state_dict(torch.load(args.checkpoint, mmap=True, weights_only=True), assign=True)
             model.to(device)
         elif args.strategy == "per_tensor":
-            with torch.device("meta"):
+            with on_meta(torch):
                 model = GPTModel(cfg)
             model.to_empty(device=device)
             for name, tensor in model.state_dict().items():
