@@ -92,6 +92,57 @@ std::string list_names(const std::vector<TensorInfo>& tensors, std::size_t n) {
 
 const char* naming_name(Naming naming) { return naming == Naming::book ? "book" : "Hugging Face"; }
 
+WeightLayout matrix_layout_of(Naming naming) {
+  return naming == Naming::book ? WeightLayout::out_in : WeightLayout::in_out;
+}
+
+std::vector<StateDictEntry> state_dict_entries(Naming naming, const Gpt2Config& c, const std::string& hf_root) {
+  const int64_t C = c.channels, V = c.vocab_size;
+  const bool out_in = matrix_layout_of(naming) == WeightLayout::out_in;
+  const Names n = names_for(naming, hf_root);
+  auto matrix = [&](int64_t out, int64_t in) { return out_in ? Shape{out, in} : Shape{in, out}; };
+  std::vector<StateDictEntry> entries = {
+      {n.wte, {V, C}, [](const Gpt2Weights& w) { return w.wte; }},
+      {n.wpe, {c.context, C}, [](const Gpt2Weights& w) { return w.wpe; }},
+  };
+  for (int64_t l = 0; l < c.layers; ++l) {
+    const std::string p = str(n.layer_prefix, l, ".");
+    const auto i = static_cast<std::size_t>(l);
+    auto layer = [i](Tensor Gpt2LayerWeights::*member) {
+      return [i, member](const Gpt2Weights& w) { return w.layers[i].*member; };
+    };
+    entries.push_back({p + n.ln1_w, {C}, layer(&Gpt2LayerWeights::ln1_w)});
+    entries.push_back({p + n.ln1_b, {C}, layer(&Gpt2LayerWeights::ln1_b)});
+    if (n.qkv_w.size() == 1) {  // HF: c_attn is already the fused matrix
+      entries.push_back({p + n.qkv_w[0], matrix(3 * C, C), layer(&Gpt2LayerWeights::qkv_w)});
+      entries.push_back({p + n.qkv_b[0], {3 * C}, layer(&Gpt2LayerWeights::qkv_b)});
+    } else {  // book: q, k and v are the fused matrix's row blocks
+      for (int64_t part = 0; part < 3; ++part) {
+        const auto j = static_cast<std::size_t>(part);
+        entries.push_back({p + n.qkv_w[j], {C, C}, [i, part, C](const Gpt2Weights& w) {
+                             return w.layers[i].qkv_w.slice(0, part * C, (part + 1) * C);
+                           }});
+        if (c.qkv_bias)
+          entries.push_back({p + n.qkv_b[j], {C}, [i, part, C](const Gpt2Weights& w) {
+                               return w.layers[i].qkv_b.slice(0, part * C, (part + 1) * C);
+                             }});
+      }
+    }
+    entries.push_back({p + n.proj_w, matrix(C, C), layer(&Gpt2LayerWeights::proj_w)});
+    entries.push_back({p + n.proj_b, {C}, layer(&Gpt2LayerWeights::proj_b)});
+    entries.push_back({p + n.ln2_w, {C}, layer(&Gpt2LayerWeights::ln2_w)});
+    entries.push_back({p + n.ln2_b, {C}, layer(&Gpt2LayerWeights::ln2_b)});
+    entries.push_back({p + n.fc_w, matrix(4 * C, C), layer(&Gpt2LayerWeights::fc_w)});
+    entries.push_back({p + n.fc_b, {4 * C}, layer(&Gpt2LayerWeights::fc_b)});
+    entries.push_back({p + n.fc_proj_w, matrix(C, 4 * C), layer(&Gpt2LayerWeights::fc_proj_w)});
+    entries.push_back({p + n.fc_proj_b, {C}, layer(&Gpt2LayerWeights::fc_proj_b)});
+  }
+  entries.push_back({n.lnf_w, {C}, [](const Gpt2Weights& w) { return w.lnf_w; }});
+  entries.push_back({n.lnf_b, {C}, [](const Gpt2Weights& w) { return w.lnf_b; }});
+  entries.push_back({n.head, {V, C}, [](const Gpt2Weights& w) { return w.head; }, c.tied_head});
+  return entries;
+}
+
 StateDictLayout read_layout(std::vector<TensorInfo> state_dict, const std::string& source) {
   StateDictLayout layout;
   layout.source = source;
@@ -104,7 +155,6 @@ StateDictLayout read_layout(std::vector<TensorInfo> state_dict, const std::strin
     layout.naming = Naming::book;
   } else if (find(tensors, "transformer.wte.weight") || find(tensors, "wte.weight")) {
     layout.naming = Naming::hf;
-    layout.matrix_layout = WeightLayout::in_out;
   } else {
     throw Error(str(source, " does not look like a GPT-2 state dict: expected tok_emb.weight (book "
                             "naming) or transformer.wte.weight (Hugging Face naming), found ",
@@ -118,6 +168,7 @@ StateDictLayout read_layout(std::vector<TensorInfo> state_dict, const std::strin
   PTHRUN_CHECK(wpe && wpe->shape.size() == 2, source, ": ", n.wpe,
                wpe ? str(" has shape ", wpe->shape.to_string(), ", expected [context, width]") : " is missing");
 
+  layout.matrix_layout = matrix_layout_of(layout.naming);
   layout.dtype = wte->dtype;
   Gpt2Config& c = layout.config;
   c.vocab_size = wte->shape[0];
@@ -138,62 +189,20 @@ StateDictLayout read_layout(std::vector<TensorInfo> state_dict, const std::strin
 
 LoadPlan plan_load(const StateDictLayout& layout) {
   const Gpt2Config& c = layout.config;
-  const int64_t C = c.channels, V = c.vocab_size;
-  const bool out_in = layout.matrix_layout == WeightLayout::out_in;
-  const Names n = names_for(layout.naming, hf_root_of(layout.tensors));
-
-  struct Expected {
-    std::string name;
-    Shape shape;
-    std::function<Tensor(const Gpt2Weights&)> destination;
-  };
-  std::vector<Expected> expected = {
-      {n.wte, {V, C}, [](const Gpt2Weights& w) { return w.wte; }},
-      {n.wpe, {c.context, C}, [](const Gpt2Weights& w) { return w.wpe; }},
-      {n.lnf_w, {C}, [](const Gpt2Weights& w) { return w.lnf_w; }},
-      {n.lnf_b, {C}, [](const Gpt2Weights& w) { return w.lnf_b; }},
-  };
-  if (!c.tied_head) expected.push_back({n.head, {V, C}, [](const Gpt2Weights& w) { return w.head; }});
-  auto matrix = [&](int64_t out, int64_t in) { return out_in ? Shape{out, in} : Shape{in, out}; };
-  for (int64_t l = 0; l < c.layers; ++l) {
-    const std::string p = str(n.layer_prefix, l, ".");
-    const auto i = static_cast<std::size_t>(l);
-    auto layer = [i](Tensor Gpt2LayerWeights::*member) {
-      return [i, member](const Gpt2Weights& w) { return w.layers[i].*member; };
-    };
-    expected.push_back({p + n.ln1_w, {C}, layer(&Gpt2LayerWeights::ln1_w)});
-    expected.push_back({p + n.ln1_b, {C}, layer(&Gpt2LayerWeights::ln1_b)});
-    if (n.qkv_w.size() == 1) {  // HF: c_attn is already the fused matrix
-      expected.push_back({p + n.qkv_w[0], matrix(3 * C, C), layer(&Gpt2LayerWeights::qkv_w)});
-      expected.push_back({p + n.qkv_b[0], {3 * C}, layer(&Gpt2LayerWeights::qkv_b)});
-    } else {  // book: q, k and v fill the fused matrix's row blocks
-      for (int64_t part = 0; part < 3; ++part) {
-        const auto j = static_cast<std::size_t>(part);
-        expected.push_back({p + n.qkv_w[j], {C, C}, [i, part, C](const Gpt2Weights& w) {
-                              return w.layers[i].qkv_w.slice(0, part * C, (part + 1) * C);
-                            }});
-        if (c.qkv_bias)
-          expected.push_back({p + n.qkv_b[j], {C}, [i, part, C](const Gpt2Weights& w) {
-                                return w.layers[i].qkv_b.slice(0, part * C, (part + 1) * C);
-                              }});
-      }
-    }
-    expected.push_back({p + n.proj_w, matrix(C, C), layer(&Gpt2LayerWeights::proj_w)});
-    expected.push_back({p + n.proj_b, {C}, layer(&Gpt2LayerWeights::proj_b)});
-    expected.push_back({p + n.ln2_w, {C}, layer(&Gpt2LayerWeights::ln2_w)});
-    expected.push_back({p + n.ln2_b, {C}, layer(&Gpt2LayerWeights::ln2_b)});
-    expected.push_back({p + n.fc_w, matrix(4 * C, C), layer(&Gpt2LayerWeights::fc_w)});
-    expected.push_back({p + n.fc_b, {4 * C}, layer(&Gpt2LayerWeights::fc_b)});
-    expected.push_back({p + n.fc_proj_w, matrix(C, 4 * C), layer(&Gpt2LayerWeights::fc_proj_w)});
-    expected.push_back({p + n.fc_proj_b, {C}, layer(&Gpt2LayerWeights::fc_proj_b)});
-  }
+  const std::string hf_root = hf_root_of(layout.tensors);
+  const Names n = names_for(layout.naming, hf_root);
+  std::vector<StateDictEntry> expected = state_dict_entries(layout.naming, c, hf_root);
 
   std::map<std::string, const TensorInfo*> by_name;
   for (const TensorInfo& t : layout.tensors) by_name.emplace(t.name, &t);
   std::vector<std::string> problems;
   std::set<std::string> used;
   LoadPlan plan;
-  for (Expected& e : expected) {
+  for (StateDictEntry& e : expected) {
+    if (e.tied_to_embedding) {  // the embedding's bytes: welcome under this name, not needed
+      used.insert(e.name);
+      continue;
+    }
     auto it = by_name.find(e.name);
     if (it == by_name.end()) {
       problems.push_back(str("missing ", layout.prefix, e.name));
@@ -206,11 +215,10 @@ LoadPlan plan_load(const StateDictLayout& layout) {
     else if (!is_floating(t.dtype))
       problems.push_back(str(layout.prefix, e.name, " has dtype ", dtype_name(t.dtype), ", expected a floating dtype"));
     else
-      plan.entries_.push_back({t, std::move(e.destination)});
+      plan.entries_.push_back({t, std::move(e.weight)});
   }
   for (const TensorInfo& t : layout.tensors) {
     if (used.count(t.name)) continue;
-    if (t.name == n.head && c.tied_head) continue;  // the same bytes as the embedding
     bool ignored = false;
     const int64_t l = layer_index(t.name, n.layer_prefix);
     for (const std::string& buffer : n.ignored_in_layer)
@@ -222,7 +230,7 @@ LoadPlan plan_load(const StateDictLayout& layout) {
     for (std::size_t i = 0; i < problems.size() && i < 12; ++i) list += (i ? "; " : "") + problems[i];
     if (problems.size() > 12) list += str("; and ", problems.size() - 12, " more");
     throw Error(str(layout.source, " does not match GPT-2 in ", naming_name(layout.naming), " naming (",
-                    c.layers, " layers, width ", C, "): ", list));
+                    c.layers, " layers, width ", c.channels, "): ", list));
   }
   return plan;
 }

@@ -27,6 +27,23 @@ namespace pthrun {
 
 enum class Naming { book, hf };
 const char* naming_name(Naming naming);  // "book", "Hugging Face"
+// The matrix layout a naming stores: [out, in] for the book's nn.Linear, [in, out] for HF's Conv1D.
+kernels::WeightLayout matrix_layout_of(Naming naming);
+
+// One tensor of a GPT-2 state dict: its name and shape in a naming, and the view of the weights
+// it holds, for weights whose matrices are in that naming's layout.
+struct StateDictEntry {
+  std::string name;
+  Shape shape;
+  std::function<Tensor(const Gpt2Weights&)> weight;
+  bool tied_to_embedding = false;  // a tied head: the embedding's bytes under a second name
+};
+
+// Every tensor of GPT-2's weights in `naming`, in the order the model's state_dict() lists
+// them, buffers left out. HF names start with `hf_root`: "transformer." in GPT2LMHeadModel,
+// "" in GPT2Model. One table for reading checkpoints (plan_load) and writing them (export.h).
+std::vector<StateDictEntry> state_dict_entries(Naming naming, const Gpt2Config& config,
+                                               const std::string& hf_root = "transformer.");
 
 struct StateDictLayout {
   std::string source;             // the checkpoint path, for messages
