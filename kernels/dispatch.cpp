@@ -1,24 +1,18 @@
 // The public kernel entry points: each routes to the CPU reference or the CUDA kernel by the
 // device of its output, after checking that the stream belongs to that device. Also the
-// sizes of the caller-owned workspaces and the TF32 switch.
-#include <atomic>
-
+// sizes of the caller-owned workspaces.
 #include "kernels/attention.h"
 #include "kernels/decode_split.h"
-#include "kernels/elementwise.h"
 #include "kernels/embedding.h"
 #include "kernels/layernorm.h"
 #include "kernels/matmul.h"
 #include "kernels/sampling.h"
-#include "kernels/tf32.h"
 #include "runtime/checked_math.h"
 #include "runtime/error.h"
 
 namespace pthrun::kernels {
 
 namespace {
-
-std::atomic<bool> tf32_allowed_flag{false};
 
 void check_stream(const char* op, Device device, const Stream& stream) {
   PTHRUN_CHECK(stream.device() == device, op, ": the stream is on ", stream.device().to_string(),
@@ -67,21 +61,10 @@ void residual_layernorm(const Tensor& residual, const Tensor& out, const Tensor&
   PTHRUN_ROUTE(residual_layernorm, out.device(), stream, residual, out, delta, weight, bias, eps, stream);
 }
 
-void add(const Tensor& out, const Tensor& a, const Tensor& b, const Stream& stream) {
-  PTHRUN_ROUTE(add, out.device(), stream, out, a, b, stream);
-}
-
-void bias_gelu(const Tensor& out, const Tensor& x, const Tensor& bias, const Stream& stream) {
-  PTHRUN_ROUTE(bias_gelu, out.device(), stream, out, x, bias, stream);
-}
-
 void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout, const Tensor& bias,
-            Epilogue epilogue, const Stream& stream) {
-  PTHRUN_ROUTE(linear, out.device(), stream, out, x, weight, layout, bias, epilogue, stream);
+            Epilogue epilogue, const MatmulOptions& options, const Stream& stream) {
+  PTHRUN_ROUTE(linear, out.device(), stream, out, x, weight, layout, bias, epilogue, options, stream);
 }
-
-void allow_tf32(bool allow) { tf32_allowed_flag.store(allow); }
-bool tf32_allowed() { return tf32_allowed_flag.load(); }
 
 void kv_cache_append(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv, const Tensor& sequences,
                      const Tensor& positions, int num_heads, const Stream& stream) {

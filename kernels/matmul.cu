@@ -21,7 +21,6 @@
 #include "kernels/gelu.cuh"
 #include "kernels/matmul.h"
 #include "kernels/op_checks.h"
-#include "kernels/tf32.h"
 #include "runtime/checked_math.h"
 
 namespace pthrun::kernels {
@@ -89,7 +88,7 @@ cublasLtEpilogue_t fused_epilogue(bool bias, bool apply_gelu) {
 }  // namespace
 
 void cuda::linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout, const Tensor& bias,
-                  Epilogue epilogue, const Stream& stream) {
+                  Epilogue epilogue, const MatmulOptions& options, const Stream& stream) {
   const LinearDims d = check_linear(out, x, weight, layout, bias);
   if (out.numel() == 0) return;
   const Device device = out.device();
@@ -108,7 +107,7 @@ void cuda::linear(const Tensor& out, const Tensor& x, const Tensor& weight, Weig
     p.transpose_a = layout == WeightLayout::out_in;
     p.ab_type = cuda_type(x.dtype());
     p.d_type = cuda_type(out.dtype());
-    p.tf32 = x.dtype() == DType::f32 && tf32_allowed();
+    p.tf32 = x.dtype() == DType::f32 && options.allow_tf32;
     p.a = weight.data_ptr();
     p.b = x.data_ptr();
     p.d = out.data_ptr();

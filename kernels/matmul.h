@@ -1,14 +1,14 @@
 // The one matrix-product entry point: a linear layer with optional bias and GELU epilogue.
 //
-//   linear(out, x, w, WeightLayout::out_in, b, Epilogue::none, stream);
+//   linear(out, x, w, WeightLayout::out_in, b, Epilogue::none, {}, stream);
 //       out (N, O) = x (N, I) @ W^T + b        W stored (O, I), as nn.Linear stores it
-//   linear(out, x, w, WeightLayout::in_out, b, Epilogue::gelu, stream);
+//   linear(out, x, w, WeightLayout::in_out, b, Epilogue::gelu, {.allow_tf32 = true}, stream);
 //       out (N, O) = gelu(x (N, I) @ W + b)    W stored (I, O), as HF's Conv1D stores it
 //
 // Weights stay in the layout the checkpoint has; the product picks the transpose. bias (O)
 // may be undefined. x, weight and bias share one dtype (f32, bf16 or f16); out has that dtype
 // or f32 (logits are kept in f32). Accumulation is always f32; on the GPU fp32 products use
-// TF32 only after allow_tf32(true).
+// TF32 only when the options allow it.
 //
 // CPU: CBLAS (OpenBLAS), multithreaded; bf16/f16 operands are widened to f32 first.
 // GPU: cuBLASLt with its bias and GELU epilogues where they apply.
@@ -22,19 +22,24 @@ namespace pthrun::kernels {
 enum class WeightLayout { out_in, in_out };
 enum class Epilogue { none, gelu };
 
-void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout,
-            const Tensor& bias, Epilogue epilogue, const Stream& stream);
 
-// Lets fp32 products on the GPU use TF32 tensor cores (off by default).
-void allow_tf32(bool allow);
+// How products may compute. A model's setting (ModelOptions::tf32), passed with every call,
+// rather than a process-wide switch such as torch.backends.cuda.matmul.allow_tf32: two models
+// in one process may differ.
+struct MatmulOptions {
+  bool allow_tf32 = false;  // fp32 products on the GPU may use TF32 tensor cores
+};
+
+void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout,
+            const Tensor& bias, Epilogue epilogue, const MatmulOptions& options, const Stream& stream);
 
 namespace cpu {
 void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout,
-            const Tensor& bias, Epilogue epilogue, const Stream& stream);
+            const Tensor& bias, Epilogue epilogue, const MatmulOptions& options, const Stream& stream);
 }
 namespace cuda {
 void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout,
-            const Tensor& bias, Epilogue epilogue, const Stream& stream);
+            const Tensor& bias, Epilogue epilogue, const MatmulOptions& options, const Stream& stream);
 }
 
 }  // namespace pthrun::kernels

@@ -95,31 +95,6 @@ int64_t check_residual_layernorm(const Tensor& residual, const Tensor& out, cons
   return out.size(-1);
 }
 
-void check_add(const Tensor& out, const Tensor& a, const Tensor& b) {
-  const Device device = out.device();
-  check_float("add", "out", out, device);
-  check_tensor("add", "a", a, device, out.dtype());
-  check_tensor("add", "b", b, device, out.dtype());
-  check_shape("add", "a", a, out.shape());
-  check_shape("add", "b", b, out.shape());
-  check_alias("add", "out", out, "a", a);
-  check_alias("add", "out", out, "b", b);
-}
-
-int64_t check_bias_gelu(const Tensor& out, const Tensor& x, const Tensor& bias) {
-  const Device device = out.device();
-  check_float("bias_gelu", "out", out, device);
-  const int64_t C = check_rows("bias_gelu", "out", out);
-  check_tensor("bias_gelu", "x", x, device, out.dtype());
-  check_shape("bias_gelu", "x", x, out.shape());
-  check_alias("bias_gelu", "out", out, "x", x);
-  if (bias.defined()) {
-    check_tensor("bias_gelu", "bias", bias, device, out.dtype());
-    check_shape("bias_gelu", "bias", bias, {C});
-  }
-  return C;
-}
-
 LinearDims check_linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout,
                         const Tensor& bias) {
   const char* op = "linear";

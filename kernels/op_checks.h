@@ -27,11 +27,6 @@ int64_t check_layernorm(const Tensor& out, const Tensor& x, const Tensor& weight
 int64_t check_residual_layernorm(const Tensor& residual, const Tensor& out, const Tensor& delta, const Tensor& weight,
                                  const Tensor& bias, float eps);
 
-// out, a, b of one shape and dtype; out == a (or b) or disjoint from it.
-void check_add(const Tensor& out, const Tensor& a, const Tensor& b);
-// Returns C. out, x (..., C), bias (C) or undefined.
-int64_t check_bias_gelu(const Tensor& out, const Tensor& x, const Tensor& bias);
-
 struct LinearDims {
   int64_t N, I, O;
 };

@@ -5,7 +5,6 @@
 #include <cstring>
 
 #include "kernels/attention.h"
-#include "kernels/elementwise.h"
 #include "kernels/embedding.h"
 #include "kernels/layernorm.h"
 #include "kernels/matmul.h"
@@ -19,7 +18,10 @@ using kernels::Epilogue;
 using kernels::WeightLayout;
 
 Gpt2::Gpt2(const ModelOptions& options)
-    : device_(options.device.value_or(default_device())), dtype_(options.dtype), cuda_graphs_(options.cuda_graphs) {
+    : device_(options.device.value_or(default_device())),
+      dtype_(options.dtype),
+      cuda_graphs_(options.cuda_graphs),
+      matmul_{.allow_tf32 = options.tf32} {
   PTHRUN_CHECK(is_floating(dtype_) && dtype_ != DType::f64, "--dtype ", dtype_short_name(dtype_),
                ": expected f32, bf16 or f16");
   PTHRUN_CHECK(device_.is_cuda() || dtype_ == DType::f32, "--dtype ", dtype_short_name(dtype_),
@@ -165,17 +167,17 @@ void Gpt2::run_blocks(int64_t rows, bool decode, int64_t sequence, int64_t pos0)
     const Gpt2LayerWeights& lw = w.layers[static_cast<std::size_t>(l)];
     const Tensor k_cache = b.k_cache.select(0, l), v_cache = b.v_cache.select(0, l);  // (B, NH, T_max, HS)
 
-    kernels::linear(qkv, ln, lw.qkv_w, layout, lw.qkv_b, Epilogue::none, s);
+    kernels::linear(qkv, ln, lw.qkv_w, layout, lw.qkv_b, Epilogue::none, matmul_, s);
     kernels::kv_cache_append(k_cache, v_cache, qkv, sequences, positions, heads, s);
     if (decode)
       kernels::attention_decode(att, qkv, k_cache, v_cache, positions, heads, b.attention_workspace, s);
     else
       kernels::attention_prefill(att, qkv, k_cache.select(0, sequence), v_cache.select(0, sequence), pos0, heads, s);
-    kernels::linear(proj, att, lw.proj_w, layout, lw.proj_b, Epilogue::none, s);
+    kernels::linear(proj, att, lw.proj_w, layout, lw.proj_b, Epilogue::none, matmul_, s);
     kernels::residual_layernorm(x, ln, proj, lw.ln2_w, lw.ln2_b, eps, s);
 
-    kernels::linear(fc, ln, lw.fc_w, layout, lw.fc_b, Epilogue::gelu, s);
-    kernels::linear(proj, fc, lw.fc_proj_w, layout, lw.fc_proj_b, Epilogue::none, s);
+    kernels::linear(fc, ln, lw.fc_w, layout, lw.fc_b, Epilogue::gelu, matmul_, s);
+    kernels::linear(proj, fc, lw.fc_proj_w, layout, lw.fc_proj_b, Epilogue::none, matmul_, s);
     const bool last = l + 1 == c.layers;
     const Gpt2LayerWeights& next = w.layers[static_cast<std::size_t>(last ? l : l + 1)];
     kernels::residual_layernorm(x, ln, proj, last ? w.lnf_w : next.ln1_w, last ? w.lnf_b : next.ln1_b, eps, s);
@@ -210,10 +212,10 @@ Tensor Gpt2::prefill(int64_t sequence, std::span<const int32_t> tokens, bool all
   const WeightLayout head_layout = WeightLayout::out_in;
   const Tensor last_row = b.ln.slice(0, n - 1, n);
   kernels::linear(b.logits.slice(0, sequence, sequence + 1), last_row, weights_.head, head_layout, Tensor(),
-                  Epilogue::none, stream_);
+                  Epilogue::none, matmul_, stream_);
   if (!all_logits) return Tensor();
   Tensor out = Tensor::empty({n, config_.vocab_size}, DType::f32, device_, stream_.id());
-  kernels::linear(out, b.ln.slice(0, 0, n), weights_.head, head_layout, Tensor(), Epilogue::none, stream_);
+  kernels::linear(out, b.ln.slice(0, 0, n), weights_.head, head_layout, Tensor(), Epilogue::none, matmul_, stream_);
   return out;
 }
 
@@ -224,7 +226,7 @@ void Gpt2::enqueue_decode() {
   memcpy_async(b.positions.data_ptr(), b.host_positions.data(), bytes, stream_);
   run_blocks(b.batch, /*decode=*/true, 0, 0);
   kernels::linear(b.logits, b.ln.slice(0, 0, b.batch), weights_.head, WeightLayout::out_in, Tensor(),
-                  Epilogue::none, stream_);
+                  Epilogue::none, matmul_, stream_);
 }
 
 void Gpt2::decode(std::span<const int32_t> tokens, const std::vector<bool>& active) {

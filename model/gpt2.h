@@ -36,6 +36,7 @@ struct ModelOptions {
   std::string key;                 // the state dict's entry in a checkpoint dict
   LoadOptions load;
   bool cuda_graphs = true;         // capture the batch-1 decode step
+  bool tf32 = false;               // f32 products on the GPU may use TF32 tensor cores
 };
 
 class Gpt2 {
@@ -115,6 +116,7 @@ class Gpt2 {
   Device device_;
   DType dtype_ = DType::f32;
   bool cuda_graphs_ = true;
+  kernels::MatmulOptions matmul_;
   Stream stream_;
   Gpt2Weights weights_;
   LoadStats load_stats_;

@@ -33,8 +33,9 @@ Fixture fixture_model(const std::string& name) {
   return {fixture("model/" + ref.at("weights").as_string()), std::move(ref)};
 }
 
-Gpt2 load_on(const Fixture& f, Device device, DType dtype = DType::f32, bool graphs = true) {
+Gpt2 load_on(const Fixture& f, Device device, DType dtype = DType::f32, bool graphs = true, bool tf32 = false) {
   ModelOptions options;
+  options.tf32 = tf32;
   options.device = device;
   options.dtype = dtype;
   options.heads = f.ref.at("heads").as_int();
@@ -76,15 +77,14 @@ TEST_CASE("CUDA f32 forward equals the CPU's to 1e-4; greedy continuations equal
   }
 }
 
-TEST_CASE("--tf32: f32 products on TF32 tensor cores stay within 1e-2 of the CPU, and only when asked") {
+TEST_CASE("--tf32: a model loaded with tf32 stays within 1e-2 of the CPU; one loaded without it is strict") {
   const Fixture f = fixture_model("book_qkv");
   Gpt2 cpu = load_on(f, cpu_device), cuda = load_on(f, gpu);
+  Gpt2 cuda_tf32 = load_on(f, gpu, DType::f32, /*graphs=*/true, /*tf32=*/true);
   const std::vector<int32_t> prompt = ids(f.ref.at("prompts").items().at(0));
   const std::vector<float> reference = cpu.forward(prompt).to_floats();
   const std::vector<float> strict = cuda.forward(prompt).to_floats();
-  kernels::allow_tf32(true);
-  const std::vector<float> tf32 = cuda.forward(prompt).to_floats();
-  kernels::allow_tf32(false);
+  const std::vector<float> tf32 = cuda_tf32.forward(prompt).to_floats();
   // TF32 keeps 10 mantissa bits: the products differ from f32's, by far less than bf16's 7 bits do.
   const double strict_error = relative_error(strict, reference), tf32_error = relative_error(tf32, reference);
   CAPTURE(strict_error);

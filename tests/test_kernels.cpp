@@ -11,7 +11,6 @@
 #include <tuple>
 #include <vector>
 
-#include "kernels/elementwise.h"
 #include "kernels/embedding.h"
 #include "kernels/exp_poly.h"
 #include "kernels/layernorm.h"
@@ -139,44 +138,13 @@ TEST_CASE("residual_layernorm: the residual gains delta, out normalises the stor
   }
 }
 
-TEST_CASE("add: elementwise sum, also in place") {
-  std::mt19937 rng(5);
-  for (DType dtype : kFloatTypes) {
-    Tensor a = random_tensor({3, 41}, dtype, rng), b = random_tensor({3, 41}, dtype, rng);
-    const std::vector<double> da = a.to_doubles(), db = b.to_doubles();
-    std::vector<double> ref(da.size());
-    for (std::size_t i = 0; i < ref.size(); ++i) ref[i] = da[i] + db[i];
-    Tensor out = poisoned({3, 41}, dtype);
-    add(out, a, b, cpu_stream);
-    check_close(out, ref, tolerance(dtype), str("add ", dtype_name(dtype)));
-    add(a, a, b, cpu_stream);
-    check_close(a, ref, tolerance(dtype), str("add in place ", dtype_name(dtype)));
-  }
-}
-
-TEST_CASE("bias_gelu: the tanh GELU of x + bias, with and without bias, also in place") {
-  std::mt19937 rng(6);
-  for (DType dtype : kFloatTypes) {
-    for (bool with_bias : {true, false}) {
-      const int64_t N = 7, C = 67;
-      // Wide enough to reach both tails: gelu(-6) is about -1e-8, gelu(6) about 6.
-      Tensor x = random_tensor({N, C}, dtype, rng, -6, 6);
-      Tensor bias = with_bias ? random_tensor({C}, dtype, rng) : Tensor();
-      const std::vector<double> dx = x.to_doubles();
-      const std::vector<double> db = with_bias ? bias.to_doubles() : std::vector<double>(C, 0.0);
-      std::vector<double> ref(dx.size());
-      for (std::size_t i = 0; i < ref.size(); ++i) ref[i] = gelu_ref(dx[i] + db[i % C]);
-      Tensor out = poisoned({N, C}, dtype);
-      bias_gelu(out, x, bias, cpu_stream);
-      check_close(out, ref, tolerance(dtype), str("bias_gelu ", dtype_name(dtype), with_bias ? " bias" : ""));
-      bias_gelu(x, x, bias, cpu_stream);
-      check_close(x, ref, tolerance(dtype), str("bias_gelu in place ", dtype_name(dtype)));
-    }
-  }
-  // Single values worked by hand: gelu(1) = 0.5 (1 + tanh(0.79788456 * 1.044715)) = 0.841192.
-  Tensor one = Tensor::from_vector<float>({1.0f, 0.0f, -1.0f}, {1, 3});
-  bias_gelu(one, one, Tensor(), cpu_stream);
-  const std::vector<double> v = one.to_doubles();
+TEST_CASE("linear's GELU epilogue is the tanh GELU: hand-derived values through an identity weight") {
+  // gelu(1) = 0.5 (1 + tanh(0.79788456 * 1.044715)) = 0.841192, gelu(-1) = 1 - 1.841192.
+  Tensor x = Tensor::from_vector<float>({1.0f, 0.0f, -1.0f}, {1, 3});
+  Tensor identity = Tensor::from_vector<float>({1, 0, 0, 0, 1, 0, 0, 0, 1}, {3, 3});
+  Tensor out = poisoned({1, 3}, DType::f32);
+  linear(out, x, identity, WeightLayout::out_in, Tensor(), Epilogue::gelu, {}, cpu_stream);
+  const std::vector<double> v = out.to_doubles();
   CHECK(v[0] == doctest::Approx(0.8411919906).epsilon(1e-6));
   CHECK(v[1] == 0.0);
   CHECK(v[2] == doctest::Approx(-0.1588080094).epsilon(1e-6));
@@ -196,7 +164,7 @@ TEST_CASE("linear: both weight layouts, bias and GELU, against a triple loop") {
             Tensor b = mode > 0 ? random_tensor({O}, dtype, rng) : Tensor();
             const Epilogue epilogue = mode == 2 ? Epilogue::gelu : Epilogue::none;
             Tensor out = poisoned({N, O}, out_dtype);
-            linear(out, x, w, layout, b, epilogue, cpu_stream);
+            linear(out, x, w, layout, b, epilogue, {}, cpu_stream);
             const std::vector<double> dx = x.to_doubles(), dw = w.to_doubles();
             const std::vector<double> db = mode > 0 ? b.to_doubles() : std::vector<double>(O, 0.0);
             std::vector<double> ref;
@@ -224,18 +192,19 @@ TEST_CASE("kernels reject bad arguments with one line naming the argument") {
                     "layernorm: weight has shape [3], expected [4]");
   CHECK_THROWS_WITH(layernorm(out, x.to(DType::bf16), w, b, 1e-5f, cpu_stream),
                     "layernorm: x has dtype bfloat16, expected float32");
-  CHECK_THROWS_WITH(add(out, x, x.transpose(0, 1).contiguous().transpose(0, 1), cpu_stream),
-                    doctest::Contains("add: b with shape [2, 4] and strides [1, 2] is not contiguous"));
-  CHECK_THROWS_WITH(add(out, x, Tensor::zeros({2, 4}, DType::i32), cpu_stream),
-                    "add: b has dtype int32, expected float32");
+  CHECK_THROWS_WITH(layernorm(out, x.transpose(0, 1).contiguous().transpose(0, 1), w, b, 1e-5f, cpu_stream),
+                    doctest::Contains("layernorm: x with shape [2, 4] and strides [1, 2] is not contiguous"));
+  CHECK_THROWS_WITH(residual_layernorm(x, out, Tensor::zeros({2, 4}, DType::i32), w, b, 1e-5f, cpu_stream),
+                    "residual_layernorm: delta has dtype int32, expected float32");
   CHECK_THROWS_WITH(
-      linear(out, x, Tensor::zeros({4, 5}, DType::f32), WeightLayout::out_in, Tensor(), Epilogue::none, cpu_stream),
+      linear(out, x, Tensor::zeros({4, 5}, DType::f32), WeightLayout::out_in, Tensor(), Epilogue::none, {}, cpu_stream),
       "linear: weight has shape [4, 5], expected (O, 4) for x of shape [2, 4] (layout out_in)");
-  CHECK_THROWS_WITH(linear(out, x, Tensor::zeros({4, 4}, DType::f32), WeightLayout::in_out, Tensor(), Epilogue::none,
+  CHECK_THROWS_WITH(linear(out, x, Tensor::zeros({4, 4}, DType::f32), WeightLayout::in_out, Tensor(), Epilogue::none, {},
                            Stream(cuda_device(0))),
                     "linear: the stream is on cuda:0 but the output is on cpu");
-  CHECK_THROWS_WITH(bias_gelu(out.slice(1, 0, 3), x.slice(1, 0, 3), Tensor(), cpu_stream),
+  CHECK_THROWS_WITH(layernorm(out.slice(1, 0, 3), x.slice(1, 0, 3), w.slice(0, 0, 3), b.slice(0, 0, 3), 1e-5f,
+                              cpu_stream),
                     doctest::Contains("is not contiguous"));
-  CHECK_THROWS_WITH(add(out.slice(0, 0, 1), out.slice(0, 0, 1), out.view({8}).slice(0, 2, 6).view({1, 4}), cpu_stream),
-                    "add: out partly overlaps b; they must be the same tensor or not overlap");
+  CHECK_THROWS_WITH(layernorm(out.slice(0, 0, 1), out.view({8}).slice(0, 2, 6).view({1, 4}), w, b, 1e-5f, cpu_stream),
+                    "layernorm: out partly overlaps x; they must be the same tensor or not overlap");
 }

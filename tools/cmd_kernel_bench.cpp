@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "kernels/attention.h"
-#include "kernels/elementwise.h"
 #include "kernels/embedding.h"
 #include "kernels/layernorm.h"
 #include "kernels/matmul.h"
@@ -106,7 +105,7 @@ Buffers make_buffers(const Size& size, int64_t T, DType dtype, Device device) {
 
 // The kernels of a forward pass over rows [0, n) of the buffers, at positions pos0 ..
 // pos0 + n - 1; decode (n = 1) attends through attention_decode.
-void forward(Model& m, Buffers& b, int64_t n, int64_t pos0, const Stream& s) {
+void forward(Model& m, Buffers& b, int64_t n, int64_t pos0, const MatmulOptions& matmul, const Stream& s) {
   const int NH = static_cast<int>(m.size.NH);
   auto rows = [n](const Tensor& t) { return t.slice(0, 0, n); };
   Tensor x = rows(b.x), h = rows(b.h), qkv = rows(b.qkv), att = rows(b.att), y = rows(b.y), fc = rows(b.fc);
@@ -118,19 +117,19 @@ void forward(Model& m, Buffers& b, int64_t n, int64_t pos0, const Stream& s) {
       layernorm(h, x, w.ln1_w, w.ln1_b, 1e-5f, s);
     else
       residual_layernorm(x, h, y, w.ln1_w, w.ln1_b, 1e-5f, s);
-    linear(qkv, h, w.qkv_w, WeightLayout::out_in, w.qkv_b, Epilogue::none, s);
+    linear(qkv, h, w.qkv_w, WeightLayout::out_in, w.qkv_b, Epilogue::none, matmul, s);
     kv_cache_append(w.k_cache, w.v_cache, qkv, sequences, positions, NH, s);
     if (n == 1)
       attention_decode(att, qkv, w.k_cache, w.v_cache, positions, NH, b.workspace, s);
     else
       attention_prefill(att, qkv, w.k_cache.select(0, 0), w.v_cache.select(0, 0), pos0, NH, s);
-    linear(y, att, w.proj_w, WeightLayout::out_in, w.proj_b, Epilogue::none, s);
+    linear(y, att, w.proj_w, WeightLayout::out_in, w.proj_b, Epilogue::none, matmul, s);
     residual_layernorm(x, h, y, w.ln2_w, w.ln2_b, 1e-5f, s);
-    linear(fc, h, w.fc_w, WeightLayout::out_in, w.fc_b, Epilogue::gelu, s);
-    linear(y, fc, w.fc2_w, WeightLayout::out_in, w.fc2_b, Epilogue::none, s);
+    linear(fc, h, w.fc_w, WeightLayout::out_in, w.fc_b, Epilogue::gelu, matmul, s);
+    linear(y, fc, w.fc2_w, WeightLayout::out_in, w.fc2_b, Epilogue::none, matmul, s);
   }
   residual_layernorm(x, h, y, m.lnf_w, m.lnf_b, 1e-5f, s);
-  linear(rows(b.logits), h, m.wte, WeightLayout::out_in, Tensor(), Epilogue::none, s);
+  linear(rows(b.logits), h, m.wte, WeightLayout::out_in, Tensor(), Epilogue::none, matmul, s);
 }
 
 // Milliseconds of one call of f: CUDA events on the GPU, the steady clock on the CPU.
@@ -181,7 +180,7 @@ int run_kernel_bench(const ParsedArgs& args) {
   const Size* size = &sizes[0];
   const int64_t T = args.get_int("tokens", 128, 2, kContext - 1);
   const int repeats = static_cast<int>(args.get_int("repeats", 10, 1, 100000));
-  allow_tf32(args.has("tf32"));
+  const MatmulOptions matmul{.allow_tf32 = args.has("tf32")};
 
   Model m = make_model(*size, dtype, device);
   Buffers b = make_buffers(*size, T + 1, dtype, device);
@@ -193,7 +192,7 @@ int run_kernel_bench(const ParsedArgs& args) {
                         Epilogue e) {
     const int64_t I = weight.size(1), O = weight.size(0);
     return measure(name, str("(", T, ", ", I, ") x (", I, ", ", O, ")"), 2.0 * T * I * O * 1e-9, repeats, device, s,
-                   [&, e] { linear(t_rows(out), t_rows(x), weight, WeightLayout::out_in, bias, e, s); });
+                   [&, e] { linear(t_rows(out), t_rows(x), weight, WeightLayout::out_in, bias, e, matmul, s); });
   };
 
   std::vector<Row> rows;
@@ -235,11 +234,11 @@ int run_kernel_bench(const ParsedArgs& args) {
   }
   const double params = static_cast<double>(size->L) * 12 * C * C + static_cast<double>(kVocab) * C;
   rows.push_back(measure("prefill", str(size->name, ", ", T, " tokens"), 2.0 * params * T * 1e-9, repeats, device, s,
-                         [&] { forward(m, b, T, 0, s); }));
+                         [&] { forward(m, b, T, 0, matmul, s); }));
   rows.push_back(measure("decode", str(size->name, ", 1 token at ", T), 2.0 * params * 1e-9, repeats, device, s, [&] {
     Buffers one = b;
     one.tokens = b.tokens.slice(0, T, T + 1);
-    forward(m, one, 1, T, s);
+    forward(m, one, 1, T, matmul, s);
   }));
 
   const AllocatorStats stats = device_allocator(device).stats();

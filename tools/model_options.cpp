@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include "kernels/matmul.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
 
@@ -38,8 +37,7 @@ ModelOptions model_options(const ParsedArgs& args) {
   if (args.has("heads")) options.heads = args.get_int("heads", 0, 1, 4096);
   options.key = args.get_or("key", "");
   options.load.progress = isatty(STDERR_FILENO) != 0;
-  // TF32 is a process-wide switch of the matrix products, as torch.backends.cuda.matmul.allow_tf32 is.
-  kernels::allow_tf32(args.has("tf32"));
+  options.tf32 = args.has("tf32");
   return options;
 }
 

@@ -73,8 +73,9 @@ void product_slice(float* out, const float* x, const float* w, const float* bias
 }  // namespace
 
 void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout, const Tensor& bias,
-            Epilogue epilogue, const Stream& stream) {
-  (void)stream;  // work on the CPU is synchronous
+            Epilogue epilogue, const MatmulOptions& options, const Stream& stream) {
+  (void)options;  // TF32 is a GPU matter: the CPU computes f32 products in f32
+  (void)stream;   // work on the CPU is synchronous
   const LinearDims s = check_linear(out, x, weight, layout, bias);
   if (out.numel() == 0) return;
   use_single_threaded_blas();
