@@ -30,13 +30,12 @@ std::string run_workload(const ParsedArgs& args, const std::string& checkpoint) 
   Device device;
   double decode_ms = 0;
   {
-    Gpt2 model = Gpt2::load(checkpoint, options);
-    device = model.device();
-    std::vector<int32_t> prompt(static_cast<std::size_t>(args.get_int("prompt-tokens", 64, 1, model.config().context)));
-    for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 13) % model.config().vocab_size);
+    const auto model = Gpt2Model::load(checkpoint, options);
+    device = model->device();
+    std::vector<int32_t> prompt(static_cast<std::size_t>(args.get_int("prompt-tokens", 64, 1, model->config().context)));
+    for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 13) % model->config().vocab_size);
     GenerationOptions generation;
     generation.max_new_tokens = args.get_int("new-tokens", 32, 1, 1 << 20);
-    generation.stop_at_end_of_text = false;
     decode_ms = generate(model, {prompt}, generation).decode_ms_per_token();
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -43,21 +43,21 @@ int run_convert(const ParsedArgs& args) {
   if (options.device && !options.device->is_cpu()) throw UsageError("convert runs on the CPU; drop --device");
   if (args.has("dtype")) options.dtype = DType::f32;  // loaded in f32; --dtype is the output's
   options.device = cpu_device;
-  Gpt2 model = Gpt2::load(input, options);
+  const auto model = Gpt2Model::load(input, options);
 
-  Naming naming = model.naming();
+  Naming naming = model->naming();
   if (auto text = args.get("naming")) {
     if (*text != "book" && *text != "hf") throw UsageError("option --naming: expected book or hf");
     naming = *text == "book" ? Naming::book : Naming::hf;
   }
-  DType dtype = model.checkpoint_dtype();
+  DType dtype = model->checkpoint_dtype();
   if (auto text = args.get("dtype")) {
     auto parsed = parse_dtype(*text);
     if (!parsed || !is_floating(*parsed) || *parsed == DType::f64)
       throw UsageError(str("option --dtype: expected f32, bf16 or f16, got '", *text, "'"));
     dtype = *parsed;
   }
-  const auto state_dict = export_state_dict(model.weights(), model.config(), naming, dtype);
+  const auto state_dict = export_state_dict(model->weights(), model->config(), naming, dtype);
   if (args.has("per-tensor")) save_per_tensor_folder(*output, state_dict);
   else save_state_dict(*output, state_dict);
   std::printf("wrote %s: %s naming, %s%s\n", output->c_str(), naming_name(naming), dtype_name(dtype),

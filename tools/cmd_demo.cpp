@@ -40,8 +40,9 @@ std::string pick_config(const ParsedArgs& args, Device device) {
   const Gpt2Preset* all = presets(&count);
   std::string best = "gpt2-small";
   for (std::size_t i = 0; i < count; ++i) {
-    const double weights = 4.0 * (static_cast<double>(all[i].channels) * all[i].channels * 12 * all[i].layers +
-                                  static_cast<double>(all[i].channels) * (50257 * 2 + 1024));
+    const Gpt2Config c = preset_config(all[i]);  // in the book's naming: the head is not tied
+    const double weights = 4.0 * (static_cast<double>(c.channels) * c.channels * 12 * c.layers +
+                                  static_cast<double>(c.channels) * static_cast<double>(c.vocab_size * 2 + c.context));
     if (2.2 * weights < free) best = all[i].name;
   }
   return best;
@@ -83,13 +84,14 @@ int run_demo(const ParsedArgs& args) {
   ModelOptions options;
   options.device = device;
   options.load.progress = false;
-  Gpt2 model = Gpt2::load(checkpoint.string(), options);
+  const auto model = Gpt2Model::load(checkpoint.string(), options);
   Tokenizer tokenizer = Tokenizer::load_default();
   const std::string prompt = args.get_or("prompt", "Every effort moves you");
   GenerationOptions generation;
   generation.max_new_tokens = args.get_int("max-new-tokens", 30, 1, 1024);
   generation.sampling = {.temperature = 0.8f, .top_k = 40, .top_p = 1.0f};
   generation.seed = 1;
+  generation.stop_token = tokenizer.eot_id();
   std::printf("%s", prompt.c_str());
   GenerationResult result = generate(model, {tokenizer.encode(prompt)}, generation, [&](int64_t, int32_t token) {
     const std::string& bytes = tokenizer.token_bytes(token);
@@ -98,15 +100,15 @@ int run_demo(const ParsedArgs& args) {
   });
   std::printf("\n\n(the weights are random, so the text is noise: give pthrun generate a trained checkpoint)\n");
   std::printf("loaded %s in %.2f s (%.2f GB/s); prefill %.0f tokens/s; decode %.2f ms/token\n",
-              format_bytes(static_cast<double>(model.weights().nbytes())).c_str(), model.load_stats().seconds,
-              static_cast<double>(model.load_stats().bytes_read) / model.load_stats().seconds / 1e9,
+              format_bytes(static_cast<double>(model->weights().nbytes())).c_str(), model->load_stats().seconds,
+              static_cast<double>(model->load_stats().bytes_read) / model->load_stats().seconds / 1e9,
               result.prefill_tokens_per_second(), result.decode_ms_per_token());
 
   heading("The allocator");
   const TraceDocument trace = capture_trace(device_allocator(device));
   const Fragmentation f = fragmentation(trace);
   const MemoryTimeline timeline = build_timeline(trace);
-  std::printf("weights                  %s\n", format_bytes(static_cast<double>(model.weights().nbytes())).c_str());
+  std::printf("weights                  %s\n", format_bytes(static_cast<double>(model->weights().nbytes())).c_str());
   std::printf("peak allocated           %s\n", format_bytes(static_cast<double>(f.peak_allocated)).c_str());
   std::printf("peak reserved            %s (reserved / allocated %.4f)\n",
               format_bytes(static_cast<double>(f.peak_reserved)).c_str(), f.peak_ratio);

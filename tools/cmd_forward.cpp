@@ -17,14 +17,14 @@ int run_forward(const ParsedArgs& args) {
   const auto output = args.get("output");
   if (!output) throw UsageError("missing -o OUT.npy");
   if (!args.has("tokens")) throw UsageError("missing --tokens IDS");
-  Gpt2 model = Gpt2::load(checkpoint, model_options(args));
+  const auto model = Gpt2Model::load(checkpoint, model_options(args));
   std::vector<int32_t> tokens;
   for (int64_t id : args.get_int_list("tokens")) {
-    PTHRUN_CHECK(id >= 0 && id < model.config().vocab_size, "--tokens: id ", id,
-                 " is outside the model's vocabulary of ", model.config().vocab_size, " ids");
+    PTHRUN_CHECK(id >= 0 && id < model->config().vocab_size, "--tokens: id ", id,
+                 " is outside the model's vocabulary of ", model->config().vocab_size, " ids");
     tokens.push_back(static_cast<int32_t>(id));
   }
-  const Tensor logits = model.forward(tokens);
+  const Tensor logits = model->forward(tokens);
   write_npy(*output, logits);
   std::printf("wrote %s: float32 logits %s\n", output->c_str(), logits.shape().to_string().c_str());
   return 0;

@@ -7,6 +7,7 @@
 
 #include "model/generate.h"
 #include "model/gpt2.h"
+#include "model/session.h"
 #include "model/tokenizer.h"
 #include "runtime/alloc_trace.h"
 #include "runtime/error.h"
@@ -18,21 +19,14 @@ namespace pthrun::cli {
 
 namespace {
 
-// The GPT-2 tokenizer, when the model speaks its vocabulary; otherwise ids only.
-std::optional<Tokenizer> tokenizer_for(const ParsedArgs& args, int64_t vocab_size, bool needed) {
-  std::optional<Tokenizer> tokenizer;
+// The tokenizer: needed for text prompts, else used to print text when it can be loaded.
+std::optional<Tokenizer> load_tokenizer(const ParsedArgs& args, bool needed) {
   try {
-    tokenizer = args.has("vocab") ? Tokenizer::load(*args.get("vocab")) : Tokenizer::load_default();
+    return args.has("vocab") ? Tokenizer::load(*args.get("vocab")) : Tokenizer::load_default();
   } catch (const Error&) {
     if (needed) throw;
     return std::nullopt;
   }
-  if (tokenizer->vocab_size() != vocab_size) {
-    PTHRUN_CHECK(!needed, "the model's vocabulary has ", vocab_size, " ids, the tokenizer's ",
-                 tokenizer->vocab_size(), ": give the prompt as --tokens");
-    return std::nullopt;
-  }
-  return tokenizer;
 }
 
 // Enables the allocator trace before anything is allocated: allocators read their settings once.
@@ -57,31 +51,41 @@ int run_generate(const ParsedArgs& args) {
   options.sampling.top_p = static_cast<float>(args.get_double("top-p", 1, 0, 1));
   PTHRUN_CHECK(options.sampling.top_p > 0, "--top-p 0 keeps no token: expected a value in (0, 1]");
   options.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0, INT64_MAX));
-  options.stop_at_end_of_text = !args.has("no-stop");
   const auto trace_path = args.get("alloc-trace");
   if (trace_path) enable_trace();
-
   ModelOptions model_opts = model_options(args);
-  model_opts.cuda_graphs = !args.has("no-graph");
-  Gpt2 model = Gpt2::load(checkpoint, model_opts);
-  std::optional<Tokenizer> tokenizer = tokenizer_for(args, model.config().vocab_size, !texts.empty());
 
+  // Every input is checked before the weights are read: a missing vocabulary, a bad id or a
+  // prompt too long fail at once, not after a load of gigabytes.
+  std::optional<Tokenizer> tokenizer = load_tokenizer(args, !texts.empty());
+  const Gpt2Config config = Gpt2Model::read_config(checkpoint, model_opts);
+  if (tokenizer && tokenizer->vocab_size() != config.vocab_size) {
+    PTHRUN_CHECK(texts.empty(), "the model's vocabulary has ", config.vocab_size, " ids, the tokenizer's ",
+                 tokenizer->vocab_size(), ": give the prompt as --tokens");
+    tokenizer.reset();
+  }
   std::vector<std::vector<int32_t>> prompts;
   for (const std::string& text : texts) prompts.push_back(tokenizer->encode(text));
   for (const std::string& list : token_lists) {
     std::vector<int32_t> ids;
     for (int64_t id : parse_int_list(list, "option --tokens")) {
-      PTHRUN_CHECK(id >= 0 && id < model.config().vocab_size, "--tokens: id ", id,
-                   " is outside the model's vocabulary of ", model.config().vocab_size, " ids");
+      PTHRUN_CHECK(id >= 0 && id < config.vocab_size, "--tokens: id ", id, " is outside the model's vocabulary of ",
+                   config.vocab_size, " ids");
       ids.push_back(static_cast<int32_t>(id));
     }
     prompts.push_back(std::move(ids));
   }
+  if (!args.has("no-stop") && tokenizer) options.stop_token = tokenizer->eot_id();
+
+  const auto model = Gpt2Model::load(checkpoint, model_opts);
+  SessionOptions session_opts = session_options_for(*model, prompts, options);
+  session_opts.cuda_graphs = !args.has("no-graph");
+  Session session(model, session_opts);
 
   const bool json = args.has("json");
   // One prompt in text mode streams its continuation as it is made.
   const bool stream = !json && tokenizer && prompts.size() == 1;
-  GenerationResult result = generate(model, prompts, options, [&](int64_t, int32_t token) {
+  GenerationResult result = generate(session, prompts, options, [&](int64_t, int32_t token) {
     if (!stream) return;
     const std::string& bytes = tokenizer->token_bytes(token);
     std::fwrite(bytes.data(), 1, bytes.size(), stdout);
@@ -90,7 +94,7 @@ int run_generate(const ParsedArgs& args) {
 
   if (json) {
     JsonWriter out;
-    out.begin_object().key("device").value(model.device().to_string()).key("dtype").value(dtype_short_name(model.dtype()));
+    out.begin_object().key("device").value(model->device().to_string()).key("dtype").value(dtype_short_name(model->dtype()));
     out.key("results").begin_array();
     for (std::size_t i = 0; i < prompts.size(); ++i) {
       out.begin_object().key("prompt_ids").begin_array();
@@ -123,8 +127,8 @@ int run_generate(const ParsedArgs& args) {
   std::fprintf(stderr, "prefill: %lld tokens, %.0f tokens/s; decode: %lld steps, %.3f ms/token (%s, %s)\n",
                static_cast<long long>(result.prompt_tokens), result.prefill_tokens_per_second(),
                static_cast<long long>(result.decode_steps), result.decode_ms_per_token(),
-               model.device().to_string().c_str(), dtype_short_name(model.dtype()));
-  if (trace_path) write_trace_file(device_allocator(model.device()), *trace_path);
+               model->device().to_string().c_str(), dtype_short_name(model->dtype()));
+  if (trace_path) write_trace_file(device_allocator(model->device()), *trace_path);
   return 0;
 }
 

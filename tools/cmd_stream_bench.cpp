@@ -22,6 +22,7 @@
 #include "loader/checkpoint.h"
 #include "loader/pth_writer.h"
 #include "loader/stream_loader.h"
+#include "model/config.h"
 #include "runtime/caching_allocator.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
@@ -43,7 +44,8 @@ double median(std::vector<double> v) {
 // GPT-2 medium in the book's naming (E 1024, 24 layers, context 1024, qkv bias), float32
 // with pseudo-random values: about 1.6 GB.
 void generate(const std::string& path) {
-  const int64_t V = 50257, C = 1024, E = 1024, L = 24;
+  const Gpt2Config medium = preset_config(*find_preset("gpt2-medium"));
+  const int64_t V = medium.vocab_size, C = medium.context, E = medium.channels, L = medium.layers;
   std::vector<std::pair<std::string, Tensor>> tensors;
   uint64_t state = 0x9e3779b97f4a7c15ull;
   auto add = [&](const std::string& name, const Shape& shape) {

@@ -47,7 +47,7 @@ const float* as_f32(const T* p, int64_t n, std::vector<float>& scratch) {
 
 // out[:, o0:o1] = x @ W^T (or x @ W) in f32, then the epilogue, for one thread's slice.
 void product_slice(float* out, const float* x, const float* w, const float* bias, bool out_in, bool gelu_after,
-                   const LinearDims& s, int64_t o0, int64_t o1) {
+                   bool row_invariant, const LinearDims& s, int64_t o0, int64_t o1) {
   const int N = static_cast<int>(s.N), I = static_cast<int>(s.I), O = static_cast<int>(s.O);
   const int width = static_cast<int>(o1 - o0);
   // The bias goes in first and the product adds to it (beta = 1): one pass less over the
@@ -55,12 +55,17 @@ void product_slice(float* out, const float* x, const float* w, const float* bias
   const float beta = bias ? 1.0f : 0.0f;
   if (bias)
     for (int64_t n = 0; n < s.N; ++n) std::copy(bias + o0, bias + o1, out + n * s.O + o0);
-  if (N == 1) {
-    // One row (a decode step): a matrix-vector product over the slice's weight rows/columns.
-    if (out_in)
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, width, I, 1.0f, w + o0 * I, I, x, 1, beta, out + o0, 1);
-    else
-      cblas_sgemv(CblasRowMajor, CblasTrans, I, width, 1.0f, w + o0, O, x, 1, beta, out + o0, 1);
+  if (N == 1 || row_invariant) {
+    // Row by row (a decode step): matrix-vector products over the slice's weight rows/columns,
+    // each row's the same arithmetic as when it is alone.
+    for (int n = 0; n < N; ++n) {
+      const float* xn = x + static_cast<int64_t>(n) * I;
+      float* on = out + static_cast<int64_t>(n) * O + o0;
+      if (out_in)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, width, I, 1.0f, w + o0 * I, I, xn, 1, beta, on, 1);
+      else
+        cblas_sgemv(CblasRowMajor, CblasTrans, I, width, 1.0f, w + o0, O, xn, 1, beta, on, 1);
+    }
   } else if (out_in) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, width, I, 1.0f, x, I, w + o0 * I, I, beta, out + o0, O);
   } else {
@@ -74,7 +79,7 @@ void product_slice(float* out, const float* x, const float* w, const float* bias
 
 void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout, const Tensor& bias,
             Epilogue epilogue, const MatmulOptions& options, const Stream& stream) {
-  (void)options;  // TF32 is a GPU matter: the CPU computes f32 products in f32
+  // TF32 is a GPU matter: the CPU computes f32 products in f32.
   (void)stream;   // work on the CPU is synchronous
   const LinearDims s = check_linear(out, x, weight, layout, bias);
   if (out.numel() == 0) return;
@@ -95,14 +100,16 @@ void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayo
     const bool gelu_after = epilogue == Epilogue::gelu;
     // Equal slices of whole panels, a few per thread (see parallel_rows), none too small; one
     // thread makes one call.
-    const int64_t panels = ceil_div(s.O, kColumnAlign), macs = s.N * s.I * s.O;
+    // Row-invariant products slice as a single row does, so that a row's columns fall into the
+    // same slices whatever the batch.
+    const int64_t panels = ceil_div(s.O, kColumnAlign), macs = (options.row_invariant ? 1 : s.N) * s.I * s.O;
     const int64_t threads = omp_get_max_threads();
     const int64_t slices =
         threads <= 1 ? 1 : std::clamp<int64_t>(macs / kMinSliceMacs, 1, std::min(panels, threads * kChunksPerThread));
     auto edge = [&](int64_t slice) { return std::min(panels * slice / slices * kColumnAlign, s.O); };
     parallel_rows(slices, macs / slices, [&](int64_t first, int64_t end) {
       for (int64_t slice = first; slice < end; ++slice)
-        product_slice(of, xf, wf, bf, out_in, gelu_after, s, edge(slice), edge(slice + 1));
+        product_slice(of, xf, wf, bf, out_in, gelu_after, options.row_invariant, s, edge(slice), edge(slice + 1));
     });
     if (out.dtype() != DType::f32) {
       T* o = static_cast<T*>(out.data_ptr());
