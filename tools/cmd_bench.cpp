@@ -6,6 +6,7 @@
 // time per new token, sampling included.
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <cstdio>
 #include <vector>
 
@@ -30,31 +31,35 @@ double median(std::vector<double> values) {
   return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
-std::shared_ptr<const Gpt2Model> bench_model(const ParsedArgs& args, const ModelOptions& options, std::string* what) {
-  if (!args.positional().empty()) {
-    *what = args.positional()[0];
-    return Gpt2Model::load(args.positional()[0], options);
+struct BenchArgs {
+  std::string checkpoint, config;
+  std::optional<int64_t> context;
+  int64_t prompt_tokens = 128, new_tokens = 64, repeat = 5;
+  bool json = false;
+  ModelArgs model;
+};
+
+std::shared_ptr<const Gpt2Model> bench_model(const BenchArgs& args, const ModelOptions& options, std::string* what) {
+  if (!args.checkpoint.empty()) {
+    *what = args.checkpoint;
+    return Gpt2Model::load(args.checkpoint, options);
   }
-  const std::string name = args.get_or("config", "gpt2-small");
-  const Gpt2Preset* preset = find_preset(name);
-  if (!preset) throw UsageError(str("option --config: unknown '", name, "' (gpt2-small, gpt2-medium, gpt2-large, gpt2-xl)"));
-  Gpt2Config config = preset_config(*preset);
-  config.context = args.get_int("context", config.context, 1, 1 << 20);
+  const std::string name = args.config.empty() ? "gpt2-small" : args.config;
+  Gpt2Config config = preset_config(*find_preset(name));
+  config.context = args.context.value_or(config.context);
   *what = str(name, " (random weights)");
   return Gpt2Model::create_random(config, options, 1);
 }
 
-int run_bench(const ParsedArgs& args) {
-  args.max_positional(1);
-  if (!args.positional().empty() && args.has("config"))
+int run_bench(const BenchArgs& args) {
+  if (!args.checkpoint.empty() && (!args.config.empty() || args.context))
     throw UsageError("give a checkpoint or --config, not both");
-  const ModelOptions options = model_options(args);
+  const ModelOptions options = model_options(args.model);
   std::string what;
   const std::shared_ptr<const Gpt2Model> model = bench_model(args, options, &what);
   const Gpt2Config& c = model->config();
-  const int64_t prompt_tokens = args.get_int("prompt-tokens", 128, 1, c.context);
-  const int64_t new_tokens = args.get_int("new-tokens", 64, 1, 1 << 20);
-  const int repeat = static_cast<int>(args.get_int("repeat", 5, 1, 1000));
+  const int64_t prompt_tokens = args.prompt_tokens, new_tokens = args.new_tokens;
+  const int repeat = static_cast<int>(args.repeat);
   PTHRUN_CHECK(prompt_tokens + new_tokens - 1 <= c.context, "--prompt-tokens ", prompt_tokens, " + --new-tokens ",
                new_tokens, " do not fit the context of ", c.context);
 
@@ -83,7 +88,7 @@ int run_bench(const ParsedArgs& args) {
   const double forward = median(forward_ms), prefill = median(prefill_ms), decode = median(decode_ms);
   const double weights = static_cast<double>(model->weights().nbytes());
 
-  if (args.has("json")) {
+  if (args.json) {
     JsonWriter out;
     out.begin_object().key("model").value(what).key("device").value(model->device().to_string());
     out.key("dtype").value(dtype_short_name(model->dtype())).key("prompt_tokens").value(prompt_tokens);
@@ -114,18 +119,27 @@ int run_bench(const ParsedArgs& args) {
 
 }  // namespace
 
-extern const CommandSpec bench_command = {
-    "bench",
-    "Measure prefill tokens/s and decode ms/token at batch 1",
-    "[CKPT]",
-    with_model_options({
-        {"config", 0, "NAME", "without CKPT: a random gpt2-small (default), gpt2-medium, gpt2-large or gpt2-xl"},
-        {"context", 0, "N", "with --config: the context length (default 1024)"},
-        {"prompt-tokens", 0, "N", "prompt length (default 128)"},
-        {"new-tokens", 0, "N", "tokens to decode (default 64)"},
-        {"repeat", 0, "N", "runs to take the median of, after one warm-up (default 5)"},
-        {"json", 0, nullptr, "print JSON"},
-    }),
-    run_bench};
+extern const Command bench_command = {
+    "bench", "Measure prefill tokens/s and decode ms/token at batch 1", [](CLI::App& app) {
+      auto args = std::make_shared<BenchArgs>();
+      app.add_option("CKPT", args->checkpoint, "the checkpoint (default: random weights, see --config)");
+      add_preset_option(app, args->config,
+                        "without CKPT: a random gpt2-small (default), gpt2-medium, gpt2-large or gpt2-xl");
+      app.add_option("--context", args->context, "with --config: the context length (default 1024)")
+          ->type_name("N")
+          ->check(integer_in(1, 1 << 20));
+      app.add_option("--prompt-tokens", args->prompt_tokens, "prompt length (default 128)")
+          ->type_name("N")
+          ->check(integer_in(1, 1 << 20));
+      app.add_option("--new-tokens", args->new_tokens, "tokens to decode (default 64)")
+          ->type_name("N")
+          ->check(integer_in(1, 1 << 20));
+      app.add_option("--repeat", args->repeat, "runs to take the median of, after one warm-up (default 5)")
+          ->type_name("N")
+          ->check(integer_in(1, 1000));
+      app.add_flag("--json", args->json, "print JSON");
+      add_model_options(app, args->model);
+      return [args] { return run_bench(*args); };
+    }};
 
 }  // namespace pthrun::cli

@@ -10,10 +10,13 @@
 #include "model/gpt2.h"
 #include "model/tokenizer.h"
 #include "runtime/alloc_trace.h"
+#include "runtime/alloc_config.h"
+#include "runtime/allocator.h"
 #include "runtime/error.h"
 #include "runtime/file_util.h"
 #include "tools/alloc_timeline.h"
 #include "tools/cli.h"
+#include "tools/model_options.h"
 #include "tools/self_exec.h"
 
 namespace pthrun::cli {
@@ -22,8 +25,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path cache_dir(const ParsedArgs& args) {
-  if (auto dir = args.get("cache")) return *dir;
+struct DemoArgs {
+  std::string device, config, cache, prompt = "Every effort moves you";
+  int64_t max_new_tokens = 30;
+};
+
+fs::path cache_dir(const DemoArgs& args) {
+  if (!args.cache.empty()) return args.cache;
   if (const char* dir = std::getenv("PTHRUN_CACHE"); dir && *dir) return dir;
   if (const char* dir = std::getenv("XDG_CACHE_HOME"); dir && *dir) return fs::path(dir) / "pthrun";
   if (const char* home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache" / "pthrun";
@@ -32,8 +40,8 @@ fs::path cache_dir(const ParsedArgs& args) {
 
 // The largest GPT-2 that the naive strategy (weights twice) still fits: gpt2-xl on a large
 // GPU, gpt2-small on the CPU (where every strategy costs host memory and minutes).
-std::string pick_config(const ParsedArgs& args, Device device) {
-  if (auto name = args.get("config")) return *name;
+std::string pick_config(const DemoArgs& args, Device device) {
+  if (!args.config.empty()) return args.config;
   if (device.is_cpu()) return "gpt2-small";
   const double free = static_cast<double>(device_allocator(device).device_free());
   std::size_t count = 0;
@@ -50,13 +58,13 @@ std::string pick_config(const ParsedArgs& args, Device device) {
 
 void heading(const char* title) { std::printf("\n== %s\n\n", title); }
 
-int run_demo(const ParsedArgs& args) {
-  args.max_positional(0);
+int run_demo(const DemoArgs& args) {
   // The trace must be on before the first allocation: allocators read their settings once.
-  const char* conf = std::getenv("PTHRUN_ALLOC_CONF");
-  setenv("PTHRUN_ALLOC_CONF", (conf && *conf ? str(conf, ",trace:1") : std::string("trace:1")).c_str(), 1);
+  AllocatorConfig traced = allocator_config();
+  traced.trace = true;
+  configure_allocators(traced);
 
-  const Device device = args.has("device") ? parse_device(*args.get("device")) : default_device();
+  const Device device = args.device.empty() ? default_device() : parse_device_option(args.device);
   const DeviceProperties props = device_properties(device);
   std::printf("pthrun demo on %s: %s, %s\n", device.to_string().c_str(), props.name.c_str(),
               format_bytes(static_cast<double>(props.total_memory)).c_str());
@@ -86,9 +94,9 @@ int run_demo(const ParsedArgs& args) {
   options.load.progress = false;
   const auto model = Gpt2Model::load(checkpoint.string(), options);
   Tokenizer tokenizer = Tokenizer::load_default();
-  const std::string prompt = args.get_or("prompt", "Every effort moves you");
+  const std::string& prompt = args.prompt;
   GenerationOptions generation;
-  generation.max_new_tokens = args.get_int("max-new-tokens", 30, 1, 1024);
+  generation.max_new_tokens = args.max_new_tokens;
   generation.sampling = {.temperature = 0.8f, .top_k = 40, .top_p = 1.0f};
   generation.seed = 1;
   generation.stop_token = tokenizer.eot_id();
@@ -128,15 +136,19 @@ int run_demo(const ParsedArgs& args) {
 
 }  // namespace
 
-extern const CommandSpec demo_command = {
-    "demo",
-    "The main job: make a GPT-2 checkpoint, compare ways to load it, generate, show the allocator",
-    "",
-    {{"device", 0, "D", "cpu, cuda or cuda:N (default: cuda when present, else cpu)"},
-     {"config", 0, "NAME", "checkpoint size (default: gpt2-xl on a large GPU, gpt2-small on the CPU)"},
-     {"cache", 0, "DIR", "where the checkpoint is kept (default: $PTHRUN_CACHE, else ~/.cache/pthrun)"},
-     {"prompt", 'p', "TEXT", "the prompt (default: \"Every effort moves you\")"},
-     {"max-new-tokens", 'n', "N", "tokens to generate (default 30)"}},
-    run_demo};
+extern const Command demo_command = {
+    "demo", "The main job: make a GPT-2 checkpoint, compare ways to load it, generate, show the allocator",
+    [](CLI::App& app) {
+      auto args = std::make_shared<DemoArgs>();
+      add_device_option(app, args->device, "cpu, cuda or cuda:N (default: cuda when present, else cpu)");
+      add_preset_option(app, args->config, "checkpoint size (default: gpt2-xl on a large GPU, gpt2-small on the CPU)");
+      app.add_option("--cache", args->cache, "where the checkpoint is kept (default: $PTHRUN_CACHE, else ~/.cache/pthrun)")
+          ->type_name("DIR");
+      app.add_option("-p,--prompt", args->prompt, "the prompt (default: \"Every effort moves you\")")->type_name("TEXT");
+      app.add_option("-n,--max-new-tokens", args->max_new_tokens, "tokens to generate (default 30)")
+          ->type_name("N")
+          ->check(integer_in(1, 1024));
+      return [args] { return run_demo(*args); };
+    }};
 
 }  // namespace pthrun::cli

@@ -26,6 +26,7 @@
 #include "runtime/stream.h"
 #include "runtime/tensor.h"
 #include "tools/cli.h"
+#include "tools/model_options.h"
 
 namespace pthrun::cli {
 
@@ -163,24 +164,22 @@ Row measure(const std::string& name, const std::string& shape, double gflop, int
   return {name, shape, ms[ms.size() / 2], gflop};
 }
 
-int run_kernel_bench(const ParsedArgs& args) {
-  args.max_positional(0);
-  const Device device = args.has("device") ? parse_device(*args.get("device")) : default_device();
-  const std::string dtype_text = args.get_or("dtype", "f32");
-  const std::optional<DType> parsed = parse_dtype(dtype_text);
-  if (!parsed || (*parsed != DType::f32 && *parsed != DType::bf16 && *parsed != DType::f16))
-    throw UsageError(str("--dtype ", dtype_text, ": expected f32, bf16 or f16"));
-  const DType dtype = *parsed;
-  PTHRUN_CHECK(device.is_cuda() || dtype == DType::f32, "--dtype ", dtype_text, ": the CPU runs in f32");
-  const std::string size_name = args.get_or("size", "gpt2-small");
-  const Gpt2Preset* preset = find_preset(size_name);
-  if (!preset)
-    throw UsageError(str("--size ", size_name, ": expected gpt2-small, gpt2-medium, gpt2-large or gpt2-xl"));
+struct KernelBenchArgs {
+  std::string device, dtype = "f32", size = "gpt2-small";
+  int64_t tokens = 128, repeats = 10;
+  bool tf32 = false, chain = false, json = false;
+};
+
+int run_kernel_bench(const KernelBenchArgs& args) {
+  const Device device = args.device.empty() ? default_device() : parse_device_option(args.device);
+  const DType dtype = *parse_dtype(args.dtype);
+  PTHRUN_CHECK(device.is_cuda() || dtype == DType::f32, "--dtype ", args.dtype, ": the CPU runs in f32");
+  const Gpt2Preset* preset = find_preset(args.size);
   const Size sizes[] = {{preset->name, preset->channels, preset->layers, preset->heads}};
   const Size* size = &sizes[0];
-  const int64_t T = args.get_int("tokens", 128, 2, kContext - 1);
-  const int repeats = static_cast<int>(args.get_int("repeats", 10, 1, 100000));
-  const MatmulOptions matmul{.allow_tf32 = args.has("tf32")};
+  const int64_t T = args.tokens;
+  const int repeats = static_cast<int>(args.repeats);
+  const MatmulOptions matmul{.allow_tf32 = args.tf32};
 
   Model m = make_model(*size, dtype, device);
   Buffers b = make_buffers(*size, T + 1, dtype, device);
@@ -196,7 +195,7 @@ int run_kernel_bench(const ParsedArgs& args) {
   };
 
   std::vector<Row> rows;
-  if (!args.has("chain")) {
+  if (!args.chain) {
     const std::string tc = str("(", T, ", ", C, ")");
     rows.push_back(measure("embedding", tc, 0, repeats, device, s,
                            [&] { embedding(t_rows(b.x), t_rows(b.tokens), t_rows(b.positions), m.wte, m.wpe, s); }));
@@ -243,7 +242,7 @@ int run_kernel_bench(const ParsedArgs& args) {
 
   const AllocatorStats stats = device_allocator(device).stats();
   const int64_t peak = stats.allocated_bytes[all_pools].peak;
-  if (args.has("json")) {
+  if (args.json) {
     JsonWriter j;
     j.begin_object().key("device").value(device.to_string()).key("dtype").value(dtype_name(dtype));
     j.key("size").value(size->name).key("tokens").value(T).key("peak_allocated_bytes").value(peak);
@@ -280,19 +279,28 @@ int run_kernel_bench(const ParsedArgs& args) {
 
 }  // namespace
 
-extern const CommandSpec kernel_bench_command = {
-    "kernel-bench",
-    "Time the kernels of a GPT-2 forward pass on random weights",
-    "",
-    {{"device", 0, "D", "cpu, cuda or cuda:N (default: cuda when present)"},
-     {"dtype", 0, "T", "f32, bf16 or f16 (default f32; the CPU runs f32)"},
-     {"size", 0, "NAME", "gpt2-small, gpt2-medium, gpt2-large or gpt2-xl (default gpt2-small)"},
-     {"tokens", 0, "T", "prompt length of the prefill rows (default 128)"},
-     {"repeats", 0, "N", "timed runs per row; the median is shown (default 10)"},
-     {"tf32", 0, nullptr, "let f32 products on the GPU use TF32"},
-     {"chain", 0, nullptr, "only the prefill and decode rows"},
-     {"json", 0, nullptr, "print JSON instead of a table"}},
-    run_kernel_bench,
+extern const Command kernel_bench_command = {
+    "kernel-bench", "Time the kernels of a GPT-2 forward pass on random weights",
+    [](CLI::App& app) {
+      auto args = std::make_shared<KernelBenchArgs>();
+      add_device_option(app, args->device, "cpu, cuda or cuda:N (default: cuda when present)");
+      app.add_option("--dtype", args->dtype, "f32, bf16 or f16 (default f32; the CPU runs f32)")
+          ->type_name("T")
+          ->check(one_of({"f32", "bf16", "f16"}));
+      app.add_option("--size", args->size, "gpt2-small, gpt2-medium, gpt2-large or gpt2-xl (default gpt2-small)")
+          ->type_name("NAME")
+          ->check(one_of({"gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl"}));
+      app.add_option("--tokens", args->tokens, "prompt length of the prefill rows (default 128)")
+          ->type_name("T")
+          ->check(integer_in(2, kContext - 1));
+      app.add_option("--repeats", args->repeats, "timed runs per row; the median is shown (default 10)")
+          ->type_name("N")
+          ->check(integer_in(1, 100000));
+      app.add_flag("--tf32", args->tf32, "let f32 products on the GPU use TF32");
+      app.add_flag("--chain", args->chain, "only the prefill and decode rows");
+      app.add_flag("--json", args->json, "print JSON instead of a table");
+      return [args] { return run_kernel_bench(*args); };
+    },
     "Weights are random: the timings are those of the kernels, not of a checkpoint's load."};
 
 }  // namespace pthrun::cli
