@@ -39,7 +39,6 @@ const std::string& small_model() {
 ModelOptions on_cpu() {
   ModelOptions options;
   options.device = cpu_device;
-  options.load.progress = false;
   return options;
 }
 
@@ -57,7 +56,6 @@ TEST_CASE("a checkpoint truncated while mapped is an error, not a crash (SIGBUS)
   std::vector<LoadRequest> requests;
   for (const TensorInfo& t : checkpoint.state_dict()) requests.push_back({t, Tensor::empty(t.shape, t.dtype, cpu_device)});
   LoadOptions options;
-  options.progress = false;
   CHECK_THROWS_WITH(load_tensors(checkpoint, requests, options),
                     doctest::Contains((path + " was truncated while pthrun was reading it").c_str()));
   // The process goes on, and other files read as usual.

@@ -40,7 +40,6 @@ std::shared_ptr<const Gpt2Model> load_on(const Fixture& f, Device device, DType 
   options.device = device;
   options.dtype = dtype;
   options.heads = f.ref.at("heads").as_int();
-  options.load.progress = false;
   return Gpt2Model::load(f.weights, options);
 }
 
@@ -191,7 +190,6 @@ TEST_CASE("loading onto the GPU: the device peak is the weights, reserved within
   const int64_t base = allocator.stats().allocated_bytes[all_pools].current;
   ModelOptions options;
   options.device = gpu;
-  options.load.progress = false;
   const auto model = Gpt2Model::load(path, options);
   const AllocatorStats loaded = allocator.stats();
   CHECK(loaded.allocated_bytes[all_pools].peak - base == static_cast<int64_t>(model->weights().nbytes()));

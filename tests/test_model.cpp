@@ -42,7 +42,6 @@ std::shared_ptr<const Gpt2Model> load_cpu(const Reference& ref, bool pass_heads 
   ModelOptions options;
   options.device = cpu_device;
   if (pass_heads) options.heads = ref.heads;
-  options.load.progress = false;
   return Gpt2Model::load(ref.weights, options);
 }
 

@@ -29,7 +29,6 @@ std::shared_ptr<const Gpt2Model> load(const std::string& name) {
   ModelOptions options;
   options.device = cpu_device;
   options.heads = ref.at("heads").as_int();
-  options.load.progress = false;
   return Gpt2Model::load(fixture("model/" + ref.at("weights").as_string()), options);
 }
 

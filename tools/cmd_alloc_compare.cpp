@@ -32,7 +32,6 @@ struct AllocCompareArgs {
 std::string run_workload(const AllocCompareArgs& args) {
   const auto start = std::chrono::steady_clock::now();
   ModelOptions options = model_options(args.model);
-  options.load.progress = false;
   Device device;
   double decode_ms = 0;
   {

@@ -11,6 +11,7 @@
 #include "model/gpt2.h"
 #include "runtime/error.h"
 #include "tools/cli.h"
+#include "tools/progress_bar.h"
 #include "tools/model_options.h"
 
 namespace pthrun::cli {
@@ -46,7 +47,7 @@ int run_convert(const ConvertArgs& args) {
   options.device = cpu_device;  // loaded in f32 on the CPU; --dtype is the output's
   options.heads = args.heads;
   options.key = args.key;
-  options.load.progress = isatty(STDERR_FILENO) != 0;
+  options.load.on_progress = progress_bar("loading");
   const auto model = Gpt2Model::load(args.checkpoint, options);
   const Naming naming = args.naming.empty() ? model->naming() : args.naming == "book" ? Naming::book : Naming::hf;
   const DType dtype = args.dtype.empty() ? model->checkpoint_dtype() : *parse_dtype(args.dtype);

@@ -91,7 +91,6 @@ int run_demo(const DemoArgs& args) {
   heading("Generating with the streaming loader (pthrun generate)");
   ModelOptions options;
   options.device = device;
-  options.load.progress = false;
   const auto model = Gpt2Model::load(checkpoint.string(), options);
   Tokenizer tokenizer = Tokenizer::load_default();
   const std::string& prompt = args.prompt;

@@ -120,7 +120,6 @@ Row bench_load(const std::string& path, const std::string& key, Device device, s
   }
   LoadOptions options;
   options.staging_bytes = staging;
-  options.progress = false;
   Row row;
   row.what = str("open + load_tensors -> ", device.to_string(), dtype ? str(" as ", dtype_name(*dtype)) : "");
   row.dest_bytes = allocator.stats().allocated_bytes[all_pools].current;

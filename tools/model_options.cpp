@@ -1,9 +1,8 @@
 #include "tools/model_options.h"
 
-#include <unistd.h>
-
 #include "runtime/device.h"
 #include "runtime/error.h"
+#include "tools/progress_bar.h"
 
 namespace pthrun::cli {
 
@@ -77,7 +76,7 @@ ModelOptions model_options(const ModelArgs& args) {
   options.dtype = *parse_dtype(args.dtype);  // checked while parsing
   options.heads = args.heads;
   options.key = args.key;
-  options.load.progress = isatty(STDERR_FILENO) != 0;
+  options.load.on_progress = progress_bar("loading");
   options.tf32 = args.tf32;
   return options;
 }

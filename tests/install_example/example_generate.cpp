@@ -15,7 +15,6 @@ int main(int argc, char** argv) {
   try {
     pthrun::ModelOptions options;
     options.heads = std::atoi(argv[2]);
-    options.load.progress = false;
     const auto model = pthrun::Gpt2Model::load(argv[1], options);
     pthrun::Tokenizer tokenizer = pthrun::Tokenizer::load_default();
     pthrun::GenerationOptions generation;
