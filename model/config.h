@@ -1,7 +1,8 @@
-// GPT-2's hyperparameters, read from a checkpoint's tensor shapes plus the head count, which
-// shapes cannot give.
+// GPT-2's hyperparameters: read from a checkpoint's tensor shapes (read_layout() in
+// state_dict_layout.h), plus the head count, which shapes cannot give.
 //
-//   Gpt2Config config = infer_config(layout, "model.pth", heads_option);
+//   StateDictLayout layout = read_layout(checkpoint.state_dict(), "model.pth");
+//   layout.config.heads = resolve_head_count("model.pth", layout.config.channels, heads_option).heads;
 //
 // The head count comes from, in order: --heads N; a config.json beside the checkpoint (HF's
 // "n_head"); the GPT-2 preset for the width (768/1024/1280/1600 -> 12/16/20/25); else an error
