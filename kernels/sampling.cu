@@ -19,7 +19,7 @@
 #include <cmath>
 
 #include "kernels/cuda_common.cuh"
-#include "kernels/op_checks.h"
+#include "kernels/cuda_launchers.h"
 #include "kernels/sampling.h"
 #include "kernels/sampling_rules.h"
 
@@ -258,7 +258,6 @@ __global__ void __launch_bounds__(kThreads)
 void launch_sample(int32_t* tokens, const float* logits, uint32_t* workspace_keys, int64_t B, int V,
                    const SamplingParams& params, uint64_t seed, uint64_t step, cudaStream_t stream) {
   if (B == 0) return;
-  PTHRUN_CHECK(B <= INT32_MAX, "sample: ", B, " rows exceed one grid");
   sample_kernel<<<static_cast<unsigned>(B), kThreads, 0, stream>>>(
       tokens, logits, workspace_keys, V, params.temperature, params.top_k, params.top_p, seed, step);
   PTHRUN_CUDA_CHECK_LAUNCH();
@@ -266,13 +265,10 @@ void launch_sample(int32_t* tokens, const float* logits, uint32_t* workspace_key
 
 }  // namespace
 
-void cuda::sample(const Tensor& tokens, const Tensor& logits, const SamplingParams& params, uint64_t seed,
-                  uint64_t step, const Tensor& workspace, const Stream& stream) {
-  const SamplingDims d = check_sample(tokens, logits, params, workspace);
-  use_device(tokens.device());
-  // The workspace is f32 by contract; the kernel keeps 32-bit keys in it.
-  launch_sample(tokens.data<int32_t>(), logits.data<float>(), reinterpret_cast<uint32_t*>(workspace.data<float>()), d.B,
-                static_cast<int>(d.V), params, seed, step, native(stream));
+void launch_sample(const PthrunCudaSampleArgs& a) {
+  use_device(a.device);
+  const SamplingParams params{a.temperature, a.top_k, a.top_p};
+  launch_sample(a.tokens, a.logits, a.keys, a.B, a.V, params, a.seed, a.step, native(a.stream));
 }
 
 }  // namespace pthrun::kernels

@@ -2,11 +2,8 @@
 
 #include <utility>
 
+#include "runtime/cuda_plugin.h"
 #include "runtime/error.h"
-
-#if PTHRUN_WITH_CUDA
-#include "runtime/cuda_check.h"
-#endif
 
 namespace pthrun {
 
@@ -22,44 +19,40 @@ CudaGraph& CudaGraph::operator=(CudaGraph&& other) noexcept {
   return *this;
 }
 
-#if PTHRUN_WITH_CUDA
-
 void CudaGraph::begin_capture(const Stream& stream) {
   PTHRUN_CHECK(stream.device().is_cuda() && stream.native(),
                "a CUDA graph is captured from a stream of its own on a GPU");
   reset();
-  // Relaxed: other threads may keep making unrelated CUDA calls (the loader, the allocator).
-  PTHRUN_CUDA_CHECK(cudaStreamBeginCapture(static_cast<cudaStream_t>(stream.native()),
-                                           cudaStreamCaptureModeThreadLocal));
+  cuda_check(cuda_plugin().graph_begin_capture(stream.native()));
 }
 
 void CudaGraph::end_capture(const Stream& stream) {
-  cudaGraph_t graph = nullptr;
-  PTHRUN_CUDA_CHECK(cudaStreamEndCapture(static_cast<cudaStream_t>(stream.native()), &graph));
-  graph_ = graph;
-  cudaGraphExec_t exec = nullptr;
-  PTHRUN_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-  exec_ = exec;
+  PTHRUN_CHECK(stream.device().is_cuda() && stream.native(), "end of a CUDA graph capture on a stream that has none");
+  const PthrunCudaPluginV1& api = cuda_plugin();
+  cuda_check(api.graph_end_capture(stream.native(), &graph_));
+  cuda_check(api.graph_instantiate(graph_, &exec_));
+}
+
+void CudaGraph::abandon_capture(const Stream& stream) noexcept {
+  if (!stream.device().is_cuda() || !stream.native()) return;
+  const PthrunCudaPluginV1& api = cuda_plugin();
+  int capturing = 0;
+  if (!cuda_warn(api.graph_is_capturing(stream.native(), &capturing)) || !capturing) return;
+  void* graph = nullptr;
+  // An invalidated capture ends with an error and no graph; that is expected here.
+  if (api.graph_end_capture(stream.native(), &graph) == PTHRUN_CUDA_OK && graph)
+    cuda_warn(api.graph_destroy(graph, nullptr));
 }
 
 void CudaGraph::replay(const Stream& stream) const {
   PTHRUN_CHECK(exec_, "replay of a CUDA graph that was not captured");
-  PTHRUN_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), static_cast<cudaStream_t>(stream.native())));
+  cuda_check(cuda_plugin().graph_launch(exec_, stream.native()));
 }
 
 void CudaGraph::reset() noexcept {
-  if (exec_) PTHRUN_CUDA_WARN(cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_)));
-  if (graph_) PTHRUN_CUDA_WARN(cudaGraphDestroy(static_cast<cudaGraph_t>(graph_)));
+  // A graph exists only after a capture, which opened the plugin.
+  if (graph_ || exec_) cuda_warn(cuda_plugin().graph_destroy(graph_, exec_));
   exec_ = graph_ = nullptr;
 }
-
-#else
-
-void CudaGraph::begin_capture(const Stream&) { throw Error("CUDA graphs need a build with CUDA"); }
-void CudaGraph::end_capture(const Stream&) { throw Error("CUDA graphs need a build with CUDA"); }
-void CudaGraph::replay(const Stream&) const { throw Error("CUDA graphs need a build with CUDA"); }
-void CudaGraph::reset() noexcept {}
-
-#endif
 
 }  // namespace pthrun

@@ -7,7 +7,9 @@
 //   graph.end_capture(stream);
 //   graph.replay(stream);             // as often as needed
 //
-// Only in CUDA builds; elsewhere begin_capture throws.
+// Capture runs in CUDA's thread-local mode: calls that are unsafe during a capture (cudaMalloc,
+// synchronisation) fail only when made by the capturing thread, so other threads (the loader,
+// the allocator serving them) go on as usual.
 #pragma once
 
 #include "runtime/stream.h"
@@ -24,8 +26,12 @@ class CudaGraph {
   ~CudaGraph() { reset(); }
 
   void begin_capture(const Stream& stream);
-  // Ends the capture and instantiates the graph; throws (leaving it not ready) on failure.
+  // Ends the capture and instantiates the graph; throws (leaving it not ready) on failure. The
+  // stream has left capture mode either way.
   void end_capture(const Stream& stream);
+  // Ends a capture that went wrong (an exception between begin and end), dropping what was
+  // captured, so that the stream can run work again. A no-op when the stream is not capturing.
+  static void abandon_capture(const Stream& stream) noexcept;
   void replay(const Stream& stream) const;
   bool ready() const { return exec_ != nullptr; }
   void reset() noexcept;

@@ -25,9 +25,8 @@ ModelOptions model_options(const ParsedArgs& args) {
     } catch (const Error& e) {
       throw UsageError(str("option --device: ", e.what()));
     }
-    PTHRUN_CHECK(options.device->is_cpu() || options.device->index < cuda_device_count(), "--device ", *device,
-                 ": ", cuda_device_count() == 0 ? std::string("no CUDA device on this machine")
-                                                : str("only ", cuda_device_count(), " CUDA device(s) present"));
+    const std::string problem = device_problem(*options.device);
+    PTHRUN_CHECK(problem.empty(), "--device ", *device, ": ", problem);
   }
   if (auto dtype = args.get("dtype")) {
     auto parsed = parse_dtype(*dtype);
