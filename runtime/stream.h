@@ -53,7 +53,7 @@ class Stream {
   // device's allocator (labelled "workspace" in its statistics and trace) and kept until the
   // object goes, which first waits for the stream's work. Grows (reallocates) when a larger
   // size is asked for. Ask before capturing the stream into a CUDA graph: capture cannot
-  // allocate.
+  // allocate. Like the stream itself, for one thread at a time.
   void* workspace(std::size_t bytes) const;
 
  private:

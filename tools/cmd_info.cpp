@@ -97,7 +97,7 @@ void print_cuda(const std::string& indent) {
 
 int run_info(const ParsedArgs& args) {
   args.max_positional(0);
-  std::printf("pthrun %s\n", PTHRUN_VERSION);
+  std::printf("pthrun %s (CUDA backend plugin of this build: %s)\n", PTHRUN_VERSION, PTHRUN_CUDA_BUILD);
   std::printf("allocator: %s\n", AllocatorConfig::from_env().to_string().c_str());
   DeviceProperties cpu = device_properties(cpu_device);
   std::printf("cpu: %s, %d cores, %s\n", cpu.name.c_str(), cpu.multiprocessors,

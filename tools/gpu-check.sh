@@ -61,10 +61,14 @@ setup() {
     echo "no $carry/bundle.tar.xz: run tools/gpu-bundle.sh first and carry .gpu-carry" | tee "$OUT/summary.txt"
     exit 2
   fi
-  rm -rf "$carry/unpacked" build-gpu && mkdir -p "$carry/unpacked" "$carry/lib"
+  if [[ -e build-gpu && ! -e build-gpu/.from-bundle ]]; then
+    echo "build-gpu/ exists and is not an unpacked bundle: this script is for the GPU machine" | tee "$OUT/summary.txt"
+    exit 2
+  fi
+  rm -rf "$carry/unpacked" "$carry/lib" build-gpu && mkdir -p "$carry/unpacked" "$carry/lib"
   python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$carry/bundle.tar.xz" \
     "$carry/unpacked"
-  mv "$carry/unpacked/build-gpu" build-gpu
+  mv "$carry/unpacked/build-gpu" build-gpu && touch build-gpu/.from-bundle
   # The suites find their fixtures and pthrun under the folder the build was configured in.
   local source_dir
   source_dir=$(cat "$carry/unpacked/SOURCE_DIR")
@@ -74,7 +78,8 @@ setup() {
   # Only the carried libraries the image lacks, so that its own (newer) ones win.
   local so
   for so in "$carry"/unpacked/lib/*; do
-    ldconfig -p | grep -q " $(basename "$so") " || cp "$so" "$carry/lib/"
+    ldconfig -p | awk -v name="$(basename "$so")" '$1 == name { found = 1 } END { exit !found }' ||
+      cp "$so" "$carry/lib/"
   done
   # cuBLASLt is the machine's own: the system's, the toolkit's, or PyTorch's wheel's.
   local cublas
