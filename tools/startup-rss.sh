@@ -7,7 +7,7 @@
 #
 # Commands: `pthrun --help`, `pthrun info`, and a CPU `generate` of 8 tokens with the model
 # (a gpt2-small made with `pthrun init` when none is given). Peak RSS is the kernel's high-water
-# mark (GNU time's %M); the start-up time is the wall time of `--help`.
+# mark (GNU time's %M); times are wall times from fork to exit (`--help`'s is the start-up time).
 set -euo pipefail
 before=$1
 after=$2
@@ -39,11 +39,11 @@ for i in "${!commands[@]}"; do
   for run in $(seq "$repeat"); do
     for side in before after; do
       binary=${!side}
+      local_start=$(date +%s%N)
       # shellcheck disable=SC2086
-      /usr/bin/time -f "%M %e" -o "$work/time" "$binary" ${commands[$i]} > /dev/null 2>&1 || true
-      read -r kib seconds < "$work/time"
-      echo "$kib" >> "$work/$side.rss.$i"
-      echo "$seconds" >> "$work/$side.sec.$i"
+      /usr/bin/time -f "%M" -o "$work/time" "$binary" ${commands[$i]} > /dev/null 2>&1 || true
+      echo $((($(date +%s%N) - local_start) / 1000)) | awk '{ print $1 / 1e6 }' >> "$work/$side.sec.$i"
+      cat "$work/time" >> "$work/$side.rss.$i"
     done
   done
   printf '%-38s %11.1f MB %11.1f MB %10.3f %10.3f\n' "${labels[$i]}" \
