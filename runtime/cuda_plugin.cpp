@@ -56,32 +56,32 @@ std::string dl_error() {
   return text ? text : "unknown dlopen error";
 }
 
-// Opens `path` (a file, or a bare name for the dynamic linker to search) and checks its
-// entry point and ABI.
-Loaded open_plugin(const std::string& path) {
-  Loaded out;
-  out.path = path;
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!handle) {
-    out.error = str("cannot load the CUDA backend ", path, ": ", dl_error());
-    return out;
-  }
-  auto entry = reinterpret_cast<PthrunCudaPluginEntryV1>(dlsym(handle, PTHRUN_CUDA_PLUGIN_ENTRY));
-  if (!entry) {
-    out.error = str("the CUDA backend ", path, " has no entry point ", PTHRUN_CUDA_PLUGIN_ENTRY,
-                    ": not a pthrun CUDA plugin of interface version ", PTHRUN_CUDA_PLUGIN_ABI);
-    dlclose(handle);
-    return out;
-  }
+// The table behind a plugin's entry point, if it speaks this core's interface version.
+Loaded table_of(PthrunCudaPluginEntryV1 entry, const std::string& path) {
+  Loaded out{nullptr, path, ""};
   const PthrunCudaPluginV1* api = entry();
-  if (!api || api->abi != PTHRUN_CUDA_PLUGIN_ABI || api->size < sizeof(PthrunCudaPluginV1)) {
-    out.error = str("the CUDA backend ", path, " speaks interface version ", api ? api->abi : 0u, " (a table of ",
-                    api ? api->size : 0u, " bytes); this pthrun needs version ", PTHRUN_CUDA_PLUGIN_ABI, " (",
-                    sizeof(PthrunCudaPluginV1), " bytes): use the plugin built with this pthrun");
-    return out;  // not closed: its constructors ran, and unmapping code with live state is unsafe
+  if (api && api->abi == PTHRUN_CUDA_PLUGIN_ABI && api->size >= sizeof(PthrunCudaPluginV1)) {
+    out.api = api;
+    return out;
   }
-  out.api = api;
+  out.error = str("the CUDA backend ", path, " speaks interface version ", api ? api->abi : 0u, " (a table of ",
+                  api ? api->size : 0u, " bytes); this pthrun needs version ", PTHRUN_CUDA_PLUGIN_ABI, " (",
+                  sizeof(PthrunCudaPluginV1), " bytes): use the plugin built with this pthrun");
   return out;
+}
+
+// Opens the plugin file at `path` and checks its entry point and interface version. A plugin
+// that was opened stays open, refused or not: its constructors ran, and unmapping code with
+// live state is unsafe.
+Loaded open_plugin(const std::string& path) {
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) return {nullptr, path, str("cannot load the CUDA backend ", path, ": ", dl_error())};
+  auto entry = reinterpret_cast<PthrunCudaPluginEntryV1>(dlsym(handle, PTHRUN_CUDA_PLUGIN_ENTRY));
+  if (!entry)
+    return {nullptr, path,
+            str("the CUDA backend ", path, " has no entry point ", PTHRUN_CUDA_PLUGIN_ENTRY,
+                ": not a pthrun CUDA plugin of interface version ", PTHRUN_CUDA_PLUGIN_ABI)};
+  return table_of(entry, path);
 }
 
 // Where the plugin is (the search order of cuda_plugin.h), found without opening anything.
@@ -117,13 +117,10 @@ Location locate_plugin() {
 Loaded find_plugin() {
   const Location where = locate_plugin();
   if (!where.error.empty()) return {nullptr, where.path, where.error};
-  if (!where.in_process) return open_plugin(where.path);
-  Loaded out{nullptr, where.path, ""};
-  const auto entry = reinterpret_cast<PthrunCudaPluginEntryV1>(dlsym(RTLD_DEFAULT, PTHRUN_CUDA_PLUGIN_ENTRY));
-  const PthrunCudaPluginV1* api = entry();
-  if (api && api->abi == PTHRUN_CUDA_PLUGIN_ABI && api->size >= sizeof(PthrunCudaPluginV1)) out.api = api;
-  else out.error = str("the CUDA backend linked into this program (", where.path, ") has the wrong interface version");
-  return out;
+  if (where.in_process)
+    return table_of(reinterpret_cast<PthrunCudaPluginEntryV1>(dlsym(RTLD_DEFAULT, PTHRUN_CUDA_PLUGIN_ENTRY)),
+                    where.path);
+  return open_plugin(where.path);
 }
 
 std::mutex& load_mutex() {

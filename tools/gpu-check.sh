@@ -146,7 +146,7 @@ phase_b() {
     IFS=: read -r tool suite cap filter <<< "$run"
     local part=$log.part before=$SECONDS
     capped "$cap" "$part" "$sanitizer" --tool "$tool" --error-exitcode 99 --print-limit 20 \
-      "build-gpu/tests/$suite" ${filter:+"$filter"}
+      "build-gpu/tests/$suite" --duration=true ${filter:+"$filter"}
     status=$?
     cat "$part" >> "$log"
     local errors
