@@ -3,7 +3,7 @@
 #include <cuda_runtime_api.h>
 #include <dlfcn.h>
 
-#include <cstring>
+#include <cstdio>
 
 #include "runtime/cuda_check.h"
 
@@ -45,7 +45,7 @@ void versions(PthrunCudaVersions* out) {
     cudaGetLastError();
     out->driver = 0;
   }
-  std::strncpy(out->architectures, PTHRUN_CUDA_ARCHITECTURES, sizeof out->architectures - 1);
+  std::snprintf(out->architectures, sizeof out->architectures, "%s", PTHRUN_CUDA_ARCHITECTURES);
 }
 
 void device_count(int* count) {
@@ -58,7 +58,7 @@ void device_properties(int device, PthrunCudaDeviceProperties* out) {
   cudaDeviceProp p{};
   PTHRUN_CUDA_CHECK(cudaGetDeviceProperties(&p, device));
   *out = {};
-  std::strncpy(out->name, p.name, sizeof out->name - 1);
+  std::snprintf(out->name, sizeof out->name, "%s", p.name);
   out->total_memory = p.totalGlobalMem;
   out->multiprocessors = p.multiProcessorCount;
   out->compute_major = p.major;
