@@ -13,12 +13,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/attention.h"
+#include "kernels/attention_limits.h"
 #include "kernels/cuda_common.cuh"
-#include "kernels/decode_split.h"
-#include "kernels/kernel_check.h"
-#include "kernels/op_checks.h"
-#include "runtime/checked_math.h"
+#include "kernels/cuda_launchers.h"
 
 namespace pthrun::kernels {
 
@@ -29,7 +26,7 @@ using namespace cuda_detail;
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / kWarpSize;
 constexpr int kTileKeys = 128;
-constexpr int kMaxHeadSize = 128;
+constexpr int kMaxHeadSize = kCudaMaxHeadSize;
 // Blocks per multiprocessor the splits aim for at small batches.
 constexpr int64_t kBlocksPerSM = 4;
 
@@ -123,12 +120,12 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // Splits for a launch: enough blocks for kBlocksPerSM per multiprocessor, within what the
-// workspace was sized for.
-int decode_splits(Device device, int64_t B, int64_t NH, int64_t T_max) {
+// workspace was sized for (max_splits, kernels/decode_split.h).
+int decode_splits(int device, int64_t B, int64_t NH, int max_splits) {
   int sms = 0;
-  PTHRUN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device.index));
+  PTHRUN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   const int64_t wanted = ceil_div(kBlocksPerSM * sms, std::max<int64_t>(B * NH, 1));
-  return static_cast<int>(std::clamp<int64_t>(wanted, 1, decode_max_splits(T_max)));
+  return static_cast<int>(std::clamp<int64_t>(wanted, 1, max_splits));
 }
 
 template <typename T>
@@ -136,10 +133,7 @@ void launch_attention_decode(T* out, float* partial, const T* qkv, const T* k_ca
                              const int32_t* positions, int B, int NH, int HS, int T_max, int splits,
                              cudaStream_t stream) {
   if (B == 0) return;
-  PTHRUN_CHECK(HS <= kMaxHeadSize, "attention_decode: head size ", HS, " is above the ", kMaxHeadSize,
-               " the CUDA kernel supports");
-  PTHRUN_CHECK(B <= 65535 && NH <= 65535, "attention_decode: ", B, " sequences of ", NH,
-               " heads exceed the grid's limits");
+  PTHRUN_ASSERT(HS <= kMaxHeadSize && B <= kCudaMaxGridY && NH <= kCudaMaxGridY);
   const float scale = 1.0f / sqrtf(static_cast<float>(HS));
   attention_decode_split_kernel<<<dim3(splits, NH, B), kThreads, 0, stream>>>(partial, qkv, k_cache, v_cache, positions,
                                                                               NH, HS, T_max, splits, scale);
@@ -150,21 +144,14 @@ void launch_attention_decode(T* out, float* partial, const T* qkv, const T* k_ca
 
 }  // namespace
 
-void cuda::attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
-                            const Tensor& positions, int num_heads, const Tensor& workspace, const Stream& stream) {
-  const AttentionDims d = check_attention_decode(out, qkv, k_cache, v_cache, positions, num_heads, workspace);
-  check_int32_range("attention_decode", "the cache's positions", d.T_max);
-  check_int32_range("attention_decode", "the row width", 3 * d.C);
-  const Device device = out.device();
-  use_device(device);
-  const int splits = decode_splits(device, d.B, d.NH, d.T_max);
-  dispatch_float(out.dtype(), "attention_decode", [&](auto tag) {
+void launch_attention_decode(const PthrunCudaDecodeArgs& a) {
+  use_device(a.device);
+  const int splits = decode_splits(a.device, a.B, a.NH, a.max_splits);
+  dispatch_float(a.dtype, "attention_decode", [&](auto tag) {
     using T = decltype(tag);
-    launch_attention_decode(static_cast<T*>(out.data_ptr()), workspace.data<float>(),
-                            static_cast<const T*>(qkv.data_ptr()), static_cast<const T*>(k_cache.data_ptr()),
-                            static_cast<const T*>(v_cache.data_ptr()), positions.data<int32_t>(), static_cast<int>(d.B),
-                            static_cast<int>(d.NH), static_cast<int>(d.HS), static_cast<int>(d.T_max), splits,
-                            native(stream));
+    launch_attention_decode(static_cast<T*>(a.out), a.workspace, static_cast<const T*>(a.qkv),
+                            static_cast<const T*>(a.k_cache), static_cast<const T*>(a.v_cache), a.positions, a.B, a.NH,
+                            a.HS, a.T_max, splits, native(a.stream));
   });
 }
 

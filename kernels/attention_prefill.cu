@@ -12,11 +12,9 @@
 // Arithmetic is f32 on CUDA cores; the scores and the softmax are the CPU reference's.
 #include <cmath>
 
-#include "kernels/attention.h"
+#include "kernels/attention_limits.h"
 #include "kernels/cuda_common.cuh"
-#include "kernels/kernel_check.h"
-#include "kernels/op_checks.h"
-#include "runtime/checked_math.h"
+#include "kernels/cuda_launchers.h"
 
 namespace pthrun::kernels {
 
@@ -27,7 +25,6 @@ using namespace cuda_detail;
 constexpr int kQueries = 32;
 constexpr int kThreads = 128;
 constexpr int kThreadsPerQuery = kThreads / kQueries;
-constexpr int kMaxHeadSize = 128;
 
 template <typename T, int kMaxHS, int kKeys>
 __global__ void __launch_bounds__(kThreads)
@@ -139,8 +136,7 @@ template <typename T>
 void launch_attention_prefill(T* out, const T* qkv, const T* k_cache, const T* v_cache, int T_len, int pos0, int NH,
                               int HS, int T_max, cudaStream_t stream) {
   if (T_len == 0) return;
-  PTHRUN_CHECK(HS <= kMaxHeadSize, "attention_prefill: head size ", HS, " is above the ", kMaxHeadSize,
-               " the CUDA kernel supports");
+  PTHRUN_ASSERT(HS <= kCudaMaxHeadSize);
   const dim3 grid(static_cast<unsigned>(ceil_div(T_len, kQueries)), static_cast<unsigned>(NH));
   const float scale = 1.0f / sqrtf(static_cast<float>(HS));
   if (HS <= 64)
@@ -154,18 +150,12 @@ void launch_attention_prefill(T* out, const T* qkv, const T* k_cache, const T* v
 
 }  // namespace
 
-void cuda::attention_prefill(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
-                             int64_t pos0, int num_heads, const Stream& stream) {
-  const AttentionDims d = check_attention_prefill(out, qkv, k_cache, v_cache, pos0, num_heads);
-  check_int32_range("attention_prefill", "the cache's positions", d.T_max);
-  check_int32_range("attention_prefill", "the row width", 3 * d.C);
-  use_device(out.device());
-  dispatch_float(out.dtype(), "attention_prefill", [&](auto tag) {
+void launch_attention_prefill(const PthrunCudaPrefillArgs& a) {
+  use_device(a.device);
+  dispatch_float(a.dtype, "attention_prefill", [&](auto tag) {
     using T = decltype(tag);
-    launch_attention_prefill(static_cast<T*>(out.data_ptr()), static_cast<const T*>(qkv.data_ptr()),
-                             static_cast<const T*>(k_cache.data_ptr()), static_cast<const T*>(v_cache.data_ptr()),
-                             static_cast<int>(d.N), static_cast<int>(pos0), static_cast<int>(d.NH),
-                             static_cast<int>(d.HS), static_cast<int>(d.T_max), native(stream));
+    launch_attention_prefill(static_cast<T*>(a.out), static_cast<const T*>(a.qkv), static_cast<const T*>(a.k_cache),
+                             static_cast<const T*>(a.v_cache), a.T, a.pos0, a.NH, a.HS, a.T_max, native(a.stream));
   });
 }
 

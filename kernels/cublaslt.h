@@ -1,21 +1,21 @@
-// The one place that talks to cuBLASLt (CUDA builds only; include from .cpp/.cu files).
+// The one place that talks to cuBLASLt (the CUDA backend's sources only).
 //
 //   LtProduct p{.m = O, .n = N, .k = I, .transpose_a = true, ...};
 //   if (!run_lt_product(device, stream, p)) { /* no algorithm: fall back */ }
 //
-// Per device, created on first use and kept for the process: one cuBLASLt handle, the plans
-// (descriptors plus the algorithm cuBLASLt's heuristic chose) cached by problem, and one 32 MiB
-// workspace per stream, allocated through the device allocator under AllocScope("workspace").
-// A workspace per stream rather than one per device, because two streams running products at
-// the same time must not share one. The first product on a stream allocates its workspace:
-// run one product on a stream before capturing that stream into a CUDA graph.
+// cuBLASLt is opened with dlopen on first use rather than linked: loading the plugin then maps
+// a few megabytes instead of cuBLASLt's half gigabyte, so that asking it about devices stays
+// cheap, and a machine without cuBLASLt gets a message naming the library. Per device, created
+// on first use and kept for the process: one handle, and the plans (descriptors plus the
+// algorithm cuBLASLt's heuristic chose) cached by problem. The workspace is the caller's: a
+// Stream's own (runtime/stream.h), so that it lives exactly as long as the stream using it.
 #pragma once
 
 #include <cublasLt.h>
 
+#include <cstddef>
 #include <cstdint>
-
-#include "runtime/device.h"
+#include <string>
 
 namespace pthrun::kernels {
 
@@ -31,10 +31,22 @@ struct LtProduct {
   const void* b = nullptr;
   void* d = nullptr;
   const void* bias = nullptr;  // needed by the *_BIAS epilogues; of d_type
+  void* workspace = nullptr;
+  std::size_t workspace_bytes = 0;
 };
 
+// Whether cuBLASLt offers an algorithm for the product (its sizes, types and the pointers'
+// alignments); makes and caches the plan, runs nothing.
+bool lt_product_supported(int device, const LtProduct& product);
 // Enqueues the product on `stream`. Returns false, having enqueued nothing, when cuBLASLt
 // offers no algorithm for it; throws CublasError when a call fails.
-bool run_lt_product(Device device, cudaStream_t stream, const LtProduct& product);
+bool run_lt_product(int device, cudaStream_t stream, const LtProduct& product);
+
+// Opens cuBLASLt now if not yet done; throws CublasError with what dlopen reported.
+struct BlasLibrary {
+  int version = 0;   // cublasLtGetVersion(): 130000 for 13.0.0
+  std::string path;  // the file the dynamic linker found
+};
+const BlasLibrary& load_blas();
 
 }  // namespace pthrun::kernels

@@ -1,6 +1,6 @@
 // Device-side helpers shared by the CUDA kernels (include from .cu files only): warp and block
 // reductions, the element loads/stores of kernels/element.h, and the host-side glue every
-// launcher needs (the native stream, making the tensor's device current).
+// launcher needs (the stream handle, making the args' device current, the dtype switch).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -10,19 +10,24 @@
 
 #include "kernels/element.h"
 #include "runtime/cuda_check.h"
-#include "runtime/device.h"
-#include "runtime/stream.h"
+#include "runtime/cuda_grid.h"
 
 namespace pthrun::kernels::cuda_detail {
 
 constexpr int kWarpSize = 32;
 constexpr unsigned kFullMask = 0xffffffffu;
 
-inline cudaStream_t native(const Stream& stream) { return static_cast<cudaStream_t>(stream.native()); }
+inline cudaStream_t native(void* stream) { return static_cast<cudaStream_t>(stream); }
 
 // Launchers run with the output's device current, so that a launch on cuda:1 works from a
 // thread whose current device is cuda:0.
-inline void use_device(Device device) { set_current_device(device); }
+inline void use_device(int device) { PTHRUN_CUDA_CHECK(cudaSetDevice(device)); }
+
+// dispatch_float (kernels/element.h) for a dtype that crossed the plugin boundary as a number.
+template <typename F>
+decltype(auto) dispatch_float(int dtype, const char* op, F&& f) {
+  return ::pthrun::kernels::dispatch_float(static_cast<DType>(dtype), op, std::forward<F>(f));
+}
 
 __device__ __forceinline__ float warp_sum(float v) {
   for (int offset = kWarpSize / 2; offset > 0; offset >>= 1) v += __shfl_xor_sync(kFullMask, v, offset);

@@ -1,6 +1,7 @@
-// The public kernel entry points: each routes to the CPU reference or the CUDA kernel by the
-// device of its output, after checking that the stream belongs to that device. Also the
-// sizes of the caller-owned workspaces.
+// The public kernel entry points: each routes to the CPU reference or the CUDA entry
+// (cuda_entries.cpp, which hands the work to the CUDA backend) by the device of its output,
+// after checking that the stream belongs to that device. Also the sizes of the caller-owned
+// workspaces.
 #include <algorithm>
 #include <vector>
 
@@ -22,14 +23,9 @@ void check_stream(const char* op, Device device, const Stream& stream) {
                " but the output is on ", device.to_string());
 }
 
-[[maybe_unused]] [[noreturn]] void no_cuda(const char* op, Device device) {
-  throw Error(str(op, ": the output is on ", device.to_string(), ", but pthrun was built without CUDA"));
-}
-
 }  // namespace
 
 // Calls cpu::OP or cuda::OP with the arguments, by DEVICE.
-#if PTHRUN_WITH_CUDA
 #define PTHRUN_ROUTE(OP, DEVICE, STREAM, ...) \
   do {                                        \
     check_stream(#OP, DEVICE, STREAM);        \
@@ -38,16 +34,6 @@ void check_stream(const char* op, Device device, const Stream& stream) {
     else                                      \
       cuda::OP(__VA_ARGS__);                  \
   } while (0)
-#else
-#define PTHRUN_ROUTE(OP, DEVICE, STREAM, ...) \
-  do {                                        \
-    check_stream(#OP, DEVICE, STREAM);        \
-    if ((DEVICE).is_cpu())                    \
-      cpu::OP(__VA_ARGS__);                   \
-    else                                      \
-      no_cuda(#OP, DEVICE);                   \
-  } while (0)
-#endif
 
 void embedding(const Tensor& out, const Tensor& tokens, const Tensor& positions, const Tensor& wte, const Tensor& wpe,
                const Stream& stream) {

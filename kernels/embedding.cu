@@ -5,9 +5,7 @@
 #include <cmath>
 
 #include "kernels/cuda_common.cuh"
-#include "kernels/embedding.h"
-#include "kernels/kernel_check.h"
-#include "kernels/op_checks.h"
+#include "kernels/cuda_launchers.h"
 
 namespace pthrun::kernels {
 
@@ -42,19 +40,12 @@ void launch_embedding(T* out, const int32_t* tokens, const int32_t* positions, c
 
 }  // namespace
 
-void cuda::embedding(const Tensor& out, const Tensor& tokens, const Tensor& positions, const Tensor& wte,
-                     const Tensor& wpe, const Stream& stream) {
-  const EmbeddingDims d = check_embedding(out, tokens, positions, wte, wpe);
-  check_int32_range("embedding", "the number of rows", d.N);
-  check_int32_range("embedding", "the vocabulary size", d.V);
-  check_int32_range("embedding", "the context size", d.T_max);
-  check_int32_range("embedding", "the row length", d.C);
-  use_device(out.device());
-  dispatch_float(out.dtype(), "embedding", [&](auto tag) {
+void launch_embedding(const PthrunCudaEmbeddingArgs& a) {
+  use_device(a.device);
+  dispatch_float(a.dtype, "embedding", [&](auto tag) {
     using T = decltype(tag);
-    launch_embedding(static_cast<T*>(out.data_ptr()), tokens.data<int32_t>(), positions.data<int32_t>(),
-                     static_cast<const T*>(wte.data_ptr()), static_cast<const T*>(wpe.data_ptr()), d.N,
-                     static_cast<int>(d.C), static_cast<int>(d.V), static_cast<int>(d.T_max), native(stream));
+    launch_embedding(static_cast<T*>(a.out), a.tokens, a.positions, static_cast<const T*>(a.wte),
+                     static_cast<const T*>(a.wpe), a.N, a.C, a.V, a.T_max, native(a.stream));
   });
 }
 

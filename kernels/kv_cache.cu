@@ -3,10 +3,8 @@
 // plain copy, no conversion. Rows of sequence kSkipRow are skipped by contract; rows whose
 // sequence or position is otherwise out of range (the values are on the device, unchecked) are
 // skipped too rather than written outside the cache.
-#include "kernels/attention.h"
 #include "kernels/cuda_common.cuh"
-#include "kernels/kernel_check.h"
-#include "kernels/op_checks.h"
+#include "kernels/cuda_launchers.h"
 
 namespace pthrun::kernels {
 
@@ -44,21 +42,12 @@ void launch_kv_cache_append(T* k_cache, T* v_cache, const T* qkv, const int32_t*
 
 }  // namespace
 
-void cuda::kv_cache_append(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv, const Tensor& sequences,
-                           const Tensor& positions, int num_heads, const Stream& stream) {
-  const AttentionDims d = check_kv_cache_append(k_cache, v_cache, qkv, sequences, positions, num_heads);
-  const char* op = "kv_cache_append";
-  check_int32_range(op, "the number of rows", d.N);
-  check_int32_range(op, "the number of sequences", d.B);
-  check_int32_range(op, "the cache's positions", d.T_max);
-  check_int32_range(op, "the row width", 3 * d.C);
-  use_device(k_cache.device());
-  dispatch_float(k_cache.dtype(), op, [&](auto tag) {
+void launch_kv_cache_append(const PthrunCudaKvAppendArgs& a) {
+  use_device(a.device);
+  dispatch_float(a.dtype, "kv_cache_append", [&](auto tag) {
     using T = decltype(tag);
-    launch_kv_cache_append(static_cast<T*>(k_cache.data_ptr()), static_cast<T*>(v_cache.data_ptr()),
-                           static_cast<const T*>(qkv.data_ptr()), sequences.data<int32_t>(), positions.data<int32_t>(),
-                           d.N, static_cast<int>(d.B), static_cast<int>(d.NH), static_cast<int>(d.T_max),
-                           static_cast<int>(d.HS), native(stream));
+    launch_kv_cache_append(static_cast<T*>(a.k_cache), static_cast<T*>(a.v_cache), static_cast<const T*>(a.qkv),
+                           a.sequences, a.positions, a.N, a.B, a.NH, a.T_max, a.HS, native(a.stream));
   });
 }
 

@@ -7,9 +7,7 @@
 // An in-place call (out == x, or out == delta) is safe: a thread writes only elements it has
 // already read, and reads no one else's.
 #include "kernels/cuda_common.cuh"
-#include "kernels/kernel_check.h"
-#include "kernels/layernorm.h"
-#include "kernels/op_checks.h"
+#include "kernels/cuda_launchers.h"
 
 namespace pthrun::kernels {
 
@@ -67,7 +65,6 @@ template <typename T>
 void launch_layernorm(T* out, const T* x, const T* weight, const T* bias, int64_t rows, int C, float eps,
                       cudaStream_t stream) {
   if (rows == 0) return;
-  PTHRUN_CHECK(rows <= INT32_MAX, "layernorm: ", rows, " rows exceed one grid");
   layernorm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(out, x, weight, bias, C, eps);
   PTHRUN_CUDA_CHECK_LAUNCH();
 }
@@ -76,7 +73,6 @@ template <typename T>
 void launch_residual_layernorm(T* residual, T* out, const T* delta, const T* weight, const T* bias, int64_t rows, int C,
                                float eps, cudaStream_t stream) {
   if (rows == 0) return;
-  PTHRUN_CHECK(rows <= INT32_MAX, "residual_layernorm: ", rows, " rows exceed one grid");
   residual_layernorm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(residual, out, delta, weight, bias, C,
                                                                                   eps);
   PTHRUN_CUDA_CHECK_LAUNCH();
@@ -84,30 +80,18 @@ void launch_residual_layernorm(T* residual, T* out, const T* delta, const T* wei
 
 }  // namespace
 
-void cuda::layernorm(const Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
-                     const Stream& stream) {
-  const int64_t C = check_layernorm(out, x, weight, bias, eps);
-  check_int32_range("layernorm", "the row length", C);
-  use_device(out.device());
-  dispatch_float(out.dtype(), "layernorm", [&](auto tag) {
+void launch_layernorm(const PthrunCudaLayernormArgs& a) {
+  use_device(a.device);
+  dispatch_float(a.dtype, a.residual ? "residual_layernorm" : "layernorm", [&](auto tag) {
     using T = decltype(tag);
-    launch_layernorm(static_cast<T*>(out.data_ptr()), static_cast<const T*>(x.data_ptr()),
-                     static_cast<const T*>(weight.data_ptr()), static_cast<const T*>(bias.data_ptr()), row_count(out),
-                     static_cast<int>(C), eps, native(stream));
-  });
-}
-
-void cuda::residual_layernorm(const Tensor& residual, const Tensor& out, const Tensor& delta, const Tensor& weight,
-                              const Tensor& bias, float eps, const Stream& stream) {
-  const int64_t C = check_residual_layernorm(residual, out, delta, weight, bias, eps);
-  check_int32_range("residual_layernorm", "the row length", C);
-  use_device(out.device());
-  dispatch_float(out.dtype(), "residual_layernorm", [&](auto tag) {
-    using T = decltype(tag);
-    launch_residual_layernorm(static_cast<T*>(residual.data_ptr()), static_cast<T*>(out.data_ptr()),
-                              static_cast<const T*>(delta.data_ptr()), static_cast<const T*>(weight.data_ptr()),
-                              static_cast<const T*>(bias.data_ptr()), row_count(out), static_cast<int>(C), eps,
-                              native(stream));
+    const auto* weight = static_cast<const T*>(a.weight);
+    const auto* bias = static_cast<const T*>(a.bias);
+    if (a.residual)
+      launch_residual_layernorm(static_cast<T*>(a.residual), static_cast<T*>(a.out), static_cast<const T*>(a.x), weight,
+                                bias, a.rows, a.C, a.eps, native(a.stream));
+    else
+      launch_layernorm(static_cast<T*>(a.out), static_cast<const T*>(a.x), weight, bias, a.rows, a.C, a.eps,
+                       native(a.stream));
   });
 }
 

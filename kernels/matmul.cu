@@ -1,4 +1,5 @@
-// CUDA linear layer (see kernels/matmul.h) on cuBLASLt, f32 accumulation.
+// CUDA linear layer (see kernels/matmul.h) on cuBLASLt, f32 accumulation: the plugin's
+// launcher behind the core's kernels::cuda::linear.
 //
 // Row-major to cuBLASLt's column-major: out (N, O) row-major is D = out^T (O x N), so
 // D = W' . x^T with m = O, n = N, k = I. x (N, I) row-major is x^T (I x N) column-major:
@@ -13,15 +14,15 @@
 // so f32 outputs, which the tests hold to 1e-5 against the CPU, get GELU from our own kernel;
 // in bf16 and f16 the output's rounding dwarfs any such difference. Whatever cuBLASLt did not
 // apply (f32 logits from 16-bit operands, a shape with no algorithm for the epilogue) runs as a
-// separate kernel; a shape cuBLASLt refuses altogether gets a plain one-thread-per-output kernel.
+// separate kernel; a shape cuBLASLt refuses altogether gets a plain one-thread-per-output kernel,
+// and the launcher says so (PTHRUN_CUDA_LINEAR_NAIVE), so that the core counts every fallback
+// (kernels/cuda_gemm.h).
 #include <cuda_runtime.h>
 
 #include "kernels/cublaslt.h"
 #include "kernels/cuda_common.cuh"
+#include "kernels/cuda_launchers.h"
 #include "kernels/gelu.cuh"
-#include "kernels/matmul.h"
-#include "kernels/op_checks.h"
-#include "runtime/checked_math.h"
 
 namespace pthrun::kernels {
 
@@ -30,7 +31,6 @@ namespace {
 using namespace cuda_detail;
 
 constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 65535;
 
 // out (N, O) = x (N, I) . W, one thread per output, for the rare shapes cuBLASLt refuses.
 template <typename T, typename Out>
@@ -57,20 +57,19 @@ __global__ void linear_epilogue_kernel(Out* out, const Bias* bias, int64_t n, in
 template <typename Out, typename Bias>
 void launch_linear_epilogue(Out* out, const Bias* bias, int64_t n, int64_t O, bool apply_gelu, cudaStream_t stream) {
   if (n == 0) return;
-  const int blocks = static_cast<int>(std::min(ceil_div(n, kThreads), kMaxBlocks));
-  linear_epilogue_kernel<<<blocks, kThreads, 0, stream>>>(out, bias, n, O, apply_gelu);
+  linear_epilogue_kernel<<<grid_stride_blocks(n, kThreads), kThreads, 0, stream>>>(out, bias, n, O, apply_gelu);
   PTHRUN_CUDA_CHECK_LAUNCH();
 }
 
 template <typename T, typename Out>
 void launch_naive_linear(Out* out, const T* x, const T* w, int N, int I, int O, bool out_in, cudaStream_t stream) {
-  const int blocks = static_cast<int>(std::min(ceil_div(int64_t{N} * O, kThreads), kMaxBlocks));
-  naive_linear_kernel<<<blocks, kThreads, 0, stream>>>(out, x, w, N, I, O, out_in);
+  naive_linear_kernel<<<grid_stride_blocks(int64_t{N} * O, kThreads), kThreads, 0, stream>>>(out, x, w, N, I, O,
+                                                                                              out_in);
   PTHRUN_CUDA_CHECK_LAUNCH();
 }
 
-cudaDataType_t cuda_type(DType dtype) {
-  switch (dtype) {
+cudaDataType_t cuda_type(int dtype) {
+  switch (static_cast<DType>(dtype)) {
     case DType::bf16:
       return CUDA_R_16BF;
     case DType::f16:
@@ -85,67 +84,91 @@ cublasLtEpilogue_t fused_epilogue(bool bias, bool apply_gelu) {
   return bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
 }
 
+// The product as cuBLASLt sees it (see the top of this file), without epilogue.
+LtProduct product_of(const PthrunCudaLinearArgs& a) {
+  LtProduct p;
+  p.m = a.O;
+  p.n = a.N;
+  p.k = a.I;
+  p.transpose_a = a.out_in != 0;
+  p.ab_type = cuda_type(a.dtype);
+  p.d_type = cuda_type(a.out_dtype);
+  p.tf32 = a.dtype == PTHRUN_CUDA_F32 && a.tf32;
+  p.a = a.weight;
+  p.b = a.x;
+  p.d = a.out;
+  p.workspace = a.workspace;
+  p.workspace_bytes = a.workspace_bytes;
+  return p;
+}
+
+// What cuBLASLt can fuse: the bias when out has the operands' dtype; GELU too when that dtype is
+// 16-bit (see the top of this file).
+struct Fusion {
+  bool bias, gelu;
+};
+Fusion fusable(const PthrunCudaLinearArgs& a) {
+  const bool same_dtype = a.out_dtype == a.dtype;
+  return {same_dtype && a.bias, same_dtype && a.gelu && a.out_dtype != PTHRUN_CUDA_F32};
+}
+
+LtProduct with_epilogue(LtProduct p, Fusion f, const void* bias) {
+  p.epilogue = fused_epilogue(f.bias, f.gelu);
+  p.bias = f.bias ? bias : nullptr;
+  return p;
+}
+
 }  // namespace
 
-void cuda::linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout, const Tensor& bias,
-                  Epilogue epilogue, const MatmulOptions& options, const Stream& stream) {
-  const LinearDims d = check_linear(out, x, weight, layout, bias);
-  if (out.numel() == 0) return;
-  const Device device = out.device();
-  use_device(device);
-  cudaStream_t s = native(stream);
-  const bool apply_gelu = epilogue == Epilogue::gelu;
-  bool fused_bias = false, fused_gelu = false;  // applied by cuBLASLt
-  if (d.I == 0) {
+int linear_path(const PthrunCudaLinearArgs& a) {
+  if (a.I == 0) return (a.bias || a.gelu) ? PTHRUN_CUDA_LINEAR_EPILOGUE : PTHRUN_CUDA_LINEAR_FUSED;  // a memset
+  const LtProduct plain = product_of(a);
+  const Fusion f = fusable(a);
+  if ((f.bias || f.gelu) && lt_product_supported(a.device, with_epilogue(plain, f, a.bias)))
+    return PTHRUN_CUDA_LINEAR_FUSED;
+  if (lt_product_supported(a.device, plain))
+    return (a.bias || a.gelu) ? PTHRUN_CUDA_LINEAR_EPILOGUE : PTHRUN_CUDA_LINEAR_FUSED;
+  return PTHRUN_CUDA_LINEAR_NAIVE;
+}
+
+int launch_linear(const PthrunCudaLinearArgs& a) {
+  if (a.N == 0 || a.O == 0) return PTHRUN_CUDA_LINEAR_FUSED;
+  use_device(a.device);
+  const cudaStream_t s = native(a.stream);
+  Fusion fused{false, false};  // what cuBLASLt applied
+  int path = PTHRUN_CUDA_LINEAR_FUSED;
+  if (a.I == 0) {
     // An empty sum: the product is zero (cuBLASLt does not take k = 0).
-    PTHRUN_CUDA_CHECK(cudaMemsetAsync(out.data_ptr(), 0, out.nbytes(), s));
+    const std::size_t bytes = static_cast<std::size_t>(a.N * a.O) * itemsize(static_cast<DType>(a.out_dtype));
+    PTHRUN_CUDA_CHECK(cudaMemsetAsync(a.out, 0, bytes, s));
   } else {
-    LtProduct p;
-    p.m = d.O;
-    p.n = d.N;
-    p.k = d.I;
-    p.transpose_a = layout == WeightLayout::out_in;
-    p.ab_type = cuda_type(x.dtype());
-    p.d_type = cuda_type(out.dtype());
-    p.tf32 = x.dtype() == DType::f32 && options.allow_tf32;
-    p.a = weight.data_ptr();
-    p.b = x.data_ptr();
-    p.d = out.data_ptr();
-    const bool same_dtype = out.dtype() == x.dtype();
-    fused_bias = same_dtype && bias.defined();
-    fused_gelu = same_dtype && apply_gelu && out.dtype() != DType::f32;
-    if (fused_bias || fused_gelu) {
-      p.epilogue = fused_epilogue(fused_bias, fused_gelu);
-      p.bias = fused_bias ? bias.data_ptr() : nullptr;
-      if (!run_lt_product(device, s, p)) fused_bias = fused_gelu = false;
-    }
-    if (!fused_bias && !fused_gelu) {
-      p.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
-      p.bias = nullptr;
-      if (!run_lt_product(device, s, p)) {
-        dispatch_float(out.dtype(), "linear", [&](auto out_tag) {
-          using Out = decltype(out_tag);
-          dispatch_float(x.dtype(), "linear", [&](auto in_tag) {
-            using T = decltype(in_tag);
-            launch_naive_linear(static_cast<Out*>(out.data_ptr()), static_cast<const T*>(x.data_ptr()),
-                                static_cast<const T*>(weight.data_ptr()), static_cast<int>(d.N), static_cast<int>(d.I),
-                                static_cast<int>(d.O), p.transpose_a, s);
-          });
+    const LtProduct plain = product_of(a);
+    const Fusion f = fusable(a);
+    if ((f.bias || f.gelu) && run_lt_product(a.device, s, with_epilogue(plain, f, a.bias))) fused = f;
+    else if (!run_lt_product(a.device, s, plain)) {
+      path = PTHRUN_CUDA_LINEAR_NAIVE;
+      dispatch_float(a.out_dtype, "linear", [&](auto out_tag) {
+        using Out = decltype(out_tag);
+        dispatch_float(a.dtype, "linear", [&](auto in_tag) {
+          using T = decltype(in_tag);
+          launch_naive_linear(static_cast<Out*>(a.out), static_cast<const T*>(a.x), static_cast<const T*>(a.weight),
+                              static_cast<int>(a.N), static_cast<int>(a.I), static_cast<int>(a.O), a.out_in != 0, s);
         });
-      }
+      });
     }
   }
-  const bool bias_left = bias.defined() && !fused_bias, gelu_left = apply_gelu && !fused_gelu;
-  if (!bias_left && !gelu_left) return;
-  dispatch_float(out.dtype(), "linear", [&](auto out_tag) {
+  const bool bias_left = a.bias && !fused.bias, gelu_left = a.gelu && !fused.gelu;
+  if (!bias_left && !gelu_left) return path;
+  if (path == PTHRUN_CUDA_LINEAR_FUSED) path = PTHRUN_CUDA_LINEAR_EPILOGUE;
+  dispatch_float(a.out_dtype, "linear", [&](auto out_tag) {
     using Out = decltype(out_tag);
-    dispatch_float(x.dtype(), "linear", [&](auto bias_tag) {
+    dispatch_float(a.dtype, "linear", [&](auto bias_tag) {
       using Bias = decltype(bias_tag);
-      launch_linear_epilogue(static_cast<Out*>(out.data_ptr()),
-                             bias_left ? static_cast<const Bias*>(bias.data_ptr()) : nullptr, out.numel(), d.O,
-                             gelu_left, s);
+      launch_linear_epilogue(static_cast<Out*>(a.out), bias_left ? static_cast<const Bias*>(a.bias) : nullptr,
+                             a.N * a.O, a.O, gelu_left, s);
     });
   });
+  return path;
 }
 
 }  // namespace pthrun::kernels

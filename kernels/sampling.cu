@@ -19,7 +19,7 @@
 #include <cmath>
 
 #include "kernels/cuda_common.cuh"
-#include "kernels/op_checks.h"
+#include "kernels/cuda_launchers.h"
 #include "kernels/sampling.h"
 #include "kernels/sampling_rules.h"
 
@@ -196,12 +196,13 @@ __device__ void radix_select(const uint32_t* keys, int V, u64 target, Candidate 
 }
 
 __global__ void __launch_bounds__(kThreads)
-    sample_kernel(int32_t* tokens, const float* logits, uint32_t* workspace_keys, const RowSampling* rows, int V) {
+    sample_kernel(int32_t* tokens, const float* logits, uint32_t* workspace_keys, const PthrunCudaSampleRow* rows,
+                  int V) {
   __shared__ SampleShared sh;
   const int row = blockIdx.x;
-  const RowSampling how = rows[row];
-  const float temperature = how.params.temperature, top_p = how.params.top_p;
-  const int top_k = how.params.top_k;
+  const PthrunCudaSampleRow how = rows[row];
+  const float temperature = how.temperature, top_p = how.top_p;
+  const int top_k = how.top_k;
   const float* l = logits + int64_t{row} * V;
   uint32_t* keys = workspace_keys + int64_t{row} * V;
   const bool greedy = temperature == 0.0f;
@@ -257,32 +258,17 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) tokens[row] = token;
 }
 
-// `rows` is in host memory; it goes to `device_rows`, in the workspace, before the kernel runs.
-void launch_sample(int32_t* tokens, const float* logits, uint32_t* workspace_keys, const RowSampling* rows,
-                   RowSampling* device_rows, int64_t B, int V, cudaStream_t stream) {
-  if (B == 0) return;
-  PTHRUN_CHECK(B <= INT32_MAX, "sample: ", B, " rows exceed one grid");
-  // From pageable memory: the call returns once the bytes are staged, so `rows` may go away.
-  PTHRUN_CUDA_CHECK(cudaMemcpyAsync(device_rows, rows, static_cast<std::size_t>(B) * sizeof(RowSampling),
-                                    cudaMemcpyHostToDevice, stream));
-  sample_kernel<<<static_cast<unsigned>(B), kThreads, 0, stream>>>(tokens, logits, workspace_keys, device_rows, V);
-  PTHRUN_CUDA_CHECK_LAUNCH();
-}
-
 }  // namespace
 
-void cuda::sample(const Tensor& tokens, const Tensor& logits, std::span<const RowSampling> rows,
-                  const Tensor& workspace, const Stream& stream) {
-  const SamplingDims d = check_sample(tokens, logits, rows, workspace);
-  use_device(tokens.device());
-  // The workspace is f32 by contract: the kernel keeps 32-bit keys in it, then the rows'
-  // parameters (sampling_workspace_elems counts both; 8-byte alignment holds since the key
-  // area is rounded up to an even number of floats below).
-  float* base = workspace.data<float>();
-  const int64_t key_elems = d.B * d.V;
-  auto* device_rows = reinterpret_cast<RowSampling*>(base + key_elems + (key_elems % 2));
-  launch_sample(tokens.data<int32_t>(), logits.data<float>(), reinterpret_cast<uint32_t*>(base), rows.data(),
-                device_rows, d.B, static_cast<int>(d.V), native(stream));
+void launch_sample(const PthrunCudaSampleArgs& a) {
+  use_device(a.device);
+  if (a.B == 0) return;
+  const cudaStream_t stream = native(a.stream);
+  // From pageable memory: the call returns once the bytes are staged, so `rows` may go away.
+  PTHRUN_CUDA_CHECK(cudaMemcpyAsync(a.device_rows, a.rows, static_cast<std::size_t>(a.B) * sizeof(PthrunCudaSampleRow),
+                                    cudaMemcpyHostToDevice, stream));
+  sample_kernel<<<static_cast<unsigned>(a.B), kThreads, 0, stream>>>(a.tokens, a.logits, a.keys, a.device_rows, a.V);
+  PTHRUN_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace pthrun::kernels

@@ -1,44 +1,21 @@
 #include "loader/device_stager.h"
 
-#include "runtime/error.h"
-
-#if PTHRUN_WITH_CUDA
-#include <cuda_runtime.h>
-
+#include <cstdio>
 #include <map>
 #include <optional>
 #include <utility>
 #include <vector>
 
-#include "loader/device_scatter.h"
-#include "runtime/cuda_check.h"
+#include "runtime/cuda_copy.h"
+#include "runtime/error.h"
+#include "runtime/pinned_buffer.h"
 #include "runtime/stream.h"
-#endif
 
 namespace pthrun {
-
-#if PTHRUN_WITH_CUDA
 
 namespace {
 
 constexpr std::size_t kBuffers = 4;
-
-// Page-locked host memory, so that uploads from it are asynchronous DMA.
-class PinnedBuffer {
- public:
-  explicit PinnedBuffer(std::size_t bytes) {
-    PTHRUN_CUDA_CHECK(cudaHostAlloc(&data_, bytes, cudaHostAllocPortable));
-  }
-  PinnedBuffer(PinnedBuffer&& other) noexcept : data_(std::exchange(other.data_, nullptr)) {}
-  PinnedBuffer& operator=(PinnedBuffer&&) = delete;
-  ~PinnedBuffer() {
-    if (data_) PTHRUN_CUDA_WARN(cudaFreeHost(data_));
-  }
-  void* data() const { return data_; }
-
- private:
-  void* data_ = nullptr;
-};
 
 }  // namespace
 
@@ -49,7 +26,7 @@ struct DeviceStager::State {
   };
 
   std::size_t chunk = 0;
-  std::vector<PinnedBuffer> buffers;
+  std::vector<PinnedBuffer> buffers;  // page-locked, so that uploads from them are asynchronous
   std::vector<Event> events;       // one per buffer, on the bound device
   std::vector<bool> in_flight;     // the buffer's event was recorded after uploads
   std::size_t next = 0;
@@ -60,17 +37,22 @@ struct DeviceStager::State {
 
   ~State() {
     // Buffers and the bounce must not be freed under a running copy.
-    for (auto& [index, d] : devices) PTHRUN_CUDA_WARN(cudaStreamSynchronize(static_cast<cudaStream_t>(d.stream.native())));
+    for (auto& [index, d] : devices) {
+      try {
+        d.stream.synchronize();
+      } catch (const Error& e) {
+        std::fprintf(stderr, "warning: %s\n", e.what());
+      }
+    }
   }
 
   PerDevice& bind(Device device) {
     if (bound && *bound == device) return devices.at(device.index);
-    if (bound) PTHRUN_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(devices.at(bound->index).stream.native())));
-    set_current_device(device);
+    if (bound) devices.at(bound->index).stream.synchronize();
     if (!devices.count(device.index)) {
-      // Destinations may still be written by earlier work (a fill on the default stream):
-      // the copy stream does not wait on other streams, so start from an idle device.
-      PTHRUN_CUDA_CHECK(cudaDeviceSynchronize());
+      // Destinations may still be written by earlier work on other streams: the copy stream
+      // does not wait on them, so start from an idle device.
+      synchronize_device(device);
       devices.emplace(device.index, PerDevice{Stream::create(device), Allocation()});
     }
     events.clear();
@@ -84,7 +66,8 @@ struct DeviceStager::State {
 DeviceStager::DeviceStager(std::size_t staging_bytes) : state_(std::make_unique<State>()) {
   const std::size_t per_buffer = staging_bytes / kBuffers / 8 * 8;
   state_->chunk = std::max<std::size_t>(per_buffer, 8);
-  for (std::size_t i = 0; i < kBuffers; ++i) state_->buffers.emplace_back(state_->chunk);
+  // Pinned for cuda:0, and usable with every device (CUDA's portable pinned memory).
+  for (std::size_t i = 0; i < kBuffers; ++i) state_->buffers.emplace_back(state_->chunk, cuda_device(0));
   state_->in_flight.assign(kBuffers, false);
 }
 
@@ -112,13 +95,12 @@ void DeviceStager::upload(const Tensor& dst, int64_t first, int64_t count) {
   State& s = *state_;
   PTHRUN_ASSERT(dst.dtype() == s.staged_dtype && dst.device().is_cuda());
   State::PerDevice& d = s.bind(dst.device());
-  auto stream = static_cast<cudaStream_t>(d.stream.native());
   const std::size_t size = dst.itemsize();
   const std::size_t bytes = static_cast<std::size_t>(count) * size;
   const void* staged = s.buffers[s.current].data();
   if (dst.is_contiguous()) {
     char* to = static_cast<char*>(dst.data_ptr()) + static_cast<std::size_t>(first) * size;
-    PTHRUN_CUDA_CHECK(cudaMemcpyAsync(to, staged, bytes, cudaMemcpyHostToDevice, stream));
+    memcpy_async(to, staged, bytes, d.stream);
     return;
   }
   if (!d.bounce) {
@@ -127,9 +109,9 @@ void DeviceStager::upload(const Tensor& dst, int64_t first, int64_t count) {
     Allocator& allocator = owner && owner->allocator() ? *owner->allocator() : device_allocator(dst.device());
     d.bounce = allocator.allocate(s.chunk, 0);
   }
-  PTHRUN_CUDA_CHECK(cudaMemcpyAsync(d.bounce.get(), staged, bytes, cudaMemcpyHostToDevice, stream));
+  memcpy_async(d.bounce.get(), staged, bytes, d.stream);
   // The bounce is reused by the next chunk's copy, which the stream orders after this kernel.
-  scatter_elements_async(dst.data_ptr(), dst.dtype(), dst.shape(), dst.strides(), first, count, d.bounce.get(), stream);
+  cuda_scatter(dst.data_ptr(), dst.dtype(), dst.strides(), dst.shape(), first, count, d.bounce.get(), d.stream);
 }
 
 void DeviceStager::done() {
@@ -143,21 +125,5 @@ void DeviceStager::finish() {
   for (auto& [index, d] : state_->devices) d.stream.synchronize();
   state_->in_flight.assign(state_->buffers.size(), false);
 }
-
-#else  // no CUDA: GPU destinations cannot exist, but say so clearly if asked.
-
-struct DeviceStager::State {};
-
-DeviceStager::DeviceStager(std::size_t) {
-  throw Error("loading into a GPU destination, but pthrun was built without CUDA");
-}
-DeviceStager::~DeviceStager() = default;
-std::size_t DeviceStager::chunk_bytes() const { return 0; }
-void DeviceStager::stage(const void*, const ViewLayout&, DType, int64_t, int64_t) {}
-void DeviceStager::upload(const Tensor&, int64_t, int64_t) {}
-void DeviceStager::done() {}
-void DeviceStager::finish() {}
-
-#endif
 
 }  // namespace pthrun

@@ -27,7 +27,7 @@ namespace pthrun {
 
 class DeviceStager {
  public:
-  // Throws pthrun::Error in a build without CUDA.
+  // Throws pthrun::Error when the CUDA backend or a device is missing.
   explicit DeviceStager(std::size_t staging_bytes);
   ~DeviceStager();
   DeviceStager(const DeviceStager&) = delete;

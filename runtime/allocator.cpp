@@ -37,16 +37,8 @@ void Allocation::reset() noexcept {
   block_ = nullptr;
 }
 
-#if !PTHRUN_WITH_CUDA
-std::unique_ptr<MemoryBackend> make_cuda_backend(Device device) {
-  throw Error(str("device ", device.to_string(), " requested, but pthrun was built without CUDA"));
-}
-std::unique_ptr<Allocator> make_cuda_async_allocator(Device device, const AllocatorConfig&) {
-  throw Error(str("device ", device.to_string(), " requested, but pthrun was built without CUDA"));
-}
-#else
+// cuda_async_allocator.cpp
 std::unique_ptr<Allocator> make_cuda_async_allocator(Device device, const AllocatorConfig& config);
-#endif
 
 std::unique_ptr<Allocator> make_allocator(Device device, const AllocatorConfig& config) {
   if (device.is_cpu()) {
@@ -54,8 +46,7 @@ std::unique_ptr<Allocator> make_allocator(Device device, const AllocatorConfig& 
                  "PTHRUN_ALLOC_CONF mode:async needs a CUDA device; the CPU uses caching or nocache");
     return std::make_unique<CachingAllocator>(std::make_unique<HostBackend>(), config);
   }
-  PTHRUN_CHECK(device.index < cuda_device_count(), "device ", device.to_string(), " does not exist: ",
-               cuda_device_count(), " CUDA device(s) present");
+  check_device(device);
   if (config.mode == AllocatorMode::async) return make_cuda_async_allocator(device, config);
   return std::make_unique<CachingAllocator>(make_cuda_backend(device), config);
 }

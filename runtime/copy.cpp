@@ -1,15 +1,20 @@
 // Copies between tensors of any dtype, device and strides; fill; host conversions.
+//
+// A GPU copy or fill given no stream must not race with work the caller queued on its own
+// streams, which are non-blocking (they do not wait for the legacy default stream, nor it for
+// them). So it waits until the whole device is idle, runs on a stream of the runtime's own, and
+// waits for that stream before returning: ordered after everything submitted before the call
+// and finished before anything submitted after it. Slow, and meant for setup and tests; hot
+// paths pass their stream.
 #include <cstring>
+#include <map>
+#include <mutex>
 
 #include "runtime/convert_element.h"
+#include "runtime/cuda_copy.h"
 #include "runtime/error.h"
 #include "runtime/stream.h"
 #include "runtime/tensor.h"
-
-#if PTHRUN_WITH_CUDA
-#include "runtime/cuda_check.h"
-#include "runtime/cuda_copy.h"
-#endif
 
 namespace pthrun {
 
@@ -54,9 +59,38 @@ void copy_host(const Tensor& dst, const Tensor& src) {
   });
 }
 
-#if PTHRUN_WITH_CUDA
-void* native(const Stream* stream) { return stream ? stream->native() : nullptr; }
-#endif
+// The stream a GPU copy or fill runs on: the caller's, or (none given) the runtime's own,
+// ordered as the note at the top of this file says.
+class CopyStream {
+ public:
+  CopyStream(Device device, const Stream* given) : stream_(given), own_(!given) {
+    if (!own_) return;
+    synchronize_device(device);
+    stream_ = &own_stream(device);
+  }
+  CopyStream(const CopyStream&) = delete;
+  CopyStream& operator=(const CopyStream&) = delete;
+  const Stream& get() const { return *stream_; }
+  const Stream* pointer() const { return stream_; }
+  // With the runtime's own stream, waits until the call's work has finished.
+  void finish() const {
+    if (own_) stream_->synchronize();
+  }
+
+ private:
+  static const Stream& own_stream(Device device) {
+    // Never destroyed: copies may run while other statics are torn down at exit.
+    static auto* mutex = new std::mutex;
+    static auto* streams = new std::map<int, Stream>;
+    std::lock_guard lock(*mutex);
+    auto it = streams->find(device.index);
+    if (it == streams->end()) it = streams->emplace(device.index, Stream::create(device)).first;
+    return it->second;
+  }
+
+  const Stream* stream_;
+  bool own_;
+};
 
 }  // namespace
 
@@ -100,56 +134,47 @@ void Tensor::copy_from(const Tensor& src, const Stream* stream) const {
     copy_host(*this, src);
     return;
   }
-#if PTHRUN_WITH_CUDA
   const bool plain = src.dtype_ == dtype_ && src.is_contiguous();
   if (to.is_cuda() && from.is_cuda()) {
     if (to.index != from.index) {
       copy_from(src.to(cpu_device), stream);
       return;
     }
-    set_current_device(to);
-    detail::cuda_copy_strided(data_ptr(), dtype_, strides_, src.data_ptr(), src.dtype_, src.strides_,
-                              shape_, native(stream));
+    const CopyStream s(to, stream);
+    cuda_copy_strided(data_ptr(), dtype_, strides_, src.data_ptr(), src.dtype_, src.strides_, shape_, s.get());
+    s.finish();
     return;
   }
   if (to.is_cuda()) {  // host -> device: convert and pack on the host, then one transfer
     const Tensor packed = plain ? src : src.to(dtype_).contiguous();
     const Tensor target = is_contiguous() ? *this : empty(shape_, dtype_, to);
-    set_current_device(to);
-    auto s = static_cast<cudaStream_t>(native(stream));
-    PTHRUN_CUDA_CHECK(cudaMemcpyAsync(target.data_ptr(), packed.data_ptr(), nbytes(), cudaMemcpyHostToDevice, s));
-    if (!is_contiguous()) copy_from(target, stream);
-    PTHRUN_CUDA_CHECK(cudaStreamSynchronize(s));  // `packed` may be a temporary
+    const CopyStream s(to, stream);
+    memcpy_async(target.data_ptr(), packed.data_ptr(), nbytes(), s.get());
+    if (!is_contiguous()) copy_from(target, s.pointer());
+    s.get().synchronize();  // `packed` may be a temporary
     return;
   }
   // device -> host: convert and pack on the device, then one transfer
+  const CopyStream s(from, stream);
   Tensor packed = src;
   if (!plain) {
     packed = empty(shape_, dtype_, from);
-    packed.copy_from(src, stream);
+    packed.copy_from(src, s.pointer());
   }
   const Tensor target = is_contiguous() ? *this : empty(shape_, dtype_, cpu_device);
-  set_current_device(from);
-  auto s = static_cast<cudaStream_t>(native(stream));
-  PTHRUN_CUDA_CHECK(cudaMemcpyAsync(target.data_ptr(), packed.data_ptr(), nbytes(), cudaMemcpyDeviceToHost, s));
-  PTHRUN_CUDA_CHECK(cudaStreamSynchronize(s));
+  memcpy_async(target.data_ptr(), packed.data_ptr(), nbytes(), s.get());
+  s.get().synchronize();
   if (!is_contiguous()) copy_host(*this, target);
-#else
-  (void)stream;
-  throw Error(str("copy between ", from.to_string(), " and ", to.to_string(),
-                  ": pthrun was built without CUDA"));
-#endif
 }
 
-void Tensor::fill_(double value) const {
+void Tensor::fill_(double value, const Stream* stream) const {
   PTHRUN_CHECK(defined(), "fill of an undefined tensor");
   if (device().is_cuda()) {
-#if PTHRUN_WITH_CUDA
-    set_current_device(device());
-    detail::cuda_fill(data_ptr(), dtype_, strides_, shape_, value, nullptr);
-    PTHRUN_CUDA_CHECK(cudaStreamSynchronize(nullptr));
+    if (numel() == 0) return;
+    const CopyStream s(device(), stream);
+    cuda_fill(data_ptr(), dtype_, strides_, shape_, value, s.get());
+    s.finish();
     return;
-#endif
   }
   unsigned char element[8];
   store_element(element, dtype_, Scalar{false, 0, value});

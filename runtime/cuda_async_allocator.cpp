@@ -1,6 +1,7 @@
-// An Allocator over CUDA's stream-ordered pool (cudaMallocAsync), so that `pthrun
-// alloc-compare` can set pthrun's caching allocator against the driver's own (CUDA builds
-// only). The pool keeps freed memory (release threshold: unlimited), as PyTorch configures it.
+// An Allocator over CUDA's stream-ordered pool (cudaMallocAsync, through the CUDA backend), so
+// that `pthrun alloc-compare` can set pthrun's caching allocator against the driver's own. The
+// pool keeps freed memory (release threshold: unlimited), as PyTorch configures it. Frees come
+// from noexcept code and only warn on failure.
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -11,7 +12,8 @@
 #include "runtime/alloc_config.h"
 #include "runtime/alloc_trace.h"
 #include "runtime/allocator.h"
-#include "runtime/cuda_check.h"
+#include "runtime/cuda_plugin.h"
+#include "runtime/error.h"
 
 namespace pthrun {
 
@@ -20,15 +22,13 @@ namespace {
 class CudaAsyncAllocator final : public Allocator {
  public:
   CudaAsyncAllocator(Device device, const AllocatorConfig& config)
-      : device_(device), config_(config), trace_(config.trace ? config.trace_entries : 0) {
-    set_current_device(device_);
-    PTHRUN_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool_, device_.index));
-    uint64_t threshold = UINT64_MAX;
-    PTHRUN_CUDA_CHECK(cudaMemPoolSetAttribute(pool_, cudaMemPoolAttrReleaseThreshold, &threshold));
-    std::size_t free = 0;
-    PTHRUN_CUDA_CHECK(cudaMemGetInfo(&free, &capacity_));
+      : device_(device), api_((check_device(device), cuda_plugin())), config_(config),
+        trace_(config.trace ? config.trace_entries : 0) {
     PTHRUN_CHECK(config.cap_bytes == 0 && config.cap_fraction == 0,
                  "PTHRUN_ALLOC_CONF: cap and cap_fraction apply to modes caching and nocache, not async");
+    cuda_check(api_.pool_open(device_.index, &pool_));
+    std::size_t free = 0;
+    cuda_check(api_.memory_info(device_.index, &free, &capacity_));
   }
 
   Device device() const override { return device_; }
@@ -37,19 +37,16 @@ class CudaAsyncAllocator final : public Allocator {
   Allocation allocate(std::size_t bytes, StreamId stream) override {
     const auto start = std::chrono::steady_clock::now();
     std::lock_guard lock(mutex_);
-    set_current_device(device_);
     void* ptr = nullptr;
-    auto native = reinterpret_cast<cudaStream_t>(stream);
-    cudaError_t status = cudaMallocAsync(&ptr, std::max<std::size_t>(bytes, 1), native);
-    if (status == cudaErrorMemoryAllocation) {
-      cudaGetLastError();
+    const auto native = reinterpret_cast<void*>(stream);
+    const std::size_t size = std::max<std::size_t>(bytes, 1);
+    cuda_check(api_.pool_malloc(device_.index, size, native, &ptr));
+    if (!ptr) {  // out of memory: give the pool's cached memory back and try once more
       ++stats_.num_alloc_retries;
-      PTHRUN_CUDA_CHECK(cudaDeviceSynchronize());
-      PTHRUN_CUDA_CHECK(cudaMemPoolTrimTo(pool_, 0));
-      status = cudaMallocAsync(&ptr, std::max<std::size_t>(bytes, 1), native);
+      cuda_check(api_.pool_trim(device_.index, pool_));
+      cuda_check(api_.pool_malloc(device_.index, size, native, &ptr));
     }
-    if (status == cudaErrorMemoryAllocation) {
-      cudaGetLastError();
+    if (!ptr) {
       ++stats_.num_ooms;
       trace_.record(TraceAction::oom, stream, nullptr, bytes, bytes, current_label(), device_free());
       throw OutOfMemory(bytes, str("out of memory on ", device_.to_string(), ": tried to allocate ",
@@ -58,7 +55,6 @@ class CudaAsyncAllocator final : public Allocator {
                                    format_bytes(static_cast<double>(capacity_)), ", ",
                                    format_bytes(static_cast<double>(device_free())), " free"));
     }
-    PTHRUN_CUDA_CHECK(status);
     ++stats_.num_device_alloc;
     auto& block = live_[ptr];
     block = Block{ptr, bytes, stream, current_label(), {}};
@@ -83,8 +79,7 @@ class CudaAsyncAllocator final : public Allocator {
     std::lock_guard lock(mutex_);
     AllocatorStats out = stats_;
     uint64_t reserved = 0, high = 0;
-    PTHRUN_CUDA_CHECK(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrReservedMemCurrent, &reserved));
-    PTHRUN_CUDA_CHECK(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrReservedMemHigh, &high));
+    cuda_check(api_.pool_usage(pool_, &reserved, &high));
     for (Stat& stat : out.reserved_bytes) {
       stat.current = static_cast<int64_t>(reserved);
       stat.peak = static_cast<int64_t>(high);
@@ -98,8 +93,7 @@ class CudaAsyncAllocator final : public Allocator {
     for (StatArray* array : {&stats_.allocated_bytes, &stats_.requested_bytes, &stats_.allocation,
                              &stats_.active, &stats_.active_bytes})
       for (Stat& stat : *array) stat.peak = stat.current;
-    uint64_t zero = 0;
-    PTHRUN_CUDA_CHECK(cudaMemPoolSetAttribute(pool_, cudaMemPoolAttrReservedMemHigh, &zero));
+    cuda_check(api_.pool_reset_peak(pool_));
   }
 
   void reset_accumulated() override {
@@ -113,9 +107,7 @@ class CudaAsyncAllocator final : public Allocator {
 
   void empty_cache() override {
     std::lock_guard lock(mutex_);
-    set_current_device(device_);
-    PTHRUN_CUDA_CHECK(cudaDeviceSynchronize());
-    PTHRUN_CUDA_CHECK(cudaMemPoolTrimTo(pool_, 0));
+    cuda_check(api_.pool_trim(device_.index, pool_));
     trace_.record(TraceAction::empty_cache, 0, nullptr, 0, 0, current_label());
   }
 
@@ -143,7 +135,7 @@ class CudaAsyncAllocator final : public Allocator {
   std::size_t device_capacity() const override { return capacity_; }
   std::size_t device_free() const override {
     std::size_t free = 0, total = 0;
-    PTHRUN_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+    cuda_check(api_.memory_info(device_.index, &free, &total));
     return free;
   }
 
@@ -162,16 +154,15 @@ class CudaAsyncAllocator final : public Allocator {
     auto it = live_.find(handle);
     if (it == live_.end()) return;
     Block& block = it->second;
-    auto native = reinterpret_cast<cudaStream_t>(block.stream);
+    const auto native = reinterpret_cast<void*>(block.stream);
     // The free is ordered after the other streams' work through events, as record_stream asks.
     for (StreamId use : block.uses) {
-      cudaEvent_t event = nullptr;
-      PTHRUN_CUDA_WARN(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
-      PTHRUN_CUDA_WARN(cudaEventRecord(event, reinterpret_cast<cudaStream_t>(use)));
-      PTHRUN_CUDA_WARN(cudaStreamWaitEvent(native, event, 0));
-      PTHRUN_CUDA_WARN(cudaEventDestroy(event));
+      void* event = nullptr;
+      if (!cuda_warn(api_.event_create(device_.index, 0, &event))) continue;
+      if (cuda_warn(api_.event_record(event, reinterpret_cast<void*>(use)))) cuda_warn(api_.stream_wait_event(native, event));
+      cuda_warn(api_.event_destroy(event));
     }
-    PTHRUN_CUDA_WARN(cudaFreeAsync(block.ptr, native));
+    cuda_warn(api_.pool_free(block.ptr, native));
     ++stats_.num_device_free;
     bump(stats_.allocation, -1);
     bump(stats_.allocated_bytes, -static_cast<int64_t>(block.size));
@@ -197,9 +188,10 @@ class CudaAsyncAllocator final : public Allocator {
 
 
   Device device_;
+  const PthrunCudaPluginV1& api_;
   AllocatorConfig config_;
   mutable std::mutex mutex_;
-  cudaMemPool_t pool_ = nullptr;
+  void* pool_ = nullptr;  // the device's default cudaMemPool_t
   std::size_t capacity_ = 0;
   std::unordered_map<void*, Block> live_;
   AllocatorStats stats_;

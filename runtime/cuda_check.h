@@ -1,10 +1,14 @@
-// Checks every CUDA runtime call (CUDA builds only; include from .cpp/.cu files, never from a
-// public header):
+// Checks every CUDA runtime call inside the CUDA backend (the plugin's sources only; the core
+// never sees a cudaError_t):
 //
 //   PTHRUN_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDefault, stream));
+//   PTHRUN_CUDA_CHECK(cublasLtMatmulDescCreate(&desc, compute, CUDA_R_32F));  // kernels/cublas_check.h
 //
-// A failure throws pthrun::CudaError carrying the expression, function, file, line and CUDA's
-// own message. PTHRUN_CUDA_WARN is the non-throwing variant for destructors.
+// One macro family for both libraries: the status's type picks the overloads of cuda_ok and
+// throw_status (cuBLASLt's are in kernels/cublas_check.h). A failure throws pthrun::CudaError
+// (CublasError) carrying the expression, function, file, line and the library's own message;
+// the plugin's entry points turn it into a status and a message for the core
+// (cuda_plugin_api.h). PTHRUN_CUDA_WARN prints instead of throwing, for destructors.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -13,25 +17,24 @@
 
 namespace pthrun {
 
-[[noreturn]] void throw_cuda_error(cudaError_t code, const char* expr, const char* func,
-                                   const char* file, int line);
-void warn_cuda_error(cudaError_t code, const char* expr, const char* func, const char* file,
-                     int line);
+inline bool cuda_ok(cudaError_t status) { return status == cudaSuccess; }
+[[noreturn]] void throw_status(cudaError_t status, const char* expr, const char* func, const char* file, int line);
+void warn_status(cudaError_t status, const char* expr, const char* func, const char* file, int line);
 
 }  // namespace pthrun
 
-#define PTHRUN_CUDA_CHECK(expr)                                                        \
-  do {                                                                                 \
-    cudaError_t pthrun_status_ = (expr);                                               \
-    if (pthrun_status_ != cudaSuccess)                                                 \
-      ::pthrun::throw_cuda_error(pthrun_status_, #expr, __func__, __FILE__, __LINE__); \
+#define PTHRUN_CUDA_CHECK(expr)                                                      \
+  do {                                                                               \
+    const auto pthrun_status_ = (expr);                                              \
+    if (!::pthrun::cuda_ok(pthrun_status_))                                          \
+      ::pthrun::throw_status(pthrun_status_, #expr, __func__, __FILE__, __LINE__);   \
   } while (0)
 
-#define PTHRUN_CUDA_WARN(expr)                                                        \
-  do {                                                                                \
-    cudaError_t pthrun_status_ = (expr);                                              \
-    if (pthrun_status_ != cudaSuccess)                                                \
-      ::pthrun::warn_cuda_error(pthrun_status_, #expr, __func__, __FILE__, __LINE__); \
+#define PTHRUN_CUDA_WARN(expr)                                                       \
+  do {                                                                               \
+    const auto pthrun_status_ = (expr);                                              \
+    if (!::pthrun::cuda_ok(pthrun_status_))                                          \
+      ::pthrun::warn_status(pthrun_status_, #expr, __func__, __FILE__, __LINE__);    \
   } while (0)
 
 // After a kernel launch: launch-configuration errors surface here, not at the next sync.

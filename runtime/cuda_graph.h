@@ -6,8 +6,10 @@
 //   if (failure.empty()) graph.replay(stream);   // as often as needed
 //   else run_decode_step(stream);                // eagerly: the stream is no longer capturing
 //
-// Nothing may allocate or synchronise inside the captured function. Only in CUDA builds;
-// elsewhere capture() reports that it cannot capture.
+// Nothing may allocate or synchronise inside the captured function. Capture runs in CUDA's
+// thread-local mode: calls that are unsafe during a capture (cudaMalloc, synchronisation) fail
+// only when made by the capturing thread, so other threads (the loader, other sessions, the
+// allocator serving them) go on as usual.
 #pragma once
 
 #include <functional>

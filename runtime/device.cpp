@@ -3,14 +3,45 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <mutex>
 
+#include "runtime/cuda_plugin.h"
 #include "runtime/error.h"
 
-#if PTHRUN_WITH_CUDA
-#include "runtime/cuda_check.h"
-#endif
-
 namespace pthrun {
+
+namespace {
+
+struct CudaDevices {
+  int count = 0;
+  std::string reason;  // why count is 0
+};
+
+// The plugin's answer, asked once: it cannot change while the process runs.
+const CudaDevices& asked_devices() {
+  static const CudaDevices devices = [] {
+    CudaDevices d;
+    try {
+      cuda_check(cuda_plugin().device_count(&d.count));
+      if (d.count == 0) d.reason = "no usable CUDA device: the CUDA driver reports none";
+    } catch (const Error& e) {
+      d.count = 0;
+      d.reason = e.what();
+    }
+    return d;
+  }();
+  return devices;
+}
+
+// Without an NVIDIA driver on the machine (and no plugin named or opened already) the answer
+// is known without opening anything.
+const CudaDevices& cuda_devices() {
+  static const CudaDevices no_driver{
+      0, "no usable CUDA device: no NVIDIA driver on this machine (no /proc/driver/nvidia, /dev/nvidiactl or /dev/dxg)"};
+  return cuda_plugin_wanted() || cuda_plugin_loaded() ? asked_devices() : no_driver;
+}
+
+}  // namespace
 
 std::string Device::to_string() const {
   return is_cpu() ? std::string("cpu") : str("cuda:", index);
@@ -29,27 +60,30 @@ Device parse_device(std::string_view text) {
   throw Error(str("unknown device '", text, "': expected cpu, cuda or cuda:N"));
 }
 
-bool built_with_cuda() { return PTHRUN_WITH_CUDA; }
+int cuda_device_count() { return cuda_devices().count; }
 
-int cuda_device_count() {
-#if PTHRUN_WITH_CUDA
-  // Asked once: the answer cannot change while the process runs, and a machine without a
-  // driver answers with an error, which means "no GPU" here.
-  static const int count = [] {
-    int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess) {
-      cudaGetLastError();
-      return 0;
-    }
-    return n;
-  }();
-  return count;
-#else
-  return 0;
-#endif
-}
+std::string cuda_unavailable_reason() { return cuda_devices().reason; }
 
 Device default_device() { return cuda_device_count() > 0 ? cuda_device(0) : cpu_device; }
+
+std::string device_problem(Device device) {
+  if (device.is_cpu()) return "";
+  try {
+    cuda_plugin();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  const CudaDevices& devices = asked_devices();
+  if (devices.count == 0) return devices.reason;
+  if (device.index >= devices.count) return str("no such device: ", devices.count, " CUDA device(s) present");
+  return "";
+}
+
+void check_device(Device device) {
+  if (device.is_cpu()) return;
+  const std::string problem = device_problem(device);
+  PTHRUN_CHECK(problem.empty(), device.to_string(), ": ", problem);
+}
 
 DeviceProperties device_properties(Device device) {
   DeviceProperties props;
@@ -62,31 +96,27 @@ DeviceProperties device_properties(Device device) {
     props.multiprocessors = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
     return props;
   }
-#if PTHRUN_WITH_CUDA
-  PTHRUN_CHECK(device.index < cuda_device_count(), "device ", device.to_string(),
-               " does not exist: ", cuda_device_count(), " CUDA device(s) present");
-  cudaDeviceProp p{};
-  PTHRUN_CUDA_CHECK(cudaGetDeviceProperties(&p, device.index));
+  check_device(device);
+  PthrunCudaDeviceProperties p{};
+  cuda_check(cuda_plugin().device_properties(device.index, &p));
   props.name = p.name;
-  props.total_memory = p.totalGlobalMem;
-  props.multiprocessors = p.multiProcessorCount;
-  props.compute_major = p.major;
-  props.compute_minor = p.minor;
+  props.total_memory = p.total_memory;
+  props.multiprocessors = p.multiprocessors;
+  props.compute_major = p.compute_major;
+  props.compute_minor = p.compute_minor;
   return props;
-#else
-  throw Error(str("device ", device.to_string(), " requested, but pthrun was built without CUDA"));
-#endif
 }
 
 void set_current_device(Device device) {
   if (device.is_cpu()) return;
-#if PTHRUN_WITH_CUDA
-  PTHRUN_CHECK(device.index < cuda_device_count(), "device ", device.to_string(),
-               " does not exist: ", cuda_device_count(), " CUDA device(s) present");
-  PTHRUN_CUDA_CHECK(cudaSetDevice(device.index));
-#else
-  throw Error(str("device ", device.to_string(), " requested, but pthrun was built without CUDA"));
-#endif
+  check_device(device);
+  cuda_check(cuda_plugin().set_device(device.index));
+}
+
+void synchronize_device(Device device) {
+  if (device.is_cpu()) return;
+  check_device(device);
+  cuda_check(cuda_plugin().device_synchronize(device.index));
 }
 
 }  // namespace pthrun

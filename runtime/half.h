@@ -2,8 +2,10 @@
 //
 // Round to nearest, ties to even; infinities preserved; a NaN stays a NaN of the same sign with
 // its top payload bits kept and the quiet bit set. The same code compiles for the host and for
-// CUDA kernels (PTHRUN_HD), so conversions are bit-identical on the CPU and on the GPU; CUDA's
-// __float2half intrinsics are deliberately not used.
+// CUDA kernels (PTHRUN_HD): the runtime's copy kernels (runtime/copy_kernels.cu) convert with it,
+// so that tensor conversions are bit-identical on the CPU and on the GPU. The compute kernels
+// use the hardware's conversions instead (kernels/element.h), which round the same way and
+// differ only in the payload bits of a NaN.
 #pragma once
 
 #include <cstdint>

@@ -4,31 +4,25 @@
 #include <utility>
 
 #include "runtime/checked_math.h"
+#include "runtime/cuda_plugin.h"
 #include "runtime/error.h"
-
-#if PTHRUN_WITH_CUDA
-#include "runtime/cuda_check.h"
-#endif
 
 namespace pthrun {
 
 PinnedBuffer::PinnedBuffer(std::size_t bytes, Device device) : size_(bytes) {
   if (bytes == 0) return;
-#if PTHRUN_WITH_CUDA
   if (device.is_cuda()) {
-    set_current_device(device);
-    cudaError_t status = cudaHostAlloc(&data_, bytes, cudaHostAllocDefault);
-    if (status != cudaSuccess) {
-      cudaGetLastError();
-      throw Error(str("cannot pin ", format_bytes(static_cast<double>(bytes)), " of host memory: ",
-                      cudaGetErrorString(status)));
+    check_device(device);
+    const PthrunCudaPluginV1& api = cuda_plugin();
+    if (api.host_alloc(bytes, &data_) != PTHRUN_CUDA_OK) {
+      int code = 0;
+      const char* why = nullptr;
+      api.last_error(&code, &why);
+      throw Error(str("cannot pin ", format_bytes(static_cast<double>(bytes)), " of host memory: ", why));
     }
     pinned_ = true;
     return;
   }
-#else
-  (void)device;
-#endif
   data_ = std::aligned_alloc(256, round_up(bytes, 256));
   PTHRUN_CHECK(data_, "cannot allocate ", format_bytes(static_cast<double>(bytes)), " of host memory");
 }
@@ -49,11 +43,8 @@ PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& other) noexcept {
 }
 
 void PinnedBuffer::reset() noexcept {
-#if PTHRUN_WITH_CUDA
-  if (pinned_ && data_) PTHRUN_CUDA_WARN(cudaFreeHost(data_));
-  else
-#endif
-    std::free(data_);
+  if (pinned_ && data_) cuda_warn(cuda_plugin().host_free(data_));
+  else std::free(data_);
   data_ = nullptr;
   size_ = 0;
   pinned_ = false;

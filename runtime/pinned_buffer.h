@@ -1,8 +1,9 @@
 // Page-locked host memory, which the GPU reads and writes asynchronously (and which CUDA
-// graphs may copy from). For the CPU, or in a build without CUDA, ordinary aligned memory.
+// graphs may copy from), usable with every GPU of the machine. For the CPU, ordinary aligned
+// memory.
 //
 //   PinnedBuffer staging(64 << 20, cuda_device(0));
-//   cudaMemcpyAsync(dst, staging.data(), n, cudaMemcpyHostToDevice, stream);
+//   memcpy_async(device_ptr, staging.data(), n, stream);
 #pragma once
 
 #include <cstddef>

@@ -3,46 +3,27 @@
 #include <cstring>
 #include <utility>
 
+#include "runtime/alloc_trace.h"
+#include "runtime/allocator.h"
+#include "runtime/cuda_plugin.h"
 #include "runtime/error.h"
-
-#if PTHRUN_WITH_CUDA
-#include "runtime/cuda_check.h"
-#endif
 
 namespace pthrun {
 
-namespace {
-
-[[maybe_unused]] [[noreturn]] void no_cuda(Device device) {
-  throw Error(str("device ", device.to_string(), " requested, but pthrun was built without CUDA"));
-}
-
-#if PTHRUN_WITH_CUDA
-cudaStream_t as_stream(void* handle) { return static_cast<cudaStream_t>(handle); }
-cudaEvent_t as_event(void* handle) { return static_cast<cudaEvent_t>(handle); }
-#endif
-
-}  // namespace
+Stream::Stream(Device device) : device_(device) {}
 
 Stream Stream::create(Device device, int priority) {
   Stream stream(device);
   if (device.is_cpu()) return stream;
-#if PTHRUN_WITH_CUDA
-  set_current_device(device);
-  cudaStream_t handle = nullptr;
-  PTHRUN_CUDA_CHECK(cudaStreamCreateWithPriority(&handle, cudaStreamNonBlocking, priority));
-  stream.handle_ = handle;
+  check_device(device);
+  cuda_check(cuda_plugin().stream_create(device.index, priority, &stream.handle_));
   stream.owned_ = true;
   return stream;
-#else
-  (void)priority;
-  no_cuda(device);
-#endif
 }
 
 Stream::Stream(Stream&& other) noexcept
     : device_(other.device_), handle_(std::exchange(other.handle_, nullptr)),
-      owned_(std::exchange(other.owned_, false)) {}
+      owned_(std::exchange(other.owned_, false)), workspace_(std::move(other.workspace_)) {}
 
 Stream& Stream::operator=(Stream&& other) noexcept {
   if (this != &other) {
@@ -50,64 +31,54 @@ Stream& Stream::operator=(Stream&& other) noexcept {
     device_ = other.device_;
     handle_ = std::exchange(other.handle_, nullptr);
     owned_ = std::exchange(other.owned_, false);
+    workspace_ = std::move(other.workspace_);
   }
   return *this;
 }
 
 Stream::~Stream() { reset(); }
 
-void Stream::reset() {
-#if PTHRUN_WITH_CUDA
-  if (owned_ && handle_) PTHRUN_CUDA_WARN(cudaStreamDestroy(as_stream(handle_)));
-#endif
+void Stream::reset() noexcept {
+  // (cuda_plugin() cannot throw here: a stream with a handle or a workspace implies it is open.)
+  if (workspace_) {
+    // The caching allocator hands a freed block out again at once: the stream's work must no
+    // longer be using it.
+    if (device_.is_cuda()) cuda_warn(cuda_plugin().stream_synchronize(handle_));
+    workspace_.reset();
+  }
+  if (owned_ && handle_) cuda_warn(cuda_plugin().stream_destroy(handle_));
   handle_ = nullptr;
   owned_ = false;
 }
 
 void Stream::synchronize() const {
   if (device_.is_cpu()) return;
-#if PTHRUN_WITH_CUDA
-  PTHRUN_CUDA_CHECK(cudaStreamSynchronize(as_stream(handle_)));
-#else
-  no_cuda(device_);
-#endif
-}
-
-bool Stream::idle() const {
-  if (device_.is_cpu()) return true;
-#if PTHRUN_WITH_CUDA
-  cudaError_t status = cudaStreamQuery(as_stream(handle_));
-  if (status == cudaErrorNotReady) return false;
-  PTHRUN_CUDA_CHECK(status);
-  return true;
-#else
-  no_cuda(device_);
-#endif
+  cuda_check(cuda_plugin().stream_synchronize(handle_));
 }
 
 void Stream::wait(const Event& event) const {
   if (device_.is_cpu() || !event.native()) return;
-#if PTHRUN_WITH_CUDA
-  PTHRUN_CUDA_CHECK(cudaStreamWaitEvent(as_stream(handle_), as_event(event.native()), 0));
-#else
-  no_cuda(device_);
-#endif
+  cuda_check(cuda_plugin().stream_wait_event(handle_, event.native()));
+}
+
+void* Stream::workspace(std::size_t bytes) const {
+  if (workspace_ && workspace_->size() >= bytes) return workspace_->get();
+  if (workspace_) {
+    synchronize();
+    workspace_.reset();
+  }
+  AllocScope scope("workspace");
+  workspace_ = std::make_unique<Allocation>(device_allocator(device_).allocate(bytes, id()));
+  return workspace_->get();
 }
 
 Event Event::create(Device device, bool timing) {
   Event event;
   event.device_ = device;
   if (device.is_cpu()) return event;
-#if PTHRUN_WITH_CUDA
-  set_current_device(device);
-  cudaEvent_t handle = nullptr;
-  PTHRUN_CUDA_CHECK(cudaEventCreateWithFlags(&handle, timing ? cudaEventDefault : cudaEventDisableTiming));
-  event.handle_ = handle;
+  check_device(device);
+  cuda_check(cuda_plugin().event_create(device.index, timing ? 1 : 0, &event.handle_));
   return event;
-#else
-  (void)timing;
-  no_cuda(device);
-#endif
 }
 
 Event::Event(Event&& other) noexcept
@@ -124,48 +95,33 @@ Event& Event::operator=(Event&& other) noexcept {
 
 Event::~Event() { reset(); }
 
-void Event::reset() {
-#if PTHRUN_WITH_CUDA
-  if (handle_) PTHRUN_CUDA_WARN(cudaEventDestroy(as_event(handle_)));
-#endif
+void Event::reset() noexcept {
+  if (handle_) cuda_warn(cuda_plugin().event_destroy(handle_));
   handle_ = nullptr;
 }
 
 void Event::record(const Stream& stream) {
   if (!handle_) return;
-#if PTHRUN_WITH_CUDA
-  PTHRUN_CUDA_CHECK(cudaEventRecord(as_event(handle_), as_stream(stream.native())));
-#else
-  (void)stream;
-#endif
+  cuda_check(cuda_plugin().event_record(handle_, stream.native()));
 }
 
 void Event::synchronize() const {
   if (!handle_) return;
-#if PTHRUN_WITH_CUDA
-  PTHRUN_CUDA_CHECK(cudaEventSynchronize(as_event(handle_)));
-#endif
+  cuda_check(cuda_plugin().event_synchronize(handle_));
 }
 
 bool Event::done() const {
   if (!handle_) return true;
-#if PTHRUN_WITH_CUDA
-  cudaError_t status = cudaEventQuery(as_event(handle_));
-  if (status == cudaErrorNotReady) return false;
-  PTHRUN_CUDA_CHECK(status);
-#endif
-  return true;
+  int done = 0;
+  cuda_check(cuda_plugin().event_query(handle_, &done));
+  return done != 0;
 }
 
 float Event::elapsed_ms_since(const Event& start) const {
   PTHRUN_CHECK(handle_ && start.handle_, "elapsed time needs two recorded CUDA events");
-#if PTHRUN_WITH_CUDA
   float ms = 0;
-  PTHRUN_CUDA_CHECK(cudaEventElapsedTime(&ms, as_event(start.handle_), as_event(handle_)));
+  cuda_check(cuda_plugin().event_elapsed_ms(start.handle_, handle_, &ms));
   return ms;
-#else
-  return 0;
-#endif
 }
 
 void memcpy_async(void* dst, const void* src, std::size_t bytes, const Stream& stream) {
@@ -174,11 +130,7 @@ void memcpy_async(void* dst, const void* src, std::size_t bytes, const Stream& s
     std::memcpy(dst, src, bytes);
     return;
   }
-#if PTHRUN_WITH_CUDA
-  PTHRUN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, as_stream(stream.native())));
-#else
-  no_cuda(stream.device());
-#endif
+  cuda_check(cuda_plugin().memcpy_async(dst, src, bytes, stream.native()));
 }
 
 }  // namespace pthrun

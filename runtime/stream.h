@@ -8,10 +8,15 @@
 //
 // A StreamId names a stream to the allocator: the cudaStream_t's value, 0 for the legacy
 // default stream and for the CPU.
+//
+// A Stream object also owns the scratch memory that matrix products on it need (cuBLASLt's
+// workspace, see workspace()): it lives exactly as long as the object, so two streams never
+// share one, and a stream handle that CUDA reuses after a destroy starts with none.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "runtime/device.h"
 
@@ -19,12 +24,13 @@ namespace pthrun {
 
 using StreamId = std::uintptr_t;
 
+class Allocation;
 class Event;
 
 class Stream {
  public:
   // The device's legacy default stream; not owned.
-  explicit Stream(Device device = cpu_device) : device_(device) {}
+  explicit Stream(Device device = cpu_device);
   // A new non-blocking stream that this object owns (on the CPU, the trivial stream).
   static Stream create(Device device, int priority = 0);
 
@@ -40,17 +46,23 @@ class Stream {
   void* native() const { return handle_; }
 
   void synchronize() const;
-  // True when all work submitted so far has finished.
-  bool idle() const;
   // Later work on this stream waits until `event` has completed.
   void wait(const Event& event) const;
 
+  // At least `bytes` of device memory for work on this stream, allocated on first use from the
+  // device's allocator (labelled "workspace" in its statistics and trace) and kept until the
+  // object goes, which first waits for the stream's work. Grows (reallocates) when a larger
+  // size is asked for. Ask before capturing the stream into a CUDA graph: capture cannot
+  // allocate. Like the stream itself, for one thread at a time.
+  void* workspace(std::size_t bytes) const;
+
  private:
-  void reset();
+  void reset() noexcept;
 
   Device device_;
   void* handle_ = nullptr;
   bool owned_ = false;
+  mutable std::unique_ptr<Allocation> workspace_;
 };
 
 class Event {
@@ -73,7 +85,7 @@ class Event {
   Device device() const { return device_; }
 
  private:
-  void reset();
+  void reset() noexcept;
 
   Device device_;
   void* handle_ = nullptr;

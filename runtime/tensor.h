@@ -91,11 +91,12 @@ class Tensor {
   Tensor to(Device device) const;
   Tensor to(DType dtype) const;
   // Copies `src` (same shape; any dtype, device and strides) into this tensor. Work on a GPU
-  // goes to `stream` (the legacy default stream when null); copies that involve the host
-  // return when the host side is done with.
+  // goes to `stream`; without one it is ordered after all the device's work and finished on
+  // return (see copy.cpp). Copies that involve the host return when the host side is done with.
   // Const: a Tensor is a handle; these change the elements it views, not the view.
   void copy_from(const Tensor& src, const Stream* stream = nullptr) const;
-  void fill_(double value) const;
+  // Every element <- value; on a GPU with the same stream rule as copy_from.
+  void fill_(double value, const Stream* stream = nullptr) const;
   void zero_() const { fill_(0); }
 
   // The values in logical (row-major) order, converted to double on the host: for tests.

@@ -34,27 +34,36 @@ inline std::string quote(std::string_view arg) {
   return quoted + "'";
 }
 
-// Runs `pthrun ARGS` through the shell (ARGS quoted by the caller), `env` prefixed to it
+// Runs `PROGRAM ARGS` through the shell (ARGS quoted by the caller), `env` prefixed to it
 // (e.g. "PTHRUN_ALLOC_CONF=cap:1MiB"), with `stdin_path` on its standard input.
-inline CliResult run_pthrun(const std::string& args, const std::string& env = "",
-                            const std::string& stdin_path = "/dev/null") {
+inline CliResult run_program(const std::string& program, const std::string& args, const std::string& env = "",
+                             const std::string& stdin_path = "/dev/null") {
   static int runs = 0;
   const fs::path dir = fs::temp_directory_path() / str("pthrun-cli-", ::getpid(), "-", runs++);
   fs::create_directories(dir);
   const std::string out_path = (dir / "stdout").string(), err_path = (dir / "stderr").string();
-  const std::string command = env + (env.empty() ? "" : " ") + quote(PTHRUN_BINARY_DIR "/pthrun") + " " + args +
-                              " <" + quote(stdin_path) + " >" + quote(out_path) + " 2>" + quote(err_path);
+  const std::string command = env + (env.empty() ? "" : " ") + quote(program) + " " + args + " <" +
+                              quote(stdin_path) + " >" + quote(out_path) + " 2>" + quote(err_path);
   const int status = std::system(command.c_str());
   CliResult r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out_path), read_file(err_path)};
   fs::remove_all(dir);
   return r;
 }
 
+// The same for the pthrun of this build.
+inline CliResult run_pthrun(const std::string& args, const std::string& env = "",
+                            const std::string& stdin_path = "/dev/null") {
+  return run_program(PTHRUN_BINARY_DIR "/pthrun", args, env, stdin_path);
+}
+
 // The Pythons with torch found at configure time (PTHRUN_TORCH_PYTHONS), for tests that have
-// PyTorch read what pthrun wrote.
+// PyTorch read what pthrun wrote; the environment variable of that name, ':'-separated,
+// replaces them on a machine other than the one that configured the build (a GPU machine
+// running a carried build).
 inline std::vector<std::string> torch_pythons() {
   std::vector<std::string> out;
-  std::stringstream list(PTHRUN_TORCH_PYTHONS);
+  const char* env = std::getenv("PTHRUN_TORCH_PYTHONS");
+  std::stringstream list(env ? env : PTHRUN_TORCH_PYTHONS);
   for (std::string item; std::getline(list, item, ':');)
     if (!item.empty()) out.push_back(item);
   return out;

@@ -4,12 +4,13 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <string>
 
 #include "runtime/device.h"
 
 int main(int argc, char** argv) {
-  if (pthrun::cuda_device_count() == 0) {
-    std::printf("SKIPPED: %s: no CUDA device on this machine, GPU tests not run\n", argv[0]);
+  if (const std::string problem = pthrun::device_problem(pthrun::cuda_device(0)); !problem.empty()) {
+    std::printf("SKIPPED: %s: GPU tests not run: %s\n", argv[0], problem.c_str());
     return 77;
   }
   doctest::Context context(argc, argv);

@@ -13,16 +13,9 @@
 
 using namespace pthrun;
 using namespace pthrun::kernels;
-using pthrun::test::check_close;
-using pthrun::test::int_tensor;
-using pthrun::test::poisoned;
-using pthrun::test::random_tensor;
-using pthrun::test::tolerance;
+using namespace pthrun::test;
 
 namespace {
-
-const Stream cpu_stream{cpu_device};
-constexpr DType kFloatTypes[] = {DType::f32, DType::bf16, DType::f16};
 
 // softmax(q . k_j / sqrt(HS), j < L) . v_j in double; k and v point at a head's first row.
 std::vector<double> attend_ref(const double* q, const double* k, const double* v, int64_t L, int64_t HS) {
@@ -105,7 +98,7 @@ TEST_CASE("attention_prefill: causal softmax attention of T queries after pos0 c
               ref.insert(ref.end(), o.begin(), o.end());
             }
           // ref is ordered (t, h, c), which is out's (t, h * HS + c).
-          check_close(out, ref, tolerance(dtype),
+          check_close(out, ref, reference_tolerance(dtype),
                       str("prefill ", dtype_name(dtype), " NH=", NH, " HS=", HS, " T=", T, " pos0=", pos0));
         }
       }
@@ -135,7 +128,7 @@ TEST_CASE("attention_decode: one query per sequence over its own length; equals 
           const std::vector<double> o = attend_ref(&dq[b * 3 * C + h * HS], &dk[head], &dv[head], positions[b] + 1, HS);
           ref.insert(ref.end(), o.begin(), o.end());
         }
-      check_close(out, ref, tolerance(dtype), str("decode ", dtype_name(dtype), " NH=", NH, " HS=", HS));
+      check_close(out, ref, reference_tolerance(dtype), str("decode ", dtype_name(dtype), " NH=", NH, " HS=", HS));
 
       // The same query through prefill, as the last of its sequence's positions.
       for (int64_t b = 0; b < B; ++b) {
@@ -143,7 +136,7 @@ TEST_CASE("attention_decode: one query per sequence over its own length; equals 
         attention_prefill(row, qkv.slice(0, b, b + 1), k.select(0, b), v.select(0, b), positions[b],
                           static_cast<int>(NH), cpu_stream);
         // Same arithmetic; only BLAS's choice of kernel (by buffer alignment) may differ.
-        check_close(row, out.slice(0, b, b + 1).to_doubles(), tolerance(dtype),
+        check_close(row, out.slice(0, b, b + 1).to_doubles(), twin_tolerance(dtype),
                     str("decode vs prefill ", dtype_name(dtype), " b=", b));
       }
     }

@@ -2,13 +2,26 @@
 // f32 within 1e-4, bf16 within 2e-2 with top-1 agreement of at least 99%, greedy continuations
 // equal to PyTorch's, the decode graph equal to eager decoding, no allocation in steady
 // decode, and a load whose device peak is the weights. Skipped without a device.
+//
+// The tiny fixtures (vocabulary 96, head size 12, context 40) cannot reach what GPT-2's own
+// shapes do, so a second set runs a model with gpt2-small's width (12 heads of 64), its
+// vocabulary (50257: rows of the (B, V) logits buffer are only 4-byte aligned, a case for
+// cuBLASLt's heuristic) and its context (1024: decode splits each sequence 11 to 44 ways rather
+// than 3), in two blocks (depth changes no shape), f32, bf16 and f16, batches of 1, 2 and 4,
+// against the CPU and against PyTorch; and asks cuBLASLt about every product of every GPT-2
+// size, decode rows included: none may fall back to the naive kernel.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <random>
 
-#include "model/generate.h"
+#include "kernels/cuda_gemm.h"
 #include "kernels/matmul.h"
+#include "model/config.h"
+#include "model/generate.h"
 #include "model/gpt2.h"
+#include "model/gpt2_products.h"
 #include "model/session.h"
 #include "runtime/error.h"
 #include "runtime/file_util.h"
@@ -201,4 +214,169 @@ TEST_CASE("loading onto the GPU: the device peak is the weights, reserved within
                        static_cast<double>(s.allocated_bytes[all_pools].peak);
   MESSAGE("peak reserved / peak allocated over load + generate: ", ratio);
   CHECK(ratio <= 1.05);
+}
+
+namespace {
+
+// The GPT-2-shaped model: gpt2-small's width, vocabulary and context, two blocks, random weights
+// as `pthrun init` writes them (so that PyTorch can read the same file).
+const std::string& gpt2_shaped_checkpoint() {
+  static TempDir dir("gpu-shapes");
+  static const std::string path = [] {
+    const std::string p = dir / "gpt2-shaped.pth";
+    const CliResult r = run_pthrun("init --config gpt2-small --layers 2 --seed 11 -o " + quote(p));
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    return p;
+  }();
+  return path;
+}
+
+std::shared_ptr<const Gpt2Model> load_shaped(Device device, DType dtype) {
+  ModelOptions options;
+  options.device = device;
+  options.dtype = dtype;
+  options.heads = 12;
+  return Gpt2Model::load(gpt2_shaped_checkpoint(), options);
+}
+
+// Compares rows of logits (each V wide) from the GPU with the CPU's f32 ones. f32: the
+// project's model tolerance, 1e-4 relative. bf16 and f16: 2e-2 relative, and the top-1 token
+// must agree wherever the reference's margin between its best two tokens is clear: above
+// 10 times the largest rms error the 2e-2 bound allows (a disagreement needs an error of half
+// the margin on one of the two logits, five times that rms). Positions with a smaller margin
+// say nothing about correctness and are only counted.
+struct Agreement {
+  int64_t clear = 0, agree = 0, total = 0;
+};
+
+void compare_logits(const std::vector<float>& gpu, const std::vector<float>& cpu, int64_t V, DType dtype,
+                    const std::string& what, Agreement& agreement) {
+  CAPTURE(what);
+  REQUIRE(gpu.size() == cpu.size());
+  const double error = relative_error(gpu, cpu);
+  CAPTURE(error);
+  CHECK(error <= (dtype == DType::f32 ? 1e-4 : 2e-2));
+  if (dtype == DType::f32) return;
+  double squares = 0;
+  for (float v : cpu) squares += double(v) * v;
+  const double margin_needed = 10 * 2e-2 * std::sqrt(squares / static_cast<double>(cpu.size()));
+  for (std::size_t row = 0; row < cpu.size() / static_cast<std::size_t>(V); ++row) {
+    const auto begin = cpu.begin() + static_cast<long>(row) * V;
+    const auto best = std::max_element(begin, begin + V);
+    float second = -INFINITY;
+    for (auto it = begin; it != begin + V; ++it)
+      if (it != best) second = std::max(second, *it);
+    const auto gbegin = gpu.begin() + static_cast<long>(row) * V;
+    const bool same = std::max_element(gbegin, gbegin + V) - gbegin == best - begin;
+    ++agreement.total;
+    if (*best - second > margin_needed) {
+      ++agreement.clear;
+      agreement.agree += same;
+      if (!same) FAIL_CHECK(what, " row ", row, ": top-1 differs at a clear margin of ", *best - second);
+    }
+  }
+}
+
+void check_agreement(const Agreement& a, DType dtype) {
+  MESSAGE(dtype_name(dtype), ": top-1 agrees at ", a.agree, " of ", a.clear, " positions with a clear margin (",
+          a.total, " compared)");
+  // Not vacuous: random GPT-2-like weights give clear margins at roughly 40% of positions.
+  CHECK(a.clear * 5 >= a.total);
+}
+
+std::vector<int32_t> random_ids(std::mt19937& rng, int64_t n) { return random_prompt(rng, 50257, n); }
+
+}  // namespace
+
+TEST_CASE("GPT-2 shapes: cuBLASLt has an algorithm for every product of every GPT-2 size, decode rows included") {
+  constexpr int64_t rows[] = {1, 2, 3, 4, 5, 6, 7, 8, 16, 31, 64, 128, 512, 1024};
+  std::size_t count = 0, checked = 0;
+  const Gpt2Preset* list = presets(&count);
+  for (std::size_t p = 0; p < count; ++p) {
+    Gpt2Config config = preset_config(list[p]);
+    for (bool qkv_bias : {true, false}) {
+      config.qkv_bias = qkv_bias;
+      for (DType dtype : {DType::f32, DType::bf16, DType::f16})
+        for (bool tf32 : {false, true})
+          for (auto layout : {kernels::WeightLayout::out_in, kernels::WeightLayout::in_out})
+            for (const kernels::GemmShape& shape : gpt2_products(config, dtype, layout, rows, tf32)) {
+              ++checked;
+              if (kernels::gemm_path(gpu, shape) == kernels::GemmPath::naive)
+                FAIL_CHECK(list[p].name, ": the naive kernel for ", shape.to_string());
+            }
+    }
+  }
+  MESSAGE(checked, " product shapes asked");
+}
+
+TEST_CASE("GPT-2 shapes: a 1024-token prefill equals the CPU's and PyTorch's logits; f32, bf16, f16") {
+  kernels::reset_gemm_fallbacks();
+  std::mt19937 rng(21);
+  const std::vector<int32_t> prompt = random_ids(rng, 1024);
+  const auto cpu = load_shaped(cpu_device, DType::f32);
+  const std::vector<float> reference = cpu->forward(prompt).to_floats();
+  const int64_t V = cpu->config().vocab_size;
+
+  const auto pythons = torch_pythons();
+  if (pythons.empty()) MESSAGE("no Python with torch found: the GPU was compared with the CPU only");
+  for (const std::string& python : pythons) {
+    CAPTURE(python);
+    TempDir dir("gpu-shapes-torch");
+    std::string ids;
+    for (int32_t id : prompt) ids += str(ids.empty() ? "" : ",", id);
+    const std::string out = dir / "torch.npy";
+    const std::string command = quote(python) + " " + quote(PTHRUN_SOURCE_DIR "/tests/torch_logits.py") + " " +
+                                quote(gpt2_shaped_checkpoint()) + " 12 " + ids + " " + quote(out);
+    REQUIRE(std::system(command.c_str()) == 0);
+    const std::vector<float> torch = read_npy_f32(out).values;
+    const auto f32 = load_shaped(gpu, DType::f32);
+    const double error = relative_error(f32->forward(prompt).to_floats(), torch);
+    CAPTURE(error);
+    CHECK(error <= 1e-4);
+  }
+
+  for (DType dtype : {DType::f32, DType::bf16, DType::f16}) {
+    CAPTURE(dtype_name(dtype));
+    const auto model = load_shaped(gpu, dtype);
+    Agreement agreement;
+    compare_logits(model->forward(prompt).to_floats(), reference, V, dtype, "forward of 1024 tokens", agreement);
+    if (dtype != DType::f32) check_agreement(agreement, dtype);
+  }
+  CHECK(kernels::gemm_fallback_count() == 0);
+}
+
+TEST_CASE("GPT-2 shapes: batches of 1, 2 and 4 prefill and decode as the CPU does; f32, bf16, f16") {
+  kernels::reset_gemm_fallbacks();
+  const auto cpu_model = load_shaped(cpu_device, DType::f32);
+  const int64_t V = cpu_model->config().vocab_size;
+  // Prompt lengths per sequence: long, a single token, odd, and one that ends on a tile edge.
+  const std::vector<int64_t> lengths = {700, 1, 333, 64};
+  for (DType dtype : {DType::f32, DType::bf16, DType::f16}) {
+    CAPTURE(dtype_name(dtype));
+    const auto gpu_model = load_shaped(gpu, dtype);
+    Agreement agreement;
+    for (int64_t B : {1, 2, 4}) {
+      CAPTURE(B);
+      std::mt19937 rng(static_cast<unsigned>(31 + B));
+      Session cpu(cpu_model, {.slots = B, .max_tokens = 1024});
+      Session model(gpu_model, {.slots = B, .max_tokens = 1024});
+      for (int64_t b = 0; b < B; ++b) {
+        const std::vector<int32_t> prompt = random_ids(rng, lengths[static_cast<std::size_t>(b)]);
+        cpu.prefill(b, prompt);
+        model.prefill(b, prompt);
+      }
+      compare_logits(model.logits().to_floats(), cpu.logits().to_floats(), V, dtype, str("prefill, batch ", B), agreement);
+      // Batch 1 decodes through the CUDA graph from its second step.
+      for (int step = 0; step < 6; ++step) {
+        const std::vector<int32_t> tokens = random_ids(rng, B);
+        const std::vector<bool> active(static_cast<std::size_t>(B), true);
+        cpu.decode(tokens, active);
+        model.decode(tokens, active);
+        compare_logits(model.logits().to_floats(), cpu.logits().to_floats(), V, dtype,
+                       str("decode step ", step, ", batch ", B), agreement);
+      }
+    }
+    if (dtype != DType::f32) check_agreement(agreement, dtype);
+  }
+  CHECK(kernels::gemm_fallback_count() == 0);
 }

@@ -1,16 +1,21 @@
 // The runtime on a CUDA device: conversions bit-identical to the CPU's, copies across devices,
 // dtypes and strides, streams, events, pinned memory and graphs, and the caching allocator's
-// suite over cudaMalloc (as test_allocator.cpp runs it over the test backend). Without a device
-// the suite reports itself skipped (gpu_test_main.cpp).
+// suite over cudaMalloc (as test_allocator.cpp runs it over the test backend). Stream ordering
+// is tested against a stream kept busy for a known time (the backend's busy_wait kernel), so
+// that a missing wait shows as a wrong value or a reused block. Without a device the suite
+// reports itself skipped (gpu_test_main.cpp).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <random>
 
 #include "runtime/alloc_config.h"
 #include "runtime/caching_allocator.h"
+#include "runtime/alloc_trace.h"
 #include "runtime/cuda_graph.h"
+#include "runtime/cuda_plugin.h"
 #include "runtime/error.h"
 #include "runtime/half.h"
 #include "runtime/memory_backend.h"
@@ -48,6 +53,11 @@ std::vector<uint16_t> bits16_of(const Tensor& t) {
 }
 
 uint64_t addr(const Allocation& a) { return reinterpret_cast<uint64_t>(a.get()); }
+
+// Keeps `stream` busy for `ms` milliseconds: work queued after this waits that long.
+void busy(const Stream& stream, uint32_t ms) {
+  cuda_check(cuda_plugin().busy_wait(stream.device().index, stream.native(), ms * 1000));
+}
 
 }  // namespace
 
@@ -207,16 +217,62 @@ TEST_CASE("on the GPU a cache hit calls no cudaMalloc; out of memory says what i
   CHECK(alloc.device_free() >= free_before + 8 * MiB);
 }
 
-TEST_CASE("record_stream on real streams: reuse waits for the other stream") {
+TEST_CASE("record_stream on real streams: a block in use by a busy stream is not handed out again") {
   CachingAllocator alloc(make_cuda_backend(gpu));
   const Stream s1 = Stream::create(gpu), s2 = Stream::create(gpu);
   Allocation a = alloc.allocate(4096, s1.id());
   const uint64_t block = addr(a);
+  busy(s2, 200);  // s2's queued work, which (as record_stream declares) uses `a`
   alloc.record_stream(a, s2.id());
   a.reset();
-  s2.synchronize();  // the other stream's work is done: the next allocation may take the block
   Allocation b = alloc.allocate(4096, s1.id());
-  CHECK(addr(b) == block);
+  CHECK(addr(b) != block);  // without record_stream's event, `a`'s block would come back at once
+  s2.synchronize();
+  b.reset();
+  Allocation c = alloc.allocate(4096, s1.id());
+  CHECK(addr(c) == block);  // s2 is done: the block is free again
+}
+
+TEST_CASE("copies and fills without a stream wait for every stream's work, and finish before returning") {
+  const Stream s = Stream::create(gpu);
+  const Tensor t = Tensor::empty({1 << 20}, DType::f32, gpu, s.id());
+  t.fill_(1, &s);
+  busy(s, 100);
+  t.fill_(2, &s);  // runs 100 ms from now
+  // Unordered with s (the legacy default stream does not wait for a non-blocking stream), the
+  // reads below would see 1s.
+  const std::vector<double> seen = t.to_doubles();
+  CHECK(std::count(seen.begin(), seen.end(), 2.0) == static_cast<long>(seen.size()));
+
+  const Tensor copy = Tensor::empty({1 << 20}, DType::f32, gpu);
+  busy(s, 100);
+  t.fill_(3, &s);
+  copy.copy_from(t);  // device to device
+  CHECK(copy.to_doubles() == std::vector<double>(1 << 20, 3.0));
+
+  busy(s, 100);
+  t.fill_(4, &s);
+  t.fill_(5);  // must land after s's 4s, not before them
+  s.synchronize();
+  CHECK(t.to_doubles() == std::vector<double>(1 << 20, 5.0));
+}
+
+TEST_CASE("a stream's cuBLASLt workspace is allocated once, labelled, and freed with the stream") {
+  Allocator& alloc = device_allocator(gpu);
+  const int64_t before = alloc.stats().allocated_bytes[all_pools].current;
+  {
+    const Stream stream = Stream::create(gpu);
+    void* first = stream.workspace(32 << 20);
+    CHECK(stream.workspace(1 << 20) == first);  // smaller: the same memory
+    CHECK(alloc.stats().allocated_bytes[all_pools].current - before >= int64_t{32} << 20);
+    bool labelled = false;
+    for (const SegmentInfo& segment : alloc.snapshot().segments)
+      for (const BlockInfo& b : segment.blocks)
+        labelled |= b.address == reinterpret_cast<uint64_t>(first) && b.label == "workspace";
+    CHECK(labelled);
+    busy(stream, 50);  // the destructor must wait for this before the memory goes back
+  }
+  CHECK(alloc.stats().allocated_bytes[all_pools].current == before);
 }
 
 TEST_CASE("CUDA's stream-ordered pool behind the same interface") {

@@ -19,16 +19,9 @@
 
 using namespace pthrun;
 using namespace pthrun::kernels;
-using pthrun::test::check_close;
-using pthrun::test::int_tensor;
-using pthrun::test::poisoned;
-using pthrun::test::random_tensor;
-using pthrun::test::tolerance;
+using namespace pthrun::test;
 
 namespace {
-
-const Stream cpu_stream{cpu_device};
-constexpr DType kFloatTypes[] = {DType::f32, DType::bf16, DType::f16};
 
 double gelu_ref(double v) {
   return 0.5 * v * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (v + 0.044715 * v * v * v)));
@@ -80,7 +73,7 @@ TEST_CASE("embedding: rows are wte[token] + wpe[position]") {
       std::vector<double> ref;
       for (int64_t n = 0; n < N; ++n)
         for (int64_t c = 0; c < C; ++c) ref.push_back(te[tok[n] * C + c] + pe[pos[n] * C + c]);
-      check_close(out, ref, tolerance(dtype), str("embedding ", dtype_name(dtype), " C=", C));
+      check_close(out, ref, reference_tolerance(dtype), str("embedding ", dtype_name(dtype), " C=", C));
     }
   }
   Tensor wte = Tensor::zeros({4, 3}, DType::f32), wpe = Tensor::zeros({2, 3}, DType::f32);
@@ -102,7 +95,7 @@ TEST_CASE("layernorm: two-pass mean and biased variance per row, rows with a lar
         Tensor out = poisoned({N, C}, dtype);
         layernorm(out, x, w, b, 1e-5f, cpu_stream);
         const std::vector<double> ref = layernorm_ref(x.to_doubles(), w.to_doubles(), b.to_doubles(), C, 1e-5);
-        check_close(out, ref, tolerance(dtype), str("layernorm ", dtype_name(dtype), " ", N, "x", C));
+        check_close(out, ref, reference_tolerance(dtype), str("layernorm ", dtype_name(dtype), " ", N, "x", C));
       }
     }
   }
@@ -130,10 +123,10 @@ TEST_CASE("residual_layernorm: the residual gains delta, out normalises the stor
       residual_layernorm(residual, out, delta, w, b, 1e-5f, cpu_stream);
       std::vector<double> sum(r0.size());
       for (std::size_t i = 0; i < sum.size(); ++i) sum[i] = r0[i] + d0[i];
-      check_close(residual, sum, tolerance(dtype), str("residual ", dtype_name(dtype), " C=", C));
+      check_close(residual, sum, reference_tolerance(dtype), str("residual ", dtype_name(dtype), " C=", C));
       // The LayerNorm reads the residual as stored (rounded to dtype).
       const std::vector<double> ref = layernorm_ref(residual.to_doubles(), w.to_doubles(), b.to_doubles(), C, 1e-5);
-      check_close(out, ref, tolerance(dtype), str("residual_layernorm ", dtype_name(dtype), " C=", C));
+      check_close(out, ref, reference_tolerance(dtype), str("residual_layernorm ", dtype_name(dtype), " C=", C));
     }
   }
 }
@@ -175,7 +168,7 @@ TEST_CASE("linear: both weight layouts, bias and GELU, against a triple loop") {
                 ref.push_back(mode == 2 ? gelu_ref(s) : s);
               }
             }
-            check_close(out, ref, tolerance(out_dtype),
+            check_close(out, ref, reference_tolerance(out_dtype),
                         str("linear ", dtype_name(dtype), "->", dtype_name(out_dtype), out_in ? " out_in " : " in_out ",
                             N, "x", I, "x", O, " mode ", mode));
           }

@@ -14,11 +14,9 @@
 
 using namespace pthrun;
 using namespace pthrun::kernels;
-using pthrun::test::random_tensor;
+using namespace pthrun::test;
 
 namespace {
-
-const Stream cpu_stream{cpu_device};
 
 std::vector<int32_t> draw(const Tensor& logits, const SamplingParams& params, uint64_t seed, uint64_t step) {
   Tensor tokens = Tensor::empty({logits.size(0)}, DType::i32);

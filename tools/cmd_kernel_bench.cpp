@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/attention.h"
+#include "kernels/cuda_gemm.h"
 #include "kernels/embedding.h"
 #include "kernels/layernorm.h"
 #include "kernels/matmul.h"
@@ -246,6 +247,7 @@ int run_kernel_bench(const KernelBenchArgs& args) {
     JsonWriter j;
     j.begin_object().key("device").value(device.to_string()).key("dtype").value(dtype_name(dtype));
     j.key("size").value(size->name).key("tokens").value(T).key("peak_allocated_bytes").value(peak);
+    j.key("gemm_fallbacks").value(kernels::gemm_fallback_count());
     j.key("rows").begin_array();
     for (const Row& r : rows)
       j.newline()
@@ -274,6 +276,12 @@ int run_kernel_bench(const KernelBenchArgs& args) {
   const double prefill_ms = rows[rows.size() - 2].median_ms, decode_ms = rows.back().median_ms;
   std::printf("prefill %.1f tokens/s, decode %.2f ms/token; allocator peak %s\n",
               static_cast<double>(T) / prefill_ms * 1e3, decode_ms, format_bytes(static_cast<double>(peak)).c_str());
+  // Products cuBLASLt refused, which ran on the naive kernel (kernels/cuda_gemm.h).
+  if (device.is_cuda()) {
+    std::printf("GEMM fallbacks to the naive kernel: %lld\n", static_cast<long long>(kernels::gemm_fallback_count()));
+    for (const kernels::GemmFallback& f : kernels::gemm_fallbacks())
+      std::printf("  %lld x %s\n", static_cast<long long>(f.count), f.shape.to_string().c_str());
+  }
   return 0;
 }
 

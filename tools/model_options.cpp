@@ -69,9 +69,8 @@ ModelOptions model_options(const ModelArgs& args) {
   ModelOptions options;
   if (!args.device.empty()) {
     options.device = parse_device_option(args.device);
-    PTHRUN_CHECK(options.device->is_cpu() || options.device->index < cuda_device_count(), "--device ", args.device,
-                 ": ", cuda_device_count() == 0 ? std::string("no CUDA device on this machine")
-                                                : str("only ", cuda_device_count(), " CUDA device(s) present"));
+    const std::string problem = device_problem(*options.device);
+    PTHRUN_CHECK(problem.empty(), "--device ", args.device, ": ", problem);
   }
   options.dtype = *parse_dtype(args.dtype);  // checked while parsing
   options.heads = args.heads;

@@ -72,13 +72,18 @@ def forward_rounds(torch, args, dtype, sync, env):
     return statistics.median(theirs), statistics.median(mine), ratios
 
 
-def hf_generate(torch, args, dtype, sync, attn, compile_model):
+def hf_checkpoint(args, folder):
+    """The checkpoint in Hugging Face's naming, written once into `folder`."""
+    path = os.path.join(folder, "pytorch_model.bin")
+    if not os.path.exists(path):
+        subprocess.check_call([args.pthrun, "convert", args.checkpoint, "--naming", "hf", "-o", path],
+                              stdout=subprocess.DEVNULL)
+    return path
+
+
+def hf_generate(torch, args, dtype, sync, attn, compile_model, hf_dir):
     import transformers
-    hf_dir = tempfile.mkdtemp(prefix="torch-bench-hf-")
-    path = os.path.join(hf_dir, "pytorch_model.bin")
-    subprocess.check_call([args.pthrun, "convert", args.checkpoint, "--naming", "hf", "-o", path],
-                          stdout=subprocess.DEVNULL)
-    sd = torch.load(path, weights_only=True)
+    sd = torch.load(hf_checkpoint(args, hf_dir), weights_only=True)
     vocab, emb_dim = sd["transformer.wte.weight"].shape
     layers = 1 + max(int(k.split(".")[2]) for k in sd if k.startswith("transformer.h."))
     config = transformers.GPT2Config(vocab_size=vocab, n_positions=sd["transformer.wpe.weight"].shape[0],
@@ -138,15 +143,16 @@ def main():
         have_hf = False
         print("transformers is not importable: no prefill/decode comparison with its KV cache")
     if have_hf:
-        for attn, compiled in (("eager", False), ("sdpa", False), ("sdpa", True)):
-            label = f"HF {attn}" + (" + torch.compile" if compiled else "")
-            try:
-                prefill, decode = hf_generate(torch, args, dtype, sync, attn, compiled)
-            except Exception as e:  # torch.compile needs a compiler toolchain it may not find
-                print(f"{label}: not measured ({type(e).__name__}: {str(e).splitlines()[0][:120]})")
-                continue
-            rows.append(("prefill", label, prefill * 1e3, ours["prefill_ms"], "ms"))
-            rows.append(("decode", label, decode * 1e3, ours["decode_ms_per_token"], "ms/token"))
+        with tempfile.TemporaryDirectory(prefix="torch-bench-hf-") as hf_dir:
+            for attn, compiled in (("eager", False), ("sdpa", False), ("sdpa", True)):
+                label = f"HF {attn}" + (" + torch.compile" if compiled else "")
+                try:
+                    prefill, decode = hf_generate(torch, args, dtype, sync, attn, compiled, hf_dir)
+                except Exception as e:  # torch.compile needs a compiler toolchain it may not find
+                    print(f"{label}: not measured ({type(e).__name__}: {str(e).splitlines()[0][:120]})")
+                    continue
+                rows.append(("prefill", label, prefill * 1e3, ours["prefill_ms"], "ms"))
+                rows.append(("decode", label, decode * 1e3, ours["decode_ms_per_token"], "ms/token"))
 
     print(f"{args.checkpoint} on {args.device}, {args.dtype}, {args.threads} threads, "
           f"prompt {args.prompt_tokens} tokens, {args.new_tokens} new; torch {torch.__version__}; "

@@ -1,6 +1,8 @@
 // The C++ API in use: continue a prompt with a checkpoint.
 //
-//   example_generate MODEL.pth HEADS "prompt text" N
+//   example_generate MODEL.pth HEADS "prompt text" N [DEVICE]
+//
+// DEVICE is cpu, cuda or cuda:N (default: cuda:0 when present, else the CPU).
 #include <pthrun.h>
 
 #include <cstdio>
@@ -8,13 +10,14 @@
 #include <string>
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: %s CKPT HEADS PROMPT N\n", argv[0]);
+  if (argc != 5 && argc != 6) {
+    std::fprintf(stderr, "usage: %s CKPT HEADS PROMPT N [DEVICE]\n", argv[0]);
     return 2;
   }
   try {
     pthrun::ModelOptions options;
     options.heads = std::atoi(argv[2]);
+    if (argc == 6) options.device = pthrun::parse_device(argv[5]);
     const auto model = pthrun::Gpt2Model::load(argv[1], options);
     pthrun::Tokenizer tokenizer = pthrun::Tokenizer::load_default();
     pthrun::GenerationOptions generation;
