@@ -89,7 +89,7 @@ cublasLtEpilogue_t fused_epilogue(bool bias, bool apply_gelu) {
 
 void cuda::linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout, const Tensor& bias,
                   Epilogue epilogue, const MatmulOptions& options, const Stream& stream) {
-  const LinearDims d = check_linear(out, x, weight, layout, bias);
+  const LinearDims d = check_linear(out, x, LinearWeight{weight, layout, Tensor(), 0}, bias);
   if (out.numel() == 0) return;
   const Device device = out.device();
   use_device(device);
