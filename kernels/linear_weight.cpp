@@ -43,10 +43,8 @@ LinearWeight empty_int8_weight(int64_t out_features, int64_t in_features, int64_
   PTHRUN_CHECK(group > 0 && group % 16 == 0, "int8 weight: group ", group, ", expected a positive multiple of 16");
   PTHRUN_CHECK(out_features >= 0 && in_features >= 0, "int8 weight: negative size (", out_features, ", ", in_features,
                ")");
-  return {Tensor::empty({out_features, in_features}, DType::i8),
-          WeightLayout::out_in,
-          Tensor::empty({out_features, int8_group_count(in_features, group)}, DType::f32),
-          group};
+  return {Tensor::empty({out_features, in_features}, DType::i8), WeightLayout::out_in,
+          Tensor::empty({out_features, int8_group_count(in_features, group)}, DType::f32), group};
 }
 
 Int8WeightBuilder::Int8WeightBuilder(const LinearWeight& destination, DType source_dtype, WeightLayout source_layout)
@@ -61,8 +59,7 @@ Int8WeightBuilder::Int8WeightBuilder(const LinearWeight& destination, DType sour
   const int64_t O = v.size(0), I = v.size(1);
   const Shape scales_shape{O, int8_group_count(I, out_.group)};
   PTHRUN_CHECK(out_.group > 0 && out_.group % 16 == 0 && out_.scales.defined() && out_.scales.dtype() == DType::f32 &&
-                   out_.scales.is_contiguous() && out_.scales.device().is_cpu() &&
-                   out_.scales.shape() == scales_shape,
+                   out_.scales.is_contiguous() && out_.scales.device().is_cpu() && out_.scales.shape() == scales_shape,
                "quantize_int8: the destination's scales do not match its values and group (empty_int8_weight)");
   const bool out_in = source_layout == WeightLayout::out_in;
   source_row_length_ = out_in ? I : O;
@@ -138,8 +135,8 @@ void Int8WeightBuilder::flush_rows() {
 
 void Int8WeightBuilder::finish() {
   const int64_t total = source_rows_total_ * source_row_length_;
-  PTHRUN_CHECK(elements_seen_ == total && partial_bytes_ == 0, "quantize_int8: the source ended after ",
-               elements_seen_, " of its ", total, " elements", partial_bytes_ ? " (inside an element)" : "");
+  PTHRUN_CHECK(elements_seen_ == total && partial_bytes_ == 0, "quantize_int8: the source ended after ", elements_seen_,
+               " of its ", total, " elements", partial_bytes_ ? " (inside an element)" : "");
 }
 
 LinearWeight quantize_int8(const LinearWeight& weight, int64_t group) {

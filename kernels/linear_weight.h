@@ -77,10 +77,10 @@ class Int8WeightBuilder {
   DType source_dtype_;
   WeightLayout source_layout_;
   int64_t source_row_length_, source_rows_per_flush_, source_rows_total_;
-  std::vector<float> staging_;       // source_rows_per_flush_ rows of the source, as f32
-  int64_t elements_seen_ = 0;        // of the whole source
-  int64_t rows_flushed_ = 0;         // source rows quantized so far
-  unsigned char partial_[4] = {};    // bytes of an element split between pieces
+  std::vector<float> staging_;     // source_rows_per_flush_ rows of the source, as f32
+  int64_t elements_seen_ = 0;      // of the whole source
+  int64_t rows_flushed_ = 0;       // source rows quantized so far
+  unsigned char partial_[4] = {};  // bytes of an element split between pieces
   int partial_bytes_ = 0;
 };
 

@@ -35,7 +35,9 @@ struct IsaLimit {
   ~IsaLimit() { limit_cpu_isa(CpuIsa::avx512_bf16); }
 };
 
-double gelu_ref(double v) { return 0.5 * v * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (v + 0.044715 * v * v * v))); }
+double gelu_ref(double v) {
+  return 0.5 * v * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (v + 0.044715 * v * v * v)));
+}
 
 // out (N, O) = x @ W + bias (then GELU) in double, W the dequantized weight in its layout.
 std::vector<double> linear_ref(const Tensor& x, const LinearWeight& w, const Tensor& bias, bool gelu) {
@@ -54,7 +56,8 @@ std::vector<double> linear_ref(const Tensor& x, const LinearWeight& w, const Ten
 }
 
 LinearWeight make_weight(DType dtype, WeightLayout layout, int64_t O, int64_t I, std::mt19937& rng) {
-  if (dtype == DType::i8) return quantize_int8({random_tensor({O, I}, DType::f32, rng), WeightLayout::out_in, {}, 0}, 32);
+  if (dtype == DType::i8)
+    return quantize_int8({random_tensor({O, I}, DType::f32, rng), WeightLayout::out_in, {}, 0}, 32);
   return {random_tensor(layout == WeightLayout::out_in ? Shape{O, I} : Shape{I, O}, dtype, rng), layout, {}, 0};
 }
 
@@ -83,9 +86,9 @@ TEST_CASE("linear with f32 activations: every weight dtype, layout and level aga
   // Shapes cover one row (decode), 2-4 rows (batched decode), more rows (sgemm on widened
   // panels), inputs that are not multiples of any vector width, group or unroll, and int8's
   // short last group.
-  const std::tuple<int64_t, int64_t, int64_t> shapes[] = {{1, 1, 1},   {1, 17, 5},  {1, 64, 33}, {1, 100, 300},
-                                                          {2, 31, 70}, {3, 65, 17}, {4, 96, 20}, {5, 47, 33},
-                                                          {9, 130, 300}};
+  const std::tuple<int64_t, int64_t, int64_t> shapes[] = {{1, 1, 1},     {1, 17, 5},  {1, 64, 33},
+                                                          {1, 100, 300}, {2, 31, 70}, {3, 65, 17},
+                                                          {4, 96, 20},   {5, 47, 33}, {9, 130, 300}};
   for (CpuIsa isa : runnable_levels()) {
     IsaLimit limit(isa);
     std::mt19937 rng(11);
@@ -99,9 +102,10 @@ TEST_CASE("linear with f32 activations: every weight dtype, layout and level aga
             const Tensor b = mode > 0 ? random_tensor({O}, DType::f32, rng) : Tensor();
             Tensor out = poisoned({N, O}, DType::f32);
             linear(out, x, w, b, mode == 2 ? Epilogue::gelu : Epilogue::none, {}, cpu_stream);
-            check_close(out, linear_ref(x, w, b, mode == 2), 1e-5,
-                        str("linear ", cpu_isa_name(isa), " ", dtype_name(dtype),
-                            layout == WeightLayout::out_in ? " out_in " : " in_out ", N, "x", I, "x", O, " mode ", mode));
+            check_close(
+                out, linear_ref(x, w, b, mode == 2), 1e-5,
+                str("linear ", cpu_isa_name(isa), " ", dtype_name(dtype),
+                    layout == WeightLayout::out_in ? " out_in " : " in_out ", N, "x", I, "x", O, " mode ", mode));
           }
         }
       }
@@ -155,17 +159,16 @@ TEST_CASE("quantize_int8: hand-derived groups") {
   for (int i = 0; i < 16; ++i) row.push_back(0.5f * static_cast<float>(i));
   for (int i = 0; i < 16; ++i) row.push_back(0.0f);
   for (float v : {-2.0f, 1.0f, 0.5f}) row.push_back(v);
-  const LinearWeight q =
-      quantize_int8({Tensor::from_vector(row, {1, 35}), WeightLayout::out_in, {}, 0}, 16);
+  const LinearWeight q = quantize_int8({Tensor::from_vector(row, {1, 35}), WeightLayout::out_in, {}, 0}, 16);
   const float* scales = q.scales.data<float>();
   CHECK(scales[0] == 7.5f / 127);
   CHECK(scales[1] == 0.0f);
   CHECK(scales[2] == 2.0f / 127);
   const int8_t* v = q.values.data<int8_t>();
   CHECK(v[15] == 127);
-  CHECK(v[1] == 8);    // 0.5 / (7.5 / 127) = 8.4667 -> 8
-  CHECK(v[3] == 25);   // 1.5 * 127 / 7.5 = 25.4 -> 25
-  CHECK(v[5] == 42);   // 2.5 * 127 / 7.5 = 42.333 -> 42
+  CHECK(v[1] == 8);   // 0.5 / (7.5 / 127) = 8.4667 -> 8
+  CHECK(v[3] == 25);  // 1.5 * 127 / 7.5 = 25.4 -> 25
+  CHECK(v[5] == 42);  // 2.5 * 127 / 7.5 = 42.333 -> 42
   CHECK(v[16] == 0);
   CHECK(v[32] == -127);
   CHECK(v[33] == 64);  // 1 * 127 / 2 = 63.5 -> 64 (ties to even)
@@ -212,9 +215,11 @@ TEST_CASE("Int8WeightBuilder and quantize_int8 refuse what int8 cannot hold, and
   Int8WeightBuilder short_source(q, DType::f32, WeightLayout::out_in);
   const std::vector<float> values(33, 1.0f);
   short_source.append(values.data(), 31 * 4 + 2);
-  CHECK_THROWS_WITH(short_source.finish(), "quantize_int8: the source ended after 31 of its 32 elements (inside an element)");
+  CHECK_THROWS_WITH(short_source.finish(),
+                    "quantize_int8: the source ended after 31 of its 32 elements (inside an element)");
   Int8WeightBuilder long_source(q, DType::f32, WeightLayout::out_in);
-  CHECK_THROWS_WITH(long_source.append(values.data(), 33 * 4), "quantize_int8: the source has more than its 32 elements");
+  CHECK_THROWS_WITH(long_source.append(values.data(), 33 * 4),
+                    "quantize_int8: the source has more than its 32 elements");
   CHECK_THROWS_WITH(Int8WeightBuilder(q, DType::i32, WeightLayout::out_in),
                     "quantize_int8: the source has dtype int32, expected float32, bfloat16 or float16");
 }
@@ -224,21 +229,21 @@ TEST_CASE("linear refuses mixed dtypes it does not run, with one line naming the
   const LinearWeight q = quantize_int8({Tensor::zeros({4, 32}, DType::f32), WeightLayout::out_in, {}, 0}, 16);
   CHECK_THROWS_WITH(linear(out, x.to(DType::bf16), q, Tensor(), Epilogue::none, {}, cpu_stream),
                     "linear: weight has dtype int8 and x bfloat16, expected both of one dtype, or x float32");
-  CHECK_THROWS_WITH(linear(out, x, {q.values, WeightLayout::in_out, q.scales, 16}, Tensor(), Epilogue::none, {},
-                           cpu_stream),
-                    "linear: weight has shape [4, 32], expected (32, O) for x of shape [2, 32] (layout in_out)");
+  CHECK_THROWS_WITH(
+      linear(out, x, {q.values, WeightLayout::in_out, q.scales, 16}, Tensor(), Epilogue::none, {}, cpu_stream),
+      "linear: weight has shape [4, 32], expected (32, O) for x of shape [2, 32] (layout in_out)");
   CHECK_THROWS_WITH(linear(out, x, {q.values.view({32, 4}), WeightLayout::in_out, q.scales, 16}, Tensor(),
                            Epilogue::none, {}, cpu_stream),
                     "linear: an int8 weight is stored (O, I) (layout out_in), not in_out");
-  CHECK_THROWS_WITH(linear(out, x, {q.values, WeightLayout::out_in, q.scales, 8}, Tensor(), Epilogue::none, {},
-                           cpu_stream),
-                    "linear: int8 group is 8, expected a positive multiple of 16");
-  CHECK_THROWS_WITH(linear(out, x, {q.values, WeightLayout::out_in, q.scales.slice(1, 0, 1).contiguous(), 16},
-                           Tensor(), Epilogue::none, {}, cpu_stream),
+  CHECK_THROWS_WITH(
+      linear(out, x, {q.values, WeightLayout::out_in, q.scales, 8}, Tensor(), Epilogue::none, {}, cpu_stream),
+      "linear: int8 group is 8, expected a positive multiple of 16");
+  CHECK_THROWS_WITH(linear(out, x, {q.values, WeightLayout::out_in, q.scales.slice(1, 0, 1).contiguous(), 16}, Tensor(),
+                           Epilogue::none, {}, cpu_stream),
                     "linear: scales has shape [4, 1], expected [4, 2]");
-  CHECK_THROWS_WITH(linear(out, x, {q.values, WeightLayout::out_in, Tensor(), 16}, Tensor(), Epilogue::none, {},
-                           cpu_stream),
-                    "linear: scales is undefined, expected a tensor");
+  CHECK_THROWS_WITH(
+      linear(out, x, {q.values, WeightLayout::out_in, Tensor(), 16}, Tensor(), Epilogue::none, {}, cpu_stream),
+      "linear: scales is undefined, expected a tensor");
   CHECK_THROWS_WITH(linear(out, x, {Tensor::zeros({4, 32}, DType::f32), WeightLayout::out_in, q.scales, 16}, Tensor(),
                            Epilogue::none, {}, cpu_stream),
                     "linear: scales given for a weight of dtype float32 (only int8 weights have scales)");

@@ -226,7 +226,8 @@ WeightFormat weight_format(const ParsedArgs& args, DType dtype, Device device) {
     f.dtype = *w;
   }
   const std::string layout = args.get_or("layout", "out_in");
-  if (layout != "out_in" && layout != "in_out") throw UsageError(str("--layout ", layout, ": expected out_in or in_out"));
+  if (layout != "out_in" && layout != "in_out")
+    throw UsageError(str("--layout ", layout, ": expected out_in or in_out"));
   f.layout = layout == "in_out" && f.dtype != DType::i8 ? WeightLayout::in_out : WeightLayout::out_in;
   return f;
 }
@@ -254,8 +255,7 @@ int run_kernel_bench(const ParsedArgs& args) {
   }
   const std::string size_name = args.get_or("size", "gpt2-small");
   const Gpt2Preset* preset = find_preset(size_name);
-  if (!preset)
-    throw UsageError(str("--size ", size_name, ": expected gpt2-small, gpt2-medium, gpt2-large or gpt2-xl"));
+  if (!preset) throw UsageError(str("--size ", size_name, ": expected gpt2-small, gpt2-medium, gpt2-large or gpt2-xl"));
   const Size sizes[] = {{preset->name, preset->channels, preset->layers, preset->heads}};
   const Size* size = &sizes[0];
   const int64_t T = args.get_int("tokens", 128, 2, kContext - 1);
@@ -275,10 +275,10 @@ int run_kernel_bench(const ParsedArgs& args) {
                         const Tensor& bias, Epilogue e, int64_t n) {
     const int64_t I = weight.in_features(), O = weight.out_features();
     auto rows = [n](const Tensor& t) { return t.slice(0, 0, n); };
-    return measure(str(name, n == 1 ? ", 1 row" : ""), str("(", n, ", ", I, ") x (", I, ", ", O, ")"),
-                   2.0 * n * I * O * 1e-9, repeats, device, s,
-                   [&, e, n] { linear(rows(out), rows(x), weight, bias, e, matmul, s); },
-                   n == 1 ? static_cast<double>(weight.nbytes()) * 1e-9 : 0);
+    return measure(
+        str(name, n == 1 ? ", 1 row" : ""), str("(", n, ", ", I, ") x (", I, ", ", O, ")"), 2.0 * n * I * O * 1e-9,
+        repeats, device, s, [&, e, n] { linear(rows(out), rows(x), weight, bias, e, matmul, s); },
+        n == 1 ? static_cast<double>(weight.nbytes()) * 1e-9 : 0);
   };
 
   std::vector<Row> rows;
@@ -383,8 +383,9 @@ int run_kernel_bench(const ParsedArgs& args) {
   std::printf("prefill %.1f tokens/s; allocator peak %s\n", static_cast<double>(T) / prefill_ms * 1e3,
               format_bytes(static_cast<double>(peak)).c_str());
   for (std::size_t r = first_decode; r < rows.size(); ++r)
-    std::printf("decode at %lld: %.2f ms/token, %.2f of the floor\n", static_cast<long long>(decode_at[r - first_decode]),
-                rows[r].median_ms, floor_ms > 0 ? floor_ms / rows[r].median_ms : 0.0);
+    std::printf("decode at %lld: %.2f ms/token, %.2f of the floor\n",
+                static_cast<long long>(decode_at[r - first_decode]), rows[r].median_ms,
+                floor_ms > 0 ? floor_ms / rows[r].median_ms : 0.0);
   if (bandwidth > 0)
     std::printf("read bandwidth %.1f GB/s; %s of weights per token; floor %.2f ms/token\n", bandwidth * 1e-9,
                 format_bytes(weight_gb * 1e9).c_str(), floor_ms);

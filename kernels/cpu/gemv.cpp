@@ -2,6 +2,8 @@
 // outside x86-64 have only the baseline kernels.
 #include "kernels/cpu/gemv.h"
 
+#include "runtime/half.h"
+
 namespace pthrun::kernels::cpu {
 
 const GemvKernels& gemv_kernels(CpuIsa isa) {
@@ -20,6 +22,13 @@ const GemvKernels& gemv_kernels(CpuIsa isa) {
   (void)isa;
 #endif
   return gemv_kernels_baseline();
+}
+
+void split_bf16(const float* x, int64_t n, uint16_t* hi, uint16_t* lo) {
+  for (int64_t i = 0; i < n; ++i) {
+    hi[i] = f32_to_bf16(x[i]);
+    lo[i] = f32_to_bf16(x[i] - bf16_to_f32(hi[i]));
+  }
 }
 
 }  // namespace pthrun::kernels::cpu

@@ -60,6 +60,10 @@ struct GemvKernels {
 
 const GemvKernels& gemv_kernels(CpuIsa isa);
 
+// x (n floats) split into bf16 halves for the kernels with bf16_pairs: x = hi + lo to 16
+// significant bits.
+void split_bf16(const float* x, int64_t n, uint16_t* hi, uint16_t* lo);
+
 // The tables of each level, defined in their own files (absent ones fall back in gemv.cpp).
 const GemvKernels& gemv_kernels_baseline();
 const GemvKernels& gemv_kernels_avx2();

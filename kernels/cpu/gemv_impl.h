@@ -90,8 +90,7 @@ void dot_rows(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1) {
         }
       }
     }
-    for (int n = 0; n < NB; ++n)
-      a.out[(n0 + n) * a.O + o] = (V::sum(total[n]) + tail[n]) + (a.bias ? a.bias[o] : 0.0f);
+    for (int n = 0; n < NB; ++n) a.out[(n0 + n) * a.O + o] = (V::sum(total[n]) + tail[n]) + (a.bias ? a.bias[o] : 0.0f);
   }
 }
 
@@ -117,8 +116,8 @@ void axpy_columns(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1) {
       for (int n = 0; n < NB; ++n)
         for (int k = 0; k < 4; ++k) xs[n][k] = V::set1(a.x[(n0 + n) * I + i + k]);
       for (int64_t c = 0; c < vector_width; c += L) {
-        const typename V::F w0 = Weights<T>::load(r0 + c), w1 = Weights<T>::load(r1 + c),
-                            w2 = Weights<T>::load(r2 + c), w3 = Weights<T>::load(r3 + c);
+        const typename V::F w0 = Weights<T>::load(r0 + c), w1 = Weights<T>::load(r1 + c), w2 = Weights<T>::load(r2 + c),
+                            w3 = Weights<T>::load(r3 + c);
         for (int n = 0; n < NB; ++n) {
           typename V::F s = V::load(acc[n] + c);
           s = V::fma(w0, xs[n][0], s);

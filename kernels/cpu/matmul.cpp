@@ -30,7 +30,6 @@
 #include "kernels/element.h"
 #include "kernels/op_checks.h"
 #include "runtime/checked_math.h"
-#include "runtime/half.h"
 
 namespace pthrun::kernels::cpu {
 
@@ -82,29 +81,19 @@ void gelu_columns(const Product& p, int64_t o0, int64_t o1) {
   }
 }
 
-// x split into bf16 halves, hi + lo, for the vdpbf16ps kernel.
-void split_bf16(const float* x, int64_t n, std::vector<uint16_t>& hi, std::vector<uint16_t>& lo) {
-  hi.resize(static_cast<std::size_t>(n));
-  lo.resize(static_cast<std::size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    hi[i] = f32_to_bf16(x[i]);
-    lo[i] = f32_to_bf16(x[i] - bf16_to_f32(hi[i]));
-  }
-}
-
 void gemv_product(Product& p) {
   const GemvKernels& kernels = gemv_kernels(active_cpu_isa());
   const GemvArgs& a = p.args;
   thread_local std::vector<uint16_t> hi, lo;
   if (p.type == kGemvBf16 && p.out_in && kernels.bf16_pairs) {
-    split_bf16(a.x, a.N * a.I, hi, lo);
+    hi.resize(static_cast<std::size_t>(a.N * a.I));
+    lo.resize(static_cast<std::size_t>(a.N * a.I));
+    split_bf16(a.x, a.N * a.I, hi.data(), lo.data());
     p.args.x_hi = hi.data();
     p.args.x_lo = lo.data();
   }
   const GemvFn fn = p.out_in ? kernels.out_in[p.type] : kernels.in_out[p.type];
-  const int64_t weight_bytes = a.O * a.I * static_cast<int64_t>(p.type == kGemvF32   ? 4
-                                                                : p.type == kGemvInt8 ? 1
-                                                                                      : 2);
+  const int64_t weight_bytes = a.O * a.I * static_cast<int64_t>(p.type == kGemvF32 ? 4 : p.type == kGemvInt8 ? 1 : 2);
   const int64_t threads = std::clamp<int64_t>(weight_bytes / kGemvBytesPerThread, 1, omp_get_max_threads());
   const int64_t units = ceil_div(a.O, kGemvAlign);
   parallel_chunks(units, threads, [&](int64_t first, int64_t end) {
