@@ -5,7 +5,8 @@
 //
 //   kv_cache_append(k_cache, v_cache, qkv, sequences, positions, NH, stream);
 //       for each row n of qkv (N, 3C): its k and v go to sequence sequences[n] at position
-//       positions[n] (both (N) int32 on the device)
+//       positions[n] (both (N) int32 on the device); a row whose sequence is kSkipRow (-1)
+//       writes nothing (a decode step's inactive rows leave their sequences untouched)
 //   attention_prefill(out, qkv, k_cache, v_cache, pos0, NH, stream);
 //       one sequence: qkv (T, 3C) are the queries at positions pos0 .. pos0+T-1 and the cache
 //       is (NH, T_max, HS) (a select(0, b) of the batch cache) already holding positions
@@ -27,6 +28,9 @@
 #include "runtime/tensor.h"
 
 namespace pthrun::kernels {
+
+// The sequence of a kv_cache_append row that must not be written.
+inline constexpr int32_t kSkipRow = -1;
 
 void kv_cache_append(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv,
                      const Tensor& sequences, const Tensor& positions, int num_heads, const Stream& stream);

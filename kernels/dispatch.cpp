@@ -1,6 +1,9 @@
 // The public kernel entry points: each routes to the CPU reference or the CUDA kernel by the
 // device of its output, after checking that the stream belongs to that device. Also the
 // sizes of the caller-owned workspaces.
+#include <algorithm>
+#include <vector>
+
 #include "kernels/attention.h"
 #include "kernels/decode_split.h"
 #include "kernels/embedding.h"
@@ -105,14 +108,26 @@ int64_t attention_decode_workspace_elems(int64_t batch, int num_heads, int64_t m
                          "attention_decode workspace");
 }
 
+void sample(const Tensor& tokens, const Tensor& logits, std::span<const RowSampling> rows, const Tensor& workspace,
+            const Stream& stream) {
+  PTHRUN_ROUTE(sample, tokens.device(), stream, tokens, logits, rows, workspace, stream);
+}
+
 void sample(const Tensor& tokens, const Tensor& logits, const SamplingParams& params, uint64_t seed, uint64_t step,
             const Tensor& workspace, const Stream& stream) {
-  PTHRUN_ROUTE(sample, tokens.device(), stream, tokens, logits, params, seed, step, workspace, stream);
+  std::vector<RowSampling> rows(static_cast<std::size_t>(std::max<int64_t>(logits.dim() > 0 ? logits.size(0) : 0, 0)));
+  for (std::size_t b = 0; b < rows.size(); ++b) rows[b] = {params, seed, step, b};
+  sample(tokens, logits, std::span<const RowSampling>(rows), workspace, stream);
 }
 
 int64_t sampling_workspace_elems(int64_t batch, int64_t vocab) {
-  // The CUDA kernel keeps each row's ranking keys there (one 32-bit key per token).
-  return checked_product({batch, vocab}, "sampling workspace");
+  // The CUDA kernel keeps each row's ranking keys there (one 32-bit key per token), then the
+  // rows' parameters, copied to the device.
+  int64_t keys = checked_product({batch, vocab}, "sampling workspace");
+  keys += keys % 2;  // the parameters start 8-byte aligned
+  const int64_t params = checked_product({batch, ceil_div(sizeof(RowSampling), sizeof(float))},
+                                         "sampling workspace");
+  return checked_add(keys, params, "sampling workspace");
 }
 
 }  // namespace pthrun::kernels

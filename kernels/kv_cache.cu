@@ -1,7 +1,8 @@
 // CUDA KV-cache append (see kernels/attention.h): one block per row of qkv, threads over its
 // C = NH * HS key (and value) channels, each copied to cache[sequence, h, position, d]. A
-// plain copy, no conversion. Rows whose sequence or position is out of range (the values are
-// on the device, unchecked) are skipped rather than written outside the cache.
+// plain copy, no conversion. Rows of sequence kSkipRow are skipped by contract; rows whose
+// sequence or position is otherwise out of range (the values are on the device, unchecked) are
+// skipped too rather than written outside the cache.
 #include "kernels/attention.h"
 #include "kernels/cuda_common.cuh"
 #include "kernels/kernel_check.h"

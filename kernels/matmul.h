@@ -36,6 +36,10 @@ enum class Epilogue { none, gelu };
 // in one process may differ.
 struct MatmulOptions {
   bool allow_tf32 = false;  // fp32 products on the GPU may use TF32 tensor cores
+  // Each row of the output must be computed as it would be alone, whatever the other rows
+  // (a decode step's batch, where one row is one request): batching then never changes a
+  // request's tokens. The CPU honours it; on the GPU cuBLAS picks its algorithm by shape.
+  bool row_invariant = false;
 };
 
 void linear(const Tensor& out, const Tensor& x, const LinearWeight& weight, const Tensor& bias,

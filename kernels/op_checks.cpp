@@ -197,7 +197,7 @@ AttentionDims check_attention_decode(const Tensor& out, const Tensor& qkv, const
   return d;
 }
 
-SamplingDims check_sample(const Tensor& tokens, const Tensor& logits, const SamplingParams& params,
+SamplingDims check_sample(const Tensor& tokens, const Tensor& logits, std::span<const RowSampling> rows,
                           const Tensor& workspace) {
   const char* op = "sample";
   const Device device = tokens.device();
@@ -214,11 +214,16 @@ SamplingDims check_sample(const Tensor& tokens, const Tensor& logits, const Samp
                need, " (sampling_workspace_elems)");
   PTHRUN_CHECK(!overlaps(workspace, logits) && !overlaps(workspace, tokens) && !overlaps(tokens, logits), op,
                ": tokens, logits and workspace must not overlap");
-  PTHRUN_CHECK(std::isfinite(params.temperature) && params.temperature >= 0, op, ": temperature is ",
-               params.temperature, ", expected a finite value >= 0 (0: greedy)");
-  PTHRUN_CHECK(params.top_k >= 0, op, ": top_k is ", params.top_k, ", expected >= 0 (0: no limit)");
-  PTHRUN_CHECK(params.top_p >= 0 && params.top_p <= 1, op, ": top_p is ", params.top_p,
-               ", expected a value in [0, 1] (1: no limit)");
+  PTHRUN_CHECK(static_cast<int64_t>(rows.size()) == d.B, op, ": ", rows.size(), " rows of sampling parameters for ",
+               d.B, " rows of logits");
+  for (const RowSampling& row : rows) {
+    const SamplingParams& params = row.params;
+    PTHRUN_CHECK(std::isfinite(params.temperature) && params.temperature >= 0, op, ": temperature is ",
+                 params.temperature, ", expected a finite value >= 0 (0: greedy)");
+    PTHRUN_CHECK(params.top_k >= 0, op, ": top_k is ", params.top_k, ", expected >= 0 (0: no limit)");
+    PTHRUN_CHECK(params.top_p >= 0 && params.top_p <= 1, op, ": top_p is ", params.top_p,
+                 ", expected a value in [0, 1] (1: no limit)");
+  }
   return d;
 }
 

@@ -60,8 +60,8 @@ struct SamplingDims {
   int64_t B, V;
 };
 // tokens (B) i32, logits (B, V) f32, workspace f32 of at least sampling_workspace_elems(B, V);
-// temperature finite >= 0, top_k >= 0, top_p in [0, 1].
-SamplingDims check_sample(const Tensor& tokens, const Tensor& logits, const SamplingParams& params,
+// B rows of parameters, each with temperature finite >= 0, top_k >= 0, top_p in [0, 1].
+SamplingDims check_sample(const Tensor& tokens, const Tensor& logits, std::span<const RowSampling> rows,
                           const Tensor& workspace);
 
 }  // namespace pthrun::kernels

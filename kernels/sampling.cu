@@ -196,10 +196,12 @@ __device__ void radix_select(const uint32_t* keys, int V, u64 target, Candidate 
 }
 
 __global__ void __launch_bounds__(kThreads)
-    sample_kernel(int32_t* tokens, const float* logits, uint32_t* workspace_keys, int V, float temperature, int top_k,
-                  float top_p, uint64_t seed, uint64_t step) {
+    sample_kernel(int32_t* tokens, const float* logits, uint32_t* workspace_keys, const RowSampling* rows, int V) {
   __shared__ SampleShared sh;
   const int row = blockIdx.x;
+  const RowSampling how = rows[row];
+  const float temperature = how.params.temperature, top_p = how.params.top_p;
+  const int top_k = how.params.top_k;
   const float* l = logits + int64_t{row} * V;
   uint32_t* keys = workspace_keys + int64_t{row} * V;
   const bool greedy = temperature == 0.0f;
@@ -250,29 +252,37 @@ __global__ void __launch_bounds__(kThreads)
     return passes(key, i, keep_k) && passes(key, i, keep_p) ? weight_of(key) : 0;
   };
   const u64 total = block_total(V, kept_weight, sh);
-  const u64 r = draw_target(sampling_uniform(seed, step, static_cast<uint64_t>(row)), total);
+  const u64 r = draw_target(sampling_uniform(how.seed, how.step, how.stream), total);
   const int token = first_reaching(V, r + 1, kept_weight, sh);
   if (threadIdx.x == 0) tokens[row] = token;
 }
 
-void launch_sample(int32_t* tokens, const float* logits, uint32_t* workspace_keys, int64_t B, int V,
-                   const SamplingParams& params, uint64_t seed, uint64_t step, cudaStream_t stream) {
+// `rows` is in host memory; it goes to `device_rows`, in the workspace, before the kernel runs.
+void launch_sample(int32_t* tokens, const float* logits, uint32_t* workspace_keys, const RowSampling* rows,
+                   RowSampling* device_rows, int64_t B, int V, cudaStream_t stream) {
   if (B == 0) return;
   PTHRUN_CHECK(B <= INT32_MAX, "sample: ", B, " rows exceed one grid");
-  sample_kernel<<<static_cast<unsigned>(B), kThreads, 0, stream>>>(
-      tokens, logits, workspace_keys, V, params.temperature, params.top_k, params.top_p, seed, step);
+  // From pageable memory: the call returns once the bytes are staged, so `rows` may go away.
+  PTHRUN_CUDA_CHECK(cudaMemcpyAsync(device_rows, rows, static_cast<std::size_t>(B) * sizeof(RowSampling),
+                                    cudaMemcpyHostToDevice, stream));
+  sample_kernel<<<static_cast<unsigned>(B), kThreads, 0, stream>>>(tokens, logits, workspace_keys, device_rows, V);
   PTHRUN_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
-void cuda::sample(const Tensor& tokens, const Tensor& logits, const SamplingParams& params, uint64_t seed,
-                  uint64_t step, const Tensor& workspace, const Stream& stream) {
-  const SamplingDims d = check_sample(tokens, logits, params, workspace);
+void cuda::sample(const Tensor& tokens, const Tensor& logits, std::span<const RowSampling> rows,
+                  const Tensor& workspace, const Stream& stream) {
+  const SamplingDims d = check_sample(tokens, logits, rows, workspace);
   use_device(tokens.device());
-  // The workspace is f32 by contract; the kernel keeps 32-bit keys in it.
-  launch_sample(tokens.data<int32_t>(), logits.data<float>(), reinterpret_cast<uint32_t*>(workspace.data<float>()), d.B,
-                static_cast<int>(d.V), params, seed, step, native(stream));
+  // The workspace is f32 by contract: the kernel keeps 32-bit keys in it, then the rows'
+  // parameters (sampling_workspace_elems counts both; 8-byte alignment holds since the key
+  // area is rounded up to an even number of floats below).
+  float* base = workspace.data<float>();
+  const int64_t key_elems = d.B * d.V;
+  auto* device_rows = reinterpret_cast<RowSampling*>(base + key_elems + (key_elems % 2));
+  launch_sample(tokens.data<int32_t>(), logits.data<float>(), reinterpret_cast<uint32_t*>(base), rows.data(),
+                device_rows, d.B, static_cast<int>(d.V), native(stream));
 }
 
 }  // namespace pthrun::kernels

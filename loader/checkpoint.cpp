@@ -335,9 +335,7 @@ std::vector<TensorInfo> Checkpoint::state_dict(std::string_view key) const {
 
 Tensor Checkpoint::read(const TensorInfo& info) const {
   Tensor out = Tensor::empty(info.shape, info.dtype, cpu_device);
-  LoadOptions options;
-  options.progress = false;
-  load_tensors(*this, {{info, out}}, options);
+  load_tensors(*this, {{info, out}});
   return out;
 }
 

@@ -24,7 +24,6 @@
 #include "loader/checkpoint_impl.h"
 #include "loader/device_stager.h"
 #include "loader/host_copy.h"
-#include "loader/progress.h"
 #include "runtime/alloc_trace.h"
 #include "runtime/error.h"
 #include "runtime/interrupt.h"
@@ -85,10 +84,32 @@ std::pair<uint64_t, uint64_t> byte_span(const TensorInfo& t) {
   return {static_cast<uint64_t>(t.storage_offset) * size, (static_cast<uint64_t>(last) + 1) * size};
 }
 
+// Counts what has been loaded and tells LoadOptions::on_progress, when there is one.
+class ProgressReport {
+ public:
+  ProgressReport(const LoadOptions& options, uint64_t tensors, uint64_t bytes) : callback_(options.on_progress) {
+    progress_.total_tensors = tensors;
+    progress_.total_bytes = bytes;
+  }
+  void advance(uint64_t tensors, uint64_t bytes) {
+    progress_.tensors += tensors;
+    progress_.bytes += bytes;
+    if (callback_) callback_(progress_);
+  }
+  void finish() {
+    progress_.done = true;
+    if (callback_) callback_(progress_);
+  }
+
+ private:
+  const std::function<void(const LoadProgress&)>& callback_;
+  LoadProgress progress_;
+};
+
 class Streamer {
  public:
   Streamer(const Checkpoint::Impl& impl, const LoadOptions& options, bool any_cuda, uint64_t tensors, uint64_t bytes)
-      : impl_(impl), options_(options), progress_("loading", tensors, bytes, options.progress) {
+      : impl_(impl), options_(options), progress_(options, tensors, bytes) {
     if (any_cuda) stager_ = std::make_unique<DeviceStager>(options.staging_bytes);
     chunk_bytes_ = stager_ ? stager_->chunk_bytes() : std::max<std::size_t>(options.staging_bytes / 4 / 8 * 8, 8);
   }
@@ -218,7 +239,7 @@ class Streamer {
 
   const Checkpoint::Impl& impl_;
   const LoadOptions& options_;
-  Progress progress_;
+  ProgressReport progress_;
   std::unique_ptr<DeviceStager> stager_;
   std::size_t chunk_bytes_ = 0;
   uint64_t bytes_read_ = 0;

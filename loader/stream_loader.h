@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "loader/checkpoint.h"
@@ -29,9 +30,17 @@ struct LoadRequest {
   Tensor destination;
 };
 
+// How far a load has come: sent after each chunk, and once more with done set.
+struct LoadProgress {
+  uint64_t tensors = 0, total_tensors = 0;
+  uint64_t bytes = 0, total_bytes = 0;  // written into destinations
+  bool done = false;
+};
+
 struct LoadOptions {
   std::size_t staging_bytes = std::size_t(64) << 20;  // the pinned ring, in total
-  bool progress = true;                               // a progress bar, only on a terminal
+  // Told of the load's progress, on the loading thread (a progress bar: tools/progress_bar.h).
+  std::function<void(const LoadProgress&)> on_progress;
 };
 
 struct LoadStats {

@@ -32,6 +32,18 @@ std::string Gpt2Config::describe() const {
              tied_head ? ", head tied to the embedding" : "");
 }
 
+Gpt2Config preset_config(const Gpt2Preset& preset) {
+  Gpt2Config config;
+  config.vocab_size = 50257;
+  config.context = 1024;
+  config.channels = preset.channels;
+  config.layers = preset.layers;
+  config.heads = preset.heads;
+  config.qkv_bias = true;
+  config.tied_head = true;
+  return config;
+}
+
 const Gpt2Preset* find_preset(const std::string& name) {
   for (const Gpt2Preset& preset : gpt2_presets)
     if (name == preset.name) return &preset;

@@ -44,6 +44,9 @@ struct Gpt2Preset {
   const char* name;  // "gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl"
   int64_t channels, layers, heads;
 };
+// OpenAI's GPT-2 of that size: its vocabulary of 50257 ids and context of 1024, q/k/v biases
+// and the output head tied to the token embedding.
+Gpt2Config preset_config(const Gpt2Preset& preset);
 const Gpt2Preset* find_preset(const std::string& name);
 // All presets, smallest first; `count` receives their number.
 const Gpt2Preset* presets(std::size_t* count);

@@ -3,6 +3,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "runtime/alloc_config.h"
 #include "runtime/caching_allocator.h"
@@ -59,15 +60,50 @@ std::unique_ptr<Allocator> make_allocator(Device device, const AllocatorConfig& 
   return std::make_unique<CachingAllocator>(make_cuda_backend(device), config);
 }
 
+namespace {
+
+// The allocators of the process and the settings they are made with. Never destroyed: tensors
+// held by other statics may be freed after main returns.
+struct Registry {
+  std::mutex mutex;
+  std::map<std::pair<int, int>, std::unique_ptr<Allocator>> allocators;
+  std::optional<AllocatorConfig> config;
+
+  const AllocatorConfig& settings() {
+    if (!config) config = AllocatorConfig::from_env();
+    return *config;
+  }
+};
+
+Registry& registry() {
+  static auto* r = new Registry;
+  return *r;
+}
+
+}  // namespace
+
 Allocator& device_allocator(Device device) {
-  // Never destroyed: tensors held by other statics may be freed after main returns.
-  static auto* mutex = new std::mutex;
-  static auto* allocators = new std::map<std::pair<int, int>, std::unique_ptr<Allocator>>;
-  std::lock_guard lock(*mutex);
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
   auto key = std::make_pair(static_cast<int>(device.type), device.index);
-  auto it = allocators->find(key);
-  if (it == allocators->end()) it = allocators->emplace(key, make_allocator(device, AllocatorConfig::from_env())).first;
+  auto it = r.allocators.find(key);
+  if (it == r.allocators.end()) it = r.allocators.emplace(key, make_allocator(device, r.settings())).first;
   return *it->second;
+}
+
+void configure_allocators(const AllocatorConfig& config) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  if (!r.allocators.empty() && r.settings().to_string() != config.to_string())
+    throw Error(str("the allocator settings cannot change once memory has been allocated (", r.settings().to_string(),
+                    " in use, ", config.to_string(), " asked)"));
+  r.config = config;
+}
+
+AllocatorConfig allocator_config() {
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  return r.settings();
 }
 
 }  // namespace pthrun

@@ -165,7 +165,15 @@ struct AllocatorConfig;
 // stream-ordered pool (mode async, GPUs only).
 std::unique_ptr<Allocator> make_allocator(Device device, const AllocatorConfig& config);
 
-// The process-wide allocator of a device, made on first use from PTHRUN_ALLOC_CONF.
+// The process-wide allocator of a device, made on first use with the configured settings.
 Allocator& device_allocator(Device device);
+
+// The settings device_allocator() makes allocators with. Allocators read them once, when made:
+// configure before the first allocation on any device (pthrun's main() does, from the
+// environment variable PTHRUN_ALLOC_CONF); afterwards a different configuration is refused with
+// a pthrun::Error. Without a call, the settings are read from PTHRUN_ALLOC_CONF when the first
+// allocator is made.
+void configure_allocators(const AllocatorConfig& config);
+AllocatorConfig allocator_config();
 
 }  // namespace pthrun

@@ -24,22 +24,45 @@ CudaGraph& CudaGraph::operator=(CudaGraph&& other) noexcept {
 
 #if PTHRUN_WITH_CUDA
 
-void CudaGraph::begin_capture(const Stream& stream) {
-  PTHRUN_CHECK(stream.device().is_cuda() && stream.native(),
-               "a CUDA graph is captured from a stream of its own on a GPU");
+std::string CudaGraph::capture(const Stream& stream, const std::function<void()>& enqueue) {
+  if (!stream.device().is_cuda() || !stream.native()) return "a CUDA graph is captured from a stream of its own on a GPU";
   reset();
-  // Relaxed: other threads may keep making unrelated CUDA calls (the loader, the allocator).
-  PTHRUN_CUDA_CHECK(cudaStreamBeginCapture(static_cast<cudaStream_t>(stream.native()),
-                                           cudaStreamCaptureModeThreadLocal));
-}
-
-void CudaGraph::end_capture(const Stream& stream) {
+  const auto s = static_cast<cudaStream_t>(stream.native());
+  // ThreadLocal: only this thread's unsafe calls (a cudaMalloc, a synchronisation) invalidate
+  // the capture; other threads (other sessions, the loader) keep working meanwhile.
+  if (cudaError_t status = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal); status != cudaSuccess)
+    return str("cudaStreamBeginCapture: ", cudaGetErrorString(status));
+  std::string failure;
+  try {
+    enqueue();
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  // Always end the capture, whatever happened inside: a stream left capturing fails every
+  // later call on it.
   cudaGraph_t graph = nullptr;
-  PTHRUN_CUDA_CHECK(cudaStreamEndCapture(static_cast<cudaStream_t>(stream.native()), &graph));
+  const cudaError_t ended = cudaStreamEndCapture(s, &graph);
+  (void)cudaGetLastError();  // a failed capture leaves a non-sticky error behind
+  if (failure.empty() && ended != cudaSuccess) failure = str("cudaStreamEndCapture: ", cudaGetErrorString(ended));
+  if (!failure.empty()) {
+    if (graph) PTHRUN_CUDA_WARN(cudaGraphDestroy(graph));
+    return failure;
+  }
   graph_ = graph;
   cudaGraphExec_t exec = nullptr;
-  PTHRUN_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  if (cudaError_t status = cudaGraphInstantiate(&exec, graph, 0); status != cudaSuccess) {
+    (void)cudaGetLastError();
+    reset();
+    return str("cudaGraphInstantiate: ", cudaGetErrorString(status));
+  }
   exec_ = exec;
+  return {};
+}
+
+bool CudaGraph::capturing(const Stream& stream) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  PTHRUN_CUDA_CHECK(cudaStreamIsCapturing(static_cast<cudaStream_t>(stream.native()), &status));
+  return status != cudaStreamCaptureStatusNone;
 }
 
 void CudaGraph::replay(const Stream& stream) const {
@@ -55,8 +78,8 @@ void CudaGraph::reset() noexcept {
 
 #else
 
-void CudaGraph::begin_capture(const Stream&) { throw Error("CUDA graphs need a build with CUDA"); }
-void CudaGraph::end_capture(const Stream&) { throw Error("CUDA graphs need a build with CUDA"); }
+std::string CudaGraph::capture(const Stream&, const std::function<void()>&) { return "CUDA graphs need a build with CUDA"; }
+bool CudaGraph::capturing(const Stream&) { return false; }
 void CudaGraph::replay(const Stream&) const { throw Error("CUDA graphs need a build with CUDA"); }
 void CudaGraph::reset() noexcept {}
 

@@ -2,13 +2,16 @@
 // a replay is one launch instead of one per kernel.
 //
 //   CudaGraph graph;
-//   graph.begin_capture(stream);
-//   run_decode_step(stream);          // nothing may allocate or synchronise in here
-//   graph.end_capture(stream);
-//   graph.replay(stream);             // as often as needed
+//   std::string failure = graph.capture(stream, [&] { run_decode_step(stream); });
+//   if (failure.empty()) graph.replay(stream);   // as often as needed
+//   else run_decode_step(stream);                // eagerly: the stream is no longer capturing
 //
-// Only in CUDA builds; elsewhere begin_capture throws.
+// Nothing may allocate or synchronise inside the captured function. Only in CUDA builds;
+// elsewhere capture() reports that it cannot capture.
 #pragma once
+
+#include <functional>
+#include <string>
 
 #include "runtime/stream.h"
 
@@ -23,10 +26,13 @@ class CudaGraph {
   CudaGraph& operator=(const CudaGraph&) = delete;
   ~CudaGraph() { reset(); }
 
-  void begin_capture(const Stream& stream);
-  // Ends the capture and instantiates the graph; throws (leaving it not ready) on failure.
-  void end_capture(const Stream& stream);
+  // Captures what `enqueue` submits to `stream` and instantiates it. Whatever fails (enqueue
+  // throws, the capture is invalidated, instantiation fails), the stream's capture is ended,
+  // the graph stays not ready, and the reason is returned; success returns "".
+  std::string capture(const Stream& stream, const std::function<void()>& enqueue);
   void replay(const Stream& stream) const;
+  // Whether `stream` is capturing now (for tests: a failed capture must not leave it so).
+  static bool capturing(const Stream& stream);
   bool ready() const { return exec_ != nullptr; }
   void reset() noexcept;
 

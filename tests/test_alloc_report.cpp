@@ -8,11 +8,13 @@
 #include "runtime/error.h"
 #include "runtime/file_util.h"
 #include "runtime/memory_backend.h"
+#include "tests/test_backend.h"
 #include "tests/cli_runner.h"
 #include "tools/alloc_timeline.h"
 #include "tools/svg_chart.h"
 
 using namespace pthrun;
+using pthrun::test::TestBackend;
 using namespace pthrun::cli;
 
 namespace {

@@ -12,9 +12,11 @@
 #include "runtime/caching_allocator.h"
 #include "runtime/error.h"
 #include "runtime/memory_backend.h"
+#include "tests/test_backend.h"
 #include "tests/allocator_invariants.h"
 
 using namespace pthrun;
+using pthrun::test::TestBackend;
 using namespace pthrun::test;
 
 namespace {

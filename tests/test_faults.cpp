@@ -39,7 +39,6 @@ const std::string& small_model() {
 ModelOptions on_cpu() {
   ModelOptions options;
   options.device = cpu_device;
-  options.load.progress = false;
   return options;
 }
 
@@ -57,7 +56,6 @@ TEST_CASE("a checkpoint truncated while mapped is an error, not a crash (SIGBUS)
   std::vector<LoadRequest> requests;
   for (const TensorInfo& t : checkpoint.state_dict()) requests.push_back({t, Tensor::empty(t.shape, t.dtype, cpu_device)});
   LoadOptions options;
-  options.progress = false;
   CHECK_THROWS_WITH(load_tensors(checkpoint, requests, options),
                     doctest::Contains((path + " was truncated while pthrun was reading it").c_str()));
   // The process goes on, and other files read as usual.
@@ -69,7 +67,7 @@ TEST_CASE("out of memory while loading: a clean error, and the allocator back wh
   allocator.empty_cache();
   const AllocatorStats before = allocator.stats();
   allocator.set_cap(static_cast<std::size_t>(before.reserved_bytes[all_pools].current + 64 * MiB));
-  CHECK_THROWS_WITH_AS(Gpt2::load(small_model(), on_cpu()), doctest::Contains("out of memory on cpu: tried to allocate"),
+  CHECK_THROWS_WITH_AS(Gpt2Model::load(small_model(), on_cpu()), doctest::Contains("out of memory on cpu: tried to allocate"),
                        OutOfMemory);
   allocator.set_cap(0);
   const AllocatorStats after = allocator.stats();
@@ -79,12 +77,12 @@ TEST_CASE("out of memory while loading: a clean error, and the allocator back wh
   allocator.empty_cache();
   CHECK(allocator.stats().reserved_bytes[all_pools].current == before.reserved_bytes[all_pools].current);
   // And the load works once the memory is there.
-  CHECK(Gpt2::load(small_model(), on_cpu()).config().layers == 1);
+  CHECK(Gpt2Model::load(small_model(), on_cpu())->config().layers == 1);
 }
 
-TEST_CASE("out of memory while generating: a clean error, and the model still works") {
+TEST_CASE("out of memory while starting a session: a clean error, and the model still works") {
   CachingAllocator& allocator = cpu_allocator();
-  Gpt2 model = Gpt2::load(small_model(), on_cpu());
+  const auto model = Gpt2Model::load(small_model(), on_cpu());
   const int64_t loaded = allocator.stats().allocated_bytes[all_pools].current;
   allocator.empty_cache();
   // Room for the weights and a little more: not for a KV cache of 256 positions.
@@ -95,7 +93,6 @@ TEST_CASE("out of memory while generating: a clean error, and the model still wo
   CHECK(allocator.stats().allocated_bytes[all_pools].current == loaded);
   allocator.set_cap(0);
   options.max_new_tokens = 5;
-  options.stop_at_end_of_text = false;
   CHECK(generate(model, {{464, 3290, 318}}, options).tokens[0].size() == 5);
 }
 

@@ -251,12 +251,24 @@ TEST_CASE("gpu sampling draws the CPU's tokens for the same logits and seed, tie
           Tensor tokens = Tensor::empty({4}, DType::i32, gpu), ref = Tensor::empty({4}, DType::i32);
           tokens.fill_(-1);
           sample(tokens, logits, params, 7, step, workspace, gpu_stream);
-          cpu::sample(ref, logits_cpu, params, 7, step, Tensor::empty({4 * V}, DType::f32), cpu_stream);
+          std::vector<RowSampling> rows;
+          for (uint64_t row = 0; row < 4; ++row) rows.push_back({params, 7, step, row});
+          cpu::sample(ref, logits_cpu, std::span(rows), Tensor::empty({sampling_workspace_elems(4, V)}, DType::f32), cpu_stream);
           INFO("V=", V, " coarse=", coarse, " T=", params.temperature, " k=", params.top_k, " p=", params.top_p,
                " step=", step);
           CHECK(tokens.to_doubles() == ref.to_doubles());
         }
       }
+      // Every row its own parameters, seed, step and stream, in one launch.
+      std::vector<RowSampling> rows;
+      for (uint64_t row = 0; row < 4; ++row)
+        rows.push_back({settings[(row * 3 + 1) % settings.size()], 100 + row, row * 5, 9 - row});
+      Tensor tokens = Tensor::empty({4}, DType::i32, gpu), ref = Tensor::empty({4}, DType::i32);
+      tokens.fill_(-1);
+      sample(tokens, logits, std::span<const RowSampling>(rows), workspace, gpu_stream);
+      cpu::sample(ref, logits_cpu, std::span(rows), Tensor::empty({sampling_workspace_elems(4, V)}, DType::f32), cpu_stream);
+      INFO("V=", V, " coarse=", coarse, " rows with their own parameters");
+      CHECK(tokens.to_doubles() == ref.to_doubles());
     }
   }
 }

@@ -34,7 +34,6 @@ std::map<std::string, Json> manifest_values(const std::string& path) {
 LoadOptions quiet(std::size_t staging) {
   LoadOptions options;
   options.staging_bytes = staging;
-  options.progress = false;
   return options;
 }
 

@@ -117,10 +117,11 @@ TEST_CASE("a CUDA graph replays its copies with the inputs of the moment") {
   const Tensor device = Tensor::empty({16}, DType::f32, gpu, stream.id());
   const Tensor wider = Tensor::empty({16}, DType::f64, gpu, stream.id());
   CudaGraph graph;
-  graph.begin_capture(stream);
-  memcpy_async(device.data_ptr(), input.data(), 16 * sizeof(float), stream);
-  wider.copy_from(device, &stream);
-  graph.end_capture(stream);
+  const std::string failure = graph.capture(stream, [&] {
+    memcpy_async(device.data_ptr(), input.data(), 16 * sizeof(float), stream);
+    wider.copy_from(device, &stream);
+  });
+  CHECK(failure == "");
   REQUIRE(graph.ready());
   for (float round : {1.0f, 2.0f}) {
     for (int i = 0; i < 16; ++i) input.as<float>()[i] = round * static_cast<float>(i);
@@ -128,6 +129,31 @@ TEST_CASE("a CUDA graph replays its copies with the inputs of the moment") {
     stream.synchronize();
     CHECK(wider.to_doubles()[15] == 15.0 * round);
   }
+}
+
+TEST_CASE("a capture that fails ends the stream's capture and says why; the stream keeps working") {
+  const Stream stream = Stream::create(gpu);
+  PinnedBuffer input(16 * sizeof(float), gpu);
+  const Tensor device = Tensor::empty({16}, DType::f32, gpu, stream.id());
+  CudaGraph graph;
+  // An exception in the middle of the captured work.
+  const std::string thrown = graph.capture(stream, [&] {
+    memcpy_async(device.data_ptr(), input.data(), 16 * sizeof(float), stream);
+    throw Error("the step failed");
+  });
+  CHECK(thrown == "the step failed");
+  CHECK_FALSE(graph.ready());
+  CHECK_FALSE(CudaGraph::capturing(stream));
+  // A synchronisation inside the capture invalidates it: CUDA's own failure, reported.
+  const std::string invalid = graph.capture(stream, [&] { stream.synchronize(); });
+  CHECK_FALSE(invalid.empty());
+  CHECK_FALSE(graph.ready());
+  CHECK_FALSE(CudaGraph::capturing(stream));
+  // The stream and the device are fine afterwards.
+  for (int i = 0; i < 16; ++i) input.as<float>()[i] = 2.0f;
+  memcpy_async(device.data_ptr(), input.data(), 16 * sizeof(float), stream);
+  stream.synchronize();
+  CHECK(device.to_doubles()[15] == 2.0);
 }
 
 TEST_CASE("the caching allocator over cudaMalloc: the invariants through 5,000 random operations") {

@@ -88,7 +88,6 @@ Measured load_and_measure(const std::string& path, DType dtype, std::size_t stag
   }
   LoadOptions options;
   options.staging_bytes = staging;
-  options.progress = false;
   allocator.reset_peak();
   ::malloc_trim(0);
   const HostMemory baseline = host_memory();

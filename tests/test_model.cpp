@@ -7,6 +7,7 @@
 
 #include "model/generate.h"
 #include "model/gpt2.h"
+#include "model/session.h"
 #include "runtime/error.h"
 #include "runtime/file_util.h"
 #include "runtime/json.h"
@@ -37,12 +38,11 @@ std::vector<int32_t> ids(const Json& array) {
   return out;
 }
 
-Gpt2 load_cpu(const Reference& ref, bool pass_heads = true) {
+std::shared_ptr<const Gpt2Model> load_cpu(const Reference& ref, bool pass_heads = true) {
   ModelOptions options;
   options.device = cpu_device;
   if (pass_heads) options.heads = ref.heads;
-  options.load.progress = false;
-  return Gpt2::load(ref.weights, options);
+  return Gpt2Model::load(ref.weights, options);
 }
 
 const char* const all_models[] = {"book_noqkv",  "book_qkv",      "book_bf16",   "book_f16",
@@ -55,17 +55,17 @@ TEST_CASE("CPU forward matches PyTorch's logits to 1e-4 relative") {
   for (const char* name : all_models) {
     CAPTURE(name);
     const Reference ref = reference(name);
-    Gpt2 model = load_cpu(ref);
-    CHECK(model.config().heads == ref.heads);
-    CHECK(model.config().context == ref.json.at("context").as_int());
-    CHECK(model.config().qkv_bias == ref.json.at("qkv_bias").as_bool());
+    const auto model = load_cpu(ref);
+    CHECK(model->config().heads == ref.heads);
+    CHECK(model->config().context == ref.json.at("context").as_int());
+    CHECK(model->config().qkv_bias == ref.json.at("qkv_bias").as_bool());
     const auto& prompts = ref.json.at("prompts").items();
     const auto& files = ref.json.at("logits_files").items();
     REQUIRE(prompts.size() == files.size());
     for (std::size_t p = 0; p < prompts.size(); ++p) {
       const auto expected = test::read_npy_f32(fixture("model/" + files[p].as_string()));
       const std::vector<int32_t> tokens = ids(prompts[p]);
-      Tensor logits = model.forward(tokens);
+      Tensor logits = model->forward(tokens);
       CHECK(logits.shape() == expected.shape);
       const double error = test::relative_error(logits.to_floats(), expected.values);
       CAPTURE(p);
@@ -79,11 +79,10 @@ TEST_CASE("greedy continuations equal PyTorch's") {
   for (const char* name : all_models) {
     CAPTURE(name);
     const Reference ref = reference(name);
-    Gpt2 model = load_cpu(ref);
+    const auto model = load_cpu(ref);
     for (const Json& g : ref.json.at("greedy").items()) {
       GenerationOptions options;
       options.max_new_tokens = g.at("max_new_tokens").as_int();
-      options.stop_at_end_of_text = false;
       GenerationResult result = generate(model, {ids(g.at("prompt"))}, options);
       CHECK(result.tokens.at(0) == ids(g.at("ids")));
     }
@@ -92,29 +91,28 @@ TEST_CASE("greedy continuations equal PyTorch's") {
 
 TEST_CASE("KV-cache decode equals full recomputation at every step") {
   const Reference ref = reference("book_qkv");
-  Gpt2 model = load_cpu(ref);
+  const auto model = load_cpu(ref);
   std::vector<int32_t> sequence = ids(ref.json.at("prompts").items()[0]);
   const int64_t steps = 20;
-  model.start(1, static_cast<int64_t>(sequence.size()) + steps);
-  model.prefill(0, sequence);
-  Gpt2 reference_model = load_cpu(ref);
+  Session session(model, {.slots = 1, .max_tokens = static_cast<int64_t>(sequence.size()) + steps});
+  session.prefill(0, sequence);
   for (int64_t step = 0; step < steps; ++step) {
-    const std::vector<float> incremental = model.logits().to_floats();
-    Tensor full = reference_model.forward(sequence);
+    const std::vector<float> incremental = session.logits().to_floats();
+    Tensor full = model->forward(sequence);
     const int64_t last = full.size(0) - 1;
     const double error = test::relative_error(incremental, full.slice(0, last, last + 1).to_floats());
     CAPTURE(step);
     CHECK(error <= 1e-5);
-    const int32_t next = model.sample({}, 0, static_cast<uint64_t>(step)).at(0);
+    const int32_t next = session.sample().at(0);
     sequence.push_back(next);
-    model.decode(std::vector<int32_t>{next}, {true});
+    session.decode(std::vector<int32_t>{next}, {true});
   }
-  CHECK(model.length(0) == static_cast<int64_t>(sequence.size()));
+  CHECK(session.length(0) == static_cast<int64_t>(sequence.size()));
 }
 
 TEST_CASE("a batch of prompts gives each prompt its own continuation") {
   const Reference ref = reference("book_qkv");
-  Gpt2 model = load_cpu(ref);
+  const auto model = load_cpu(ref);
   std::vector<std::vector<int32_t>> prompts;
   std::vector<std::vector<int32_t>> expected;
   for (const Json& g : ref.json.at("greedy").items()) {
@@ -123,14 +121,13 @@ TEST_CASE("a batch of prompts gives each prompt its own continuation") {
   }
   GenerationOptions options;
   options.max_new_tokens = 12;
-  options.stop_at_end_of_text = false;
   GenerationResult result = generate(model, prompts, options);
   CHECK(result.tokens == expected);
 }
 
 TEST_CASE("sampling is reproducible with a seed") {
   const Reference ref = reference("hf_tied");
-  Gpt2 model = load_cpu(ref);
+  const auto model = load_cpu(ref);
   GenerationOptions options;
   options.max_new_tokens = 16;
   options.sampling = {.temperature = 1.0f, .top_k = 20, .top_p = 0.9f};
@@ -147,12 +144,11 @@ TEST_CASE("sampling is reproducible with a seed") {
 
 TEST_CASE("the context limit") {
   const Reference ref = reference("book_noqkv");  // context 32
-  Gpt2 model = load_cpu(ref);
+  const auto model = load_cpu(ref);
   const std::vector<int32_t> full = ids(ref.json.at("prompts").items()[1]);
   REQUIRE(full.size() == 32);
   GenerationOptions options;
   options.max_new_tokens = 5;
-  options.stop_at_end_of_text = false;
   // A prompt that fills the context still predicts one token, then the context is full.
   GenerationResult result = generate(model, {full}, options);
   CHECK(result.tokens[0].size() == 1);
@@ -162,17 +158,17 @@ TEST_CASE("the context limit") {
   too_long.push_back(1);
   CHECK_THROWS_WITH(generate(model, {too_long}, options),
                     "prompt 0 has 33 tokens, more than the model's context of 32");
-  CHECK_THROWS_WITH(model.forward(too_long), "33 tokens are more than the model's context of 32");
+  CHECK_THROWS_WITH(model->forward(too_long), "33 tokens are more than the model's context of 32");
 }
 
 TEST_CASE("bad tokens and prompts are refused before any work") {
   const Reference ref = reference("book_noqkv");
-  Gpt2 model = load_cpu(ref);
+  const auto model = load_cpu(ref);
   GenerationOptions options;
   CHECK_THROWS_WITH(generate(model, {{1, 96}}, options), "prompt 0: token 96 is outside the vocabulary of 96 ids");
   CHECK_THROWS_WITH(generate(model, {{-1}}, options), "prompt 0: token -1 is outside the vocabulary of 96 ids");
   CHECK_THROWS_WITH(generate(model, {{1}, {}}, options), "prompt 1 is empty");
-  CHECK_THROWS_WITH(model.forward(std::vector<int32_t>{5, 200}),
+  CHECK_THROWS_WITH(model->forward(std::vector<int32_t>{5, 200}),
                     "token 200 at position 1 is outside the vocabulary of 96 ids");
 }
 
@@ -183,36 +179,37 @@ TEST_CASE("the head count: --heads, config.json, presets, else a clear error") {
                      " (width 48): pass --heads N or put a config.json with \"n_head\" beside it")
                         .c_str());
   const Reference hf = reference("hf_tied");  // hf_tied/config.json says n_head 4
-  CHECK(load_cpu(hf, /*pass_heads=*/false).config().heads == 4);
+  CHECK(load_cpu(hf, /*pass_heads=*/false)->config().heads == 4);
   ModelOptions wrong;
   wrong.device = cpu_device;
   wrong.heads = 5;
-  CHECK_THROWS_WITH(Gpt2::load(book.weights, wrong), "--heads gives 5 heads, which do not divide the width 48");
+  CHECK_THROWS_WITH(Gpt2Model::load(book.weights, wrong), "--heads gives 5 heads, which do not divide the width 48");
 }
 
 TEST_CASE("tied heads and ignored buffers") {
-  Gpt2 tied = load_cpu(reference("hf_tied"));
-  CHECK(tied.config().tied_head);
-  CHECK(tied.weights().head.storage() == tied.weights().wte.storage());
-  CHECK(tied.naming() == Naming::hf);
-  Gpt2 buffers = load_cpu(reference("hf_buffers"));  // attn.bias / masked_bias are ignored
-  CHECK(buffers.config().tied_head);
-  Gpt2 book = load_cpu(reference("book_qkv"));
-  CHECK_FALSE(book.config().tied_head);
-  CHECK(book.naming() == Naming::book);
+  const auto tied = load_cpu(reference("hf_tied"));
+  CHECK(tied->config().tied_head);
+  CHECK(tied->weights().head.storage() == tied->weights().wte.storage());
+  CHECK(tied->naming() == Naming::hf);
+  const auto buffers = load_cpu(reference("hf_buffers"));  // attn.bias / masked_bias are ignored
+  CHECK(buffers->config().tied_head);
+  const auto book = load_cpu(reference("book_qkv"));
+  CHECK_FALSE(book->config().tied_head);
+  CHECK(book->naming() == Naming::book);
 }
 
 TEST_CASE("steady-state decode allocates nothing") {
   const Reference ref = reference("book_qkv");
-  Gpt2 model = load_cpu(ref);
-  model.start(2, 30);
-  model.prefill(0, ids(ref.json.at("prompts").items()[0]));
-  model.prefill(1, ids(ref.json.at("prompts").items()[2]));
-  std::vector<int32_t> next = model.sample({}, 0, 0);
+  const auto model = load_cpu(ref);
+  Session session(model, {.slots = 2, .max_tokens = 30});
+  session.prefill(0, ids(ref.json.at("prompts").items()[0]));
+  session.prefill(1, ids(ref.json.at("prompts").items()[2]));
+  std::vector<int32_t> next = session.sample();
+  session.set_sampling(1, {.params = {.temperature = 0.7f, .top_k = 5}, .seed = 7});
   const int64_t allocations = device_allocator(cpu_device).stats().allocation[all_pools].allocated;
   for (uint64_t step = 1; step <= 10; ++step) {
-    model.decode(next, {true, true});
-    next = model.sample({.temperature = 0.7f, .top_k = 5}, 7, step);
+    session.decode(next, {true, true});
+    next = session.sample();
   }
   CHECK(device_allocator(cpu_device).stats().allocation[all_pools].allocated == allocations);
 }

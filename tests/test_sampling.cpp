@@ -127,7 +127,11 @@ TEST_CASE("sample: frequencies follow the renormalised top-k / top-p distributio
 
 TEST_CASE("sample: bad parameters are refused") {
   Tensor logits = logits_of({1, 2, 3});
-  Tensor tokens = Tensor::empty({1}, DType::i32), workspace = Tensor::empty({3}, DType::f32);
+  // 3 keys (rounded up to 4, so that the parameters are 8-byte aligned) and one row of
+  // parameters: a RowSampling of 40 bytes (12 of SamplingParams, 4 of padding, 3 x 8), 10 floats.
+  static_assert(sizeof(RowSampling) == 40);
+  CHECK(sampling_workspace_elems(1, 3) == 14);
+  Tensor tokens = Tensor::empty({1}, DType::i32), workspace = Tensor::empty({14}, DType::f32);
   CHECK_THROWS_WITH(sample(tokens, logits, {.temperature = -1}, 0, 0, workspace, cpu_stream),
                     "sample: temperature is -1, expected a finite value >= 0 (0: greedy)");
   CHECK_THROWS_WITH(sample(tokens, logits, {.temperature = 1, .top_p = 1.5f}, 0, 0, workspace, cpu_stream),
@@ -135,5 +139,31 @@ TEST_CASE("sample: bad parameters are refused") {
   CHECK_THROWS_WITH(sample(tokens, logits, {.top_k = -2}, 0, 0, workspace, cpu_stream),
                     "sample: top_k is -2, expected >= 0 (0: no limit)");
   CHECK_THROWS_WITH(sample(tokens, logits, {}, 0, 0, Tensor::empty({2}, DType::f32), cpu_stream),
-                    "sample: workspace has 2 elements, expected at least 3 (sampling_workspace_elems)");
+                    "sample: workspace has 2 elements, expected at least 14 (sampling_workspace_elems)");
+}
+
+TEST_CASE("sample: a row's token depends on its own parameters, seed, step and stream, not on its place in the batch") {
+  std::mt19937 rng(11);
+  const int64_t V = 300;
+  Tensor one = random_tensor({1, V}, DType::f32, rng, -4, 4);
+  const std::vector<float> row = one.to_floats();
+  const RowSampling how{{.temperature = 1.3f, .top_k = 100, .top_p = 0.97f}, 77, 5, 5};
+  Tensor tokens = Tensor::empty({1}, DType::i32);
+  sample(tokens, one, std::span<const RowSampling>(&how, 1),
+         Tensor::empty({sampling_workspace_elems(1, V)}, DType::f32), cpu_stream);
+  const double alone = tokens.to_doubles()[0];
+  // The same row third in a batch of four, beside rows that sample otherwise.
+  std::vector<float> batch;
+  for (int r = 0; r < 4; ++r) {
+    const Tensor other = random_tensor({1, V}, DType::f32, rng, -4, 4);
+    const std::vector<float> values = r == 2 ? row : other.to_floats();
+    batch.insert(batch.end(), values.begin(), values.end());
+  }
+  const std::vector<RowSampling> rows = {{{}, 1, 0, 0}, {{.temperature = 0.5f}, 77, 5, 2}, how, {{.top_k = 3}, 9, 9, 9}};
+  Tensor batch_tokens = Tensor::empty({4}, DType::i32);
+  sample(batch_tokens, logits_of(batch, 4), std::span(rows), Tensor::empty({sampling_workspace_elems(4, V)}, DType::f32),
+         cpu_stream);
+  CHECK(batch_tokens.to_doubles()[2] == alone);
+  // The uniform differs by stream: rows that share a seed and step still draw independently.
+  CHECK(sampling_uniform(77, 5, 2) != sampling_uniform(77, 5, 3));
 }

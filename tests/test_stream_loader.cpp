@@ -32,7 +32,6 @@ std::map<std::string, Json> manifest_values(const std::string& path) {
 LoadStats load_one(const Checkpoint& ckpt, const TensorInfo& info, const Tensor& dst, std::size_t staging) {
   LoadOptions options;
   options.staging_bytes = staging;
-  options.progress = false;
   return load_tensors(ckpt, {{info, dst}}, options);
 }
 
@@ -207,7 +206,6 @@ TEST_CASE("a storage shared by several requests is read once") {
   Tensor da = Tensor::empty(a.shape, DType::f32), db = Tensor::empty(a.shape, DType::f32);
   Tensor dalias = Tensor::empty({3, 2}, DType::f32), dhalf = Tensor::empty(a.shape, DType::f16);
   LoadOptions options;
-  options.progress = false;
   const LoadStats stats = load_tensors(
       ckpt, {{a, da}, {infos.at("tied_b"), db}, {infos.at("alias"), dalias}, {a, dhalf}}, options);
   CHECK(stats.tensors == 4);
@@ -222,7 +220,6 @@ TEST_CASE("bad requests are refused before anything is copied") {
   const Checkpoint ckpt = Checkpoint::open(fixture("loader/torch2.15/all_dtypes.pth"));
   const auto infos = by_name(ckpt);
   LoadOptions options;
-  options.progress = false;
   Tensor good = Tensor::zeros({2, 4}, DType::f32);
   Tensor wrong_shape = Tensor::zeros({4, 2}, DType::f32);
   std::string message = error_of([&] {
@@ -253,7 +250,6 @@ TEST_CASE("empty and 0-d tensors, and checkpoints of every format, load through 
     std::vector<LoadRequest> requests;
     for (const TensorInfo& t : ckpt.tensors()) requests.push_back({t, Tensor::empty(t.shape, t.dtype)});
     LoadOptions options;
-    options.progress = false;
     options.staging_bytes = 16;
     const LoadStats stats = load_tensors(ckpt, requests, options);
     CHECK(stats.tensors == requests.size());

@@ -1,71 +1,58 @@
-// The command-line framework: each subcommand is a CommandSpec (its options, help and run
-// function) in a file of its own; main.cpp lists them.
+// The command-line framework, on CLI11: each subcommand is a Command in a file of its own that
+// declares its options on a CLI::App, each bound to a typed variable, and returns the function
+// that runs it; tools/commands.cpp lists them.
 //
-//   extern const CommandSpec inspect_command = {
-//       "inspect", "List the tensors of a checkpoint", "CKPT",
-//       {{"key", 0, "K", "navigate into this entry of a checkpoint dict"},
-//        {"json", 0, nullptr, "print JSON instead of a table"}},
-//       run_inspect};
+//   struct InspectArgs { std::string checkpoint; bool json = false; };
+//   extern const Command inspect_command = {
+//       "inspect", "List the tensors of a checkpoint", [](CLI::App& app) {
+//         auto args = std::make_shared<InspectArgs>();
+//         app.add_option("CKPT", args->checkpoint, "the checkpoint")->required();
+//         app.add_flag("--json", args->json, "print JSON instead of a table");
+//         return [args] { return run_inspect(*args); };
+//       }};
 //
-// Syntax errors (unknown option, missing value, malformed number) throw UsageError: exit
-// status 2. Anything else pthrun throws exits with status 1. Both print one line starting
-// with "error:".
+// Conventions: the last occurrence of an option wins (options meant to repeat collect every
+// occurrence); numbers are checked by integer_in / number_in while parsing. Syntax errors
+// (unknown option, missing value, malformed or out-of-range number) throw UsageError: exit
+// status 2. Anything else pthrun throws exits with status 1. Both print one line starting with
+// "error:".
 #pragma once
 
+#include <CLI/CLI.hpp>
+
 #include <cstdint>
-#include <optional>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace pthrun::cli {
 
-struct OptionSpec {
-  const char* name;        // long name without "--"
-  char short_name;         // 0 when none
-  const char* value_name;  // nullptr for a flag without value
-  const char* help;
-};
+using RunFunction = std::function<int()>;
 
-class ParsedArgs;
-
-struct CommandSpec {
+struct Command {
   const char* name;
   const char* summary;
-  const char* synopsis;  // positional arguments, e.g. "CKPT NAME"
-  std::vector<OptionSpec> options;
-  int (*run)(const ParsedArgs& args);
+  // Declares the options on `app`; the returned function runs the command with their values.
+  std::function<RunFunction(CLI::App& app)> define;
   const char* details = nullptr;  // extra help text
 };
 
-class ParsedArgs {
- public:
-  const std::vector<std::string>& positional() const { return positional_; }
-  // The i-th positional argument; UsageError naming `what` when absent.
-  const std::string& positional(std::size_t i, const char* what) const;
-  // UsageError when more than `n` positional arguments were given.
-  void max_positional(std::size_t n) const;
+// Parses `args` (without the program and command names) for `command`; throws UsageError with
+// one line for any syntax error. The result runs the command.
+RunFunction parse_command(const Command& command, const std::vector<std::string>& args);
+// `pthrun COMMAND --help`.
+std::string command_help(const Command& command);
 
-  bool has(std::string_view name) const;
-  std::optional<std::string> get(std::string_view name) const;  // the last occurrence
-  std::vector<std::string> get_all(std::string_view name) const;  // every occurrence, in order
-  std::string get_or(std::string_view name, std::string_view fallback) const;
-  // Numbers are checked against [min, max]; UsageError otherwise.
-  int64_t get_int(std::string_view name, int64_t fallback, int64_t min, int64_t max) const;
-  double get_double(std::string_view name, double fallback, double min, double max) const;
-  // "5,17,3" -> {5, 17, 3}
-  std::vector<int64_t> get_int_list(std::string_view name) const;
+// Validators that check while parsing, with pthrun's messages: "expected an integer from 1 to
+// 1024, got 'x'".
+CLI::Validator integer_in(int64_t min, int64_t max);
+CLI::Validator number_in(double min, double max);
+// One of `choices`: "expected book or hf, got 'x'".
+CLI::Validator one_of(std::vector<std::string> choices);
 
- private:
-  friend ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& args);
-  std::vector<std::string> positional_;
-  std::vector<std::pair<std::string, std::string>> options_;  // name -> value ("" for flags)
-  const CommandSpec* spec_ = nullptr;
-};
-
-// Throws UsageError for unknown options and options missing their value.
-ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& args);
+// "5,17,3" -> {5, 17, 3}; UsageError naming `what` otherwise.
 std::vector<int64_t> parse_int_list(std::string_view text, std::string_view what);
-std::string command_help(const CommandSpec& spec);
 
 }  // namespace pthrun::cli

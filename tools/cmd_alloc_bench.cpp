@@ -15,6 +15,7 @@
 #include "runtime/json.h"
 #include "runtime/memory_backend.h"
 #include "tools/cli.h"
+#include "tools/model_options.h"
 
 namespace pthrun::cli {
 
@@ -67,16 +68,21 @@ std::unique_ptr<MemoryBackend> backend_for(Device device) {
   return make_cuda_backend(device);
 }
 
-int run_alloc_bench(const ParsedArgs& args) {
-  args.max_positional(0);
-  const int64_t pairs = args.get_int("pairs", 200000, 100, 100000000);
-  const std::string which = args.get_or("device", "all");
+struct AllocBenchArgs {
+  std::string device = "all";
+  int64_t pairs = 200000;
+  bool json = false;
+};
+
+int run_alloc_bench(const AllocBenchArgs& args) {
+  const int64_t pairs = args.pairs;
+  const std::string& which = args.device;
   std::vector<Device> devices;
   if (which == "all") {
     devices.push_back(cpu_device);
     if (cuda_device_count() > 0) devices.push_back(cuda_device(0));
   } else {
-    devices.push_back(parse_device(which));
+    devices.push_back(parse_device_option(which));
   }
   const std::size_t sizes[] = {512, 64 << 10, 4 << 20, 64 << 20};
   const double overhead = clock_overhead_ns();
@@ -90,7 +96,7 @@ int run_alloc_bench(const ParsedArgs& args) {
     }
   }
 
-  if (args.has("json")) {
+  if (args.json) {
     JsonWriter out;
     out.begin_object().key("clock_overhead_ns").value(overhead).key("results").begin_array();
     for (const Result& r : results)
@@ -118,13 +124,15 @@ int run_alloc_bench(const ParsedArgs& args) {
 
 }  // namespace
 
-extern const CommandSpec alloc_bench_command = {
-    "alloc-bench",
-    "Time alloc+free pairs: the caching allocator against no caching",
-    "",
-    {{"device", 0, "D", "cpu, cuda, cuda:N or all (default: all present)"},
-     {"pairs", 0, "N", "pairs timed per row, at most (default 200000; each row stops after 2 s)"},
-     {"json", 0, nullptr, "print JSON instead of a table"}},
-    run_alloc_bench};
+extern const Command alloc_bench_command = {
+    "alloc-bench", "Time alloc+free pairs: the caching allocator against no caching", [](CLI::App& app) {
+      auto args = std::make_shared<AllocBenchArgs>();
+      app.add_option("--device", args->device, "cpu, cuda, cuda:N or all (default: all present)")->type_name("D");
+      app.add_option("--pairs", args->pairs, "pairs timed per row, at most (default 200000; each row stops after 2 s)")
+          ->type_name("N")
+          ->check(integer_in(100, 100000000));
+      app.add_flag("--json", args->json, "print JSON instead of a table");
+      return [args] { return run_alloc_bench(*args); };
+    }};
 
 }  // namespace pthrun::cli

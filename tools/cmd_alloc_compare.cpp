@@ -3,11 +3,12 @@
 // CUDA's stream-ordered pool (cudaMallocAsync, GPUs only).
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <vector>
 
 #include "model/generate.h"
 #include "model/gpt2.h"
+#include "runtime/alloc_config.h"
+#include "runtime/allocator.h"
 #include "runtime/error.h"
 #include "runtime/json.h"
 #include "tools/cli.h"
@@ -20,23 +21,28 @@ namespace {
 
 constexpr const char* kModes[] = {"caching", "nocache", "async"};
 
-// The workload in this process, under the allocator mode PTHRUN_ALLOC_CONF already names.
-// The workload in this process, under the allocator mode PTHRUN_ALLOC_CONF already names. The
-// figures are read once the model is gone, so that its frees count too.
-std::string run_workload(const ParsedArgs& args, const std::string& checkpoint) {
+struct AllocCompareArgs {
+  std::string checkpoint, mode;
+  int64_t prompt_tokens = 64, new_tokens = 32;
+  ModelArgs model;
+};
+
+// The workload in this process, under the allocators it was configured with. The figures are
+// read once the model is gone, so that its frees count too.
+std::string run_workload(const AllocCompareArgs& args) {
   const auto start = std::chrono::steady_clock::now();
-  ModelOptions options = model_options(args);
-  options.load.progress = false;
+  ModelOptions options = model_options(args.model);
   Device device;
   double decode_ms = 0;
   {
-    Gpt2 model = Gpt2::load(checkpoint, options);
-    device = model.device();
-    std::vector<int32_t> prompt(static_cast<std::size_t>(args.get_int("prompt-tokens", 64, 1, model.config().context)));
-    for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 13) % model.config().vocab_size);
+    const auto model = Gpt2Model::load(args.checkpoint, options);
+    device = model->device();
+    PTHRUN_CHECK(args.prompt_tokens <= model->config().context, "--prompt-tokens ", args.prompt_tokens,
+                 " is more than the model's context of ", model->config().context);
+    std::vector<int32_t> prompt(static_cast<std::size_t>(args.prompt_tokens));
+    for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 13) % model->config().vocab_size);
     GenerationOptions generation;
-    generation.max_new_tokens = args.get_int("new-tokens", 32, 1, 1 << 20);
-    generation.stop_at_end_of_text = false;
+    generation.max_new_tokens = args.new_tokens;
     decode_ms = generate(model, {prompt}, generation).decode_ms_per_token();
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -53,20 +59,23 @@ std::string run_workload(const ParsedArgs& args, const std::string& checkpoint) 
   return out.take();
 }
 
-int run_alloc_compare(const ParsedArgs& args) {
-  args.max_positional(1);
-  const std::string& checkpoint = args.positional(0, "the checkpoint (CKPT)");
-  if (auto mode = args.get("mode")) {  // a child: the allocator takes its mode from the environment
-    const char* conf = std::getenv("PTHRUN_ALLOC_CONF");
-    setenv("PTHRUN_ALLOC_CONF", str(conf && *conf ? str(conf, ",") : "", "mode:", *mode, ",timing:1").c_str(), 1);
-    std::printf("%s\n", run_workload(args, checkpoint).c_str());
+int run_alloc_compare(const AllocCompareArgs& args) {
+  const std::string& checkpoint = args.checkpoint;
+  if (!args.mode.empty()) {  // a child: one workload under this mode
+    AllocatorConfig config = allocator_config();
+    config.mode = AllocatorConfig::parse(str("mode:", args.mode)).mode;
+    config.timing = true;
+    configure_allocators(config);
+    std::printf("%s\n", run_workload(args).c_str());
     return 0;
   }
 
-  const Device device = model_options(args).device.value_or(default_device());
-  std::string passed = " --device " + device.to_string();
-  for (const char* option : {"heads", "dtype", "key", "prompt-tokens", "new-tokens"})
-    if (auto value = args.get(option)) passed += str(" --", option, " ", shell_quote(*value));
+  const Device device = model_options(args.model).device.value_or(default_device());
+  std::string passed = str(" --device ", device.to_string(), " --dtype ", args.model.dtype, " --prompt-tokens ",
+                           args.prompt_tokens, " --new-tokens ", args.new_tokens);
+  if (args.model.heads) passed += str(" --heads ", *args.model.heads);
+  if (!args.model.key.empty()) passed += " --key " + shell_quote(args.model.key);
+  if (args.model.tf32) passed += " --tf32";
   std::printf("alloc-compare: %s on %s; load, then generate; each allocator in a fresh process\n\n",
               checkpoint.c_str(), device.to_string().c_str());
   std::printf("%-12s %12s %12s %9s %10s %10s %10s %10s %10s %8s\n", "allocator", "peak alloc", "peak reserv",
@@ -92,15 +101,22 @@ int run_alloc_compare(const ParsedArgs& args) {
 
 }  // namespace
 
-extern const CommandSpec alloc_compare_command = {
-    "alloc-compare",
-    "Run load + generate under the caching allocator, no caching and cudaMallocAsync",
-    "CKPT",
-    with_model_options({
-        {"prompt-tokens", 0, "N", "prompt length (default 64)"},
-        {"new-tokens", 0, "N", "tokens to generate (default 32)"},
-        {"mode", 0, "MODE", "run the workload once in this process under MODE and print JSON"},
-    }),
-    run_alloc_compare};
+extern const Command alloc_compare_command = {
+    "alloc-compare", "Run load + generate under the caching allocator, no caching and cudaMallocAsync",
+    [](CLI::App& app) {
+      auto args = std::make_shared<AllocCompareArgs>();
+      app.add_option("CKPT", args->checkpoint, "the checkpoint")->required();
+      app.add_option("--prompt-tokens", args->prompt_tokens, "prompt length (default 64)")
+          ->type_name("N")
+          ->check(integer_in(1, 1 << 20));
+      app.add_option("--new-tokens", args->new_tokens, "tokens to generate (default 32)")
+          ->type_name("N")
+          ->check(integer_in(1, 1 << 20));
+      app.add_option("--mode", args->mode, "run the workload once in this process under MODE and print JSON")
+          ->type_name("MODE")
+          ->check(one_of({"caching", "nocache", "async"}));
+      add_model_options(app, args->model);
+      return [args] { return run_alloc_compare(*args); };
+    }};
 
 }  // namespace pthrun::cli

@@ -2,6 +2,7 @@
 // scope (weights, KV cache, activations, workspace), with fragmentation figures.
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,9 +18,13 @@ namespace pthrun::cli {
 
 namespace {
 
-int run_alloc_report(const ParsedArgs& args) {
-  args.max_positional(1);
-  const std::string& path = args.positional(0, "the trace file (TRACE.json)");
+struct AllocReportArgs {
+  std::string trace;
+  std::optional<std::string> output, snapshot;
+};
+
+int run_alloc_report(const AllocReportArgs& args) {
+  const std::string& path = args.trace;
   TraceDocument trace;
   try {
     trace = trace_from_json(read_file(path));
@@ -48,7 +53,7 @@ int run_alloc_report(const ParsedArgs& args) {
     names.push_back(str(timeline.categories[c], " (", format_bytes(peak), ")"));
     std::printf("    %-22s %s\n", timeline.categories[c].c_str(), format_bytes(peak).c_str());
   }
-  if (auto out = args.get("output")) {
+  if (const auto& out = args.output) {
     StackedAreaChart chart{str("Memory on ", trace.device, " (", trace.mode, " allocator)"), "time (ms)",
                            timeline.time_ms, {}, {{"reserved", timeline.reserved}}};
     for (std::size_t c = 0; c < timeline.categories.size(); ++c)
@@ -56,7 +61,7 @@ int run_alloc_report(const ParsedArgs& args) {
     write_file_atomically(*out, render(chart));
     std::printf("wrote %s\n", out->c_str());
   }
-  if (auto snapshot = args.get("snapshot")) {
+  if (const auto& snapshot = args.snapshot) {
     write_file_atomically(*snapshot, memory_viz_pickle(trace));
     std::printf("wrote %s (open it at https://pytorch.org/memory_viz)\n", snapshot->c_str());
   }
@@ -65,13 +70,18 @@ int run_alloc_report(const ParsedArgs& args) {
 
 }  // namespace
 
-extern const CommandSpec alloc_report_command = {
-    "alloc-report",
-    "Chart memory over time from an allocator trace and print fragmentation figures",
-    "TRACE.json",
-    {{"output", 'o', "REPORT.svg", "write the chart of allocated (by scope) and reserved memory over time"},
-     {"snapshot", 0, "FILE.pickle", "write the trace as a PyTorch memory snapshot (pytorch.org/memory_viz)"}},
-    run_alloc_report,
+extern const Command alloc_report_command = {
+    "alloc-report", "Chart memory over time from an allocator trace and print fragmentation figures",
+    [](CLI::App& app) {
+      auto args = std::make_shared<AllocReportArgs>();
+      app.add_option("TRACE.json", args->trace, "the trace file")->required();
+      app.add_option("-o,--output", args->output, "write the chart of allocated (by scope) and reserved memory over time")
+          ->type_name("REPORT.svg");
+      app.add_option("--snapshot", args->snapshot,
+                     "write the trace as a PyTorch memory snapshot (pytorch.org/memory_viz)")
+          ->type_name("FILE.pickle");
+      return [args] { return run_alloc_report(*args); };
+    },
     "The trace is the JSON that `pthrun generate --alloc-trace` (or any run with\n"
     "PTHRUN_ALLOC_CONF=trace:1 and write_trace_file()) records; its schema is in the README."};
 

@@ -6,12 +6,14 @@
 // time per new token, sampling included.
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <cstdio>
 #include <vector>
 
 #include "model/config.h"
 #include "model/generate.h"
 #include "model/gpt2.h"
+#include "model/session.h"
 #include "runtime/error.h"
 #include "runtime/json.h"
 #include "tools/cli.h"
@@ -29,37 +31,35 @@ double median(std::vector<double> values) {
   return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
-Gpt2 bench_model(const ParsedArgs& args, const ModelOptions& options, std::string* what) {
-  if (!args.positional().empty()) {
-    *what = args.positional()[0];
-    return Gpt2::load(args.positional()[0], options);
+struct BenchArgs {
+  std::string checkpoint, config;
+  std::optional<int64_t> context;
+  int64_t prompt_tokens = 128, new_tokens = 64, repeat = 5;
+  bool json = false;
+  ModelArgs model;
+};
+
+std::shared_ptr<const Gpt2Model> bench_model(const BenchArgs& args, const ModelOptions& options, std::string* what) {
+  if (!args.checkpoint.empty()) {
+    *what = args.checkpoint;
+    return Gpt2Model::load(args.checkpoint, options);
   }
-  const std::string name = args.get_or("config", "gpt2-small");
-  const Gpt2Preset* preset = find_preset(name);
-  if (!preset) throw UsageError(str("option --config: unknown '", name, "' (gpt2-small, gpt2-medium, gpt2-large, gpt2-xl)"));
-  Gpt2Config config;
-  config.vocab_size = 50257;
-  config.context = args.get_int("context", 1024, 1, 1 << 20);
-  config.channels = preset->channels;
-  config.layers = preset->layers;
-  config.heads = preset->heads;
-  config.qkv_bias = true;
-  config.tied_head = true;  // as OpenAI's GPT-2
+  const std::string name = args.config.empty() ? "gpt2-small" : args.config;
+  Gpt2Config config = preset_config(*find_preset(name));
+  config.context = args.context.value_or(config.context);
   *what = str(name, " (random weights)");
-  return Gpt2::create_random(config, options, 1);
+  return Gpt2Model::create_random(config, options, 1);
 }
 
-int run_bench(const ParsedArgs& args) {
-  args.max_positional(1);
-  if (!args.positional().empty() && args.has("config"))
+int run_bench(const BenchArgs& args) {
+  if (!args.checkpoint.empty() && (!args.config.empty() || args.context))
     throw UsageError("give a checkpoint or --config, not both");
-  const ModelOptions options = model_options(args);
+  const ModelOptions options = model_options(args.model);
   std::string what;
-  Gpt2 model = bench_model(args, options, &what);
-  const Gpt2Config& c = model.config();
-  const int64_t prompt_tokens = args.get_int("prompt-tokens", 128, 1, c.context);
-  const int64_t new_tokens = args.get_int("new-tokens", 64, 1, 1 << 20);
-  const int repeat = static_cast<int>(args.get_int("repeat", 5, 1, 1000));
+  const std::shared_ptr<const Gpt2Model> model = bench_model(args, options, &what);
+  const Gpt2Config& c = model->config();
+  const int64_t prompt_tokens = args.prompt_tokens, new_tokens = args.new_tokens;
+  const int repeat = static_cast<int>(args.repeat);
   PTHRUN_CHECK(prompt_tokens + new_tokens - 1 <= c.context, "--prompt-tokens ", prompt_tokens, " + --new-tokens ",
                new_tokens, " do not fit the context of ", c.context);
 
@@ -67,30 +67,31 @@ int run_bench(const ParsedArgs& args) {
   for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 13) % c.vocab_size);
   GenerationOptions generation;
   generation.max_new_tokens = new_tokens;
-  generation.stop_at_end_of_text = false;
 
-  // Forward runs first, then generation runs: each keeps its buffers (and decode graph) from one
-  // run to the next. Run -1 warms up.
+  // Forward runs first, then generation runs, each in a session that keeps its buffers (and
+  // decode graph) from one run to the next. Run -1 warms up.
   std::vector<double> forward_ms, prefill_ms, decode_ms;
+  Session forward_session(model, {.slots = 1, .max_tokens = prompt_tokens});
   for (int run = -1; run < repeat; ++run) {
     const auto start = Clock::now();
-    Tensor logits = model.forward(prompt);
+    Tensor logits = forward_session.forward(prompt);
     if (run >= 0) forward_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
   }
+  Session session(model, session_options_for(*model, {prompt}, generation));
   for (int run = -1; run < repeat; ++run) {
-    GenerationResult result = generate(model, {prompt}, generation);
+    GenerationResult result = generate(session, {prompt}, generation);
     if (run < 0) continue;
     prefill_ms.push_back(result.prefill_seconds * 1e3);
     decode_ms.push_back(result.decode_ms_per_token());
   }
-  const AllocatorStats stats = device_allocator(model.device()).stats();
+  const AllocatorStats stats = device_allocator(model->device()).stats();
   const double forward = median(forward_ms), prefill = median(prefill_ms), decode = median(decode_ms);
-  const double weights = static_cast<double>(model.weights().nbytes());
+  const double weights = static_cast<double>(model->weights().nbytes());
 
-  if (args.has("json")) {
+  if (args.json) {
     JsonWriter out;
-    out.begin_object().key("model").value(what).key("device").value(model.device().to_string());
-    out.key("dtype").value(dtype_short_name(model.dtype())).key("prompt_tokens").value(prompt_tokens);
+    out.begin_object().key("model").value(what).key("device").value(model->device().to_string());
+    out.key("dtype").value(dtype_short_name(model->dtype())).key("prompt_tokens").value(prompt_tokens);
     out.key("new_tokens").value(new_tokens).key("repeat").value(repeat);
     out.key("weights_bytes").value(weights);
     out.key("forward_ms").value(forward).key("prefill_ms").value(prefill);
@@ -102,8 +103,8 @@ int run_bench(const ParsedArgs& args) {
     std::printf("%s\n", out.text().c_str());
     return 0;
   }
-  std::printf("pthrun bench: %s on %s, %s; median of %d runs\n", what.c_str(), model.device().to_string().c_str(),
-              dtype_short_name(model.dtype()), repeat);
+  std::printf("pthrun bench: %s on %s, %s; median of %d runs\n", what.c_str(), model->device().to_string().c_str(),
+              dtype_short_name(model->dtype()), repeat);
   std::printf("  %-28s %s\n", "weights", format_bytes(weights).c_str());
   std::printf("  %-28s %10.2f ms  %10.0f tokens/s\n", str("forward, ", prompt_tokens, " tokens").c_str(), forward,
               1e3 * static_cast<double>(prompt_tokens) / forward);
@@ -118,18 +119,27 @@ int run_bench(const ParsedArgs& args) {
 
 }  // namespace
 
-extern const CommandSpec bench_command = {
-    "bench",
-    "Measure prefill tokens/s and decode ms/token at batch 1",
-    "[CKPT]",
-    with_model_options({
-        {"config", 0, "NAME", "without CKPT: a random gpt2-small (default), gpt2-medium, gpt2-large or gpt2-xl"},
-        {"context", 0, "N", "with --config: the context length (default 1024)"},
-        {"prompt-tokens", 0, "N", "prompt length (default 128)"},
-        {"new-tokens", 0, "N", "tokens to decode (default 64)"},
-        {"repeat", 0, "N", "runs to take the median of, after one warm-up (default 5)"},
-        {"json", 0, nullptr, "print JSON"},
-    }),
-    run_bench};
+extern const Command bench_command = {
+    "bench", "Measure prefill tokens/s and decode ms/token at batch 1", [](CLI::App& app) {
+      auto args = std::make_shared<BenchArgs>();
+      app.add_option("CKPT", args->checkpoint, "the checkpoint (default: random weights, see --config)");
+      add_preset_option(app, args->config,
+                        "without CKPT: a random gpt2-small (default), gpt2-medium, gpt2-large or gpt2-xl");
+      app.add_option("--context", args->context, "with --config: the context length (default 1024)")
+          ->type_name("N")
+          ->check(integer_in(1, 1 << 20));
+      app.add_option("--prompt-tokens", args->prompt_tokens, "prompt length (default 128)")
+          ->type_name("N")
+          ->check(integer_in(1, 1 << 20));
+      app.add_option("--new-tokens", args->new_tokens, "tokens to decode (default 64)")
+          ->type_name("N")
+          ->check(integer_in(1, 1 << 20));
+      app.add_option("--repeat", args->repeat, "runs to take the median of, after one warm-up (default 5)")
+          ->type_name("N")
+          ->check(integer_in(1, 1000));
+      app.add_flag("--json", args->json, "print JSON");
+      add_model_options(app, args->model);
+      return [args] { return run_bench(*args); };
+    }};
 
 }  // namespace pthrun::cli

@@ -4,12 +4,14 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "loader/pth_writer.h"
 #include "model/export.h"
 #include "model/gpt2.h"
 #include "runtime/error.h"
 #include "tools/cli.h"
+#include "tools/progress_bar.h"
 #include "tools/model_options.h"
 
 namespace pthrun::cli {
@@ -34,49 +36,51 @@ void save_per_tensor_folder(const std::string& dir, const std::vector<std::pair<
   }
 }
 
-int run_convert(const ParsedArgs& args) {
-  args.max_positional(1);
-  const std::string& input = args.positional(0, "the checkpoint to convert (CKPT)");
-  const auto output = args.get("output");
-  if (!output) throw UsageError("missing -o OUT");
-  ModelOptions options = model_options(args);
-  if (options.device && !options.device->is_cpu()) throw UsageError("convert runs on the CPU; drop --device");
-  if (args.has("dtype")) options.dtype = DType::f32;  // loaded in f32; --dtype is the output's
-  options.device = cpu_device;
-  Gpt2 model = Gpt2::load(input, options);
+struct ConvertArgs {
+  std::string checkpoint, output, naming, dtype, key;
+  std::optional<int64_t> heads;
+  bool per_tensor = false;
+};
 
-  Naming naming = model.naming();
-  if (auto text = args.get("naming")) {
-    if (*text != "book" && *text != "hf") throw UsageError("option --naming: expected book or hf");
-    naming = *text == "book" ? Naming::book : Naming::hf;
-  }
-  DType dtype = model.checkpoint_dtype();
-  if (auto text = args.get("dtype")) {
-    auto parsed = parse_dtype(*text);
-    if (!parsed || !is_floating(*parsed) || *parsed == DType::f64)
-      throw UsageError(str("option --dtype: expected f32, bf16 or f16, got '", *text, "'"));
-    dtype = *parsed;
-  }
-  const auto state_dict = export_state_dict(model.weights(), model.config(), naming, dtype);
-  if (args.has("per-tensor")) save_per_tensor_folder(*output, state_dict);
-  else save_state_dict(*output, state_dict);
-  std::printf("wrote %s: %s naming, %s%s\n", output->c_str(), naming_name(naming), dtype_name(dtype),
-              args.has("per-tensor") ? ", one file per tensor" : "");
+int run_convert(const ConvertArgs& args) {
+  ModelOptions options;
+  options.device = cpu_device;  // loaded in f32 on the CPU; --dtype is the output's
+  options.heads = args.heads;
+  options.key = args.key;
+  options.load.on_progress = progress_bar("loading");
+  const auto model = Gpt2Model::load(args.checkpoint, options);
+  const Naming naming = args.naming.empty() ? model->naming() : args.naming == "book" ? Naming::book : Naming::hf;
+  const DType dtype = args.dtype.empty() ? model->checkpoint_dtype() : *parse_dtype(args.dtype);
+  const auto state_dict = export_state_dict(model->weights(), model->config(), naming, dtype);
+  if (args.per_tensor) save_per_tensor_folder(args.output, state_dict);
+  else save_state_dict(args.output, state_dict);
+  std::printf("wrote %s: %s naming, %s%s\n", args.output.c_str(), naming_name(naming), dtype_name(dtype),
+              args.per_tensor ? ", one file per tensor" : "");
   return 0;
 }
 
 }  // namespace
 
-extern const CommandSpec convert_command = {
-    "convert",
-    "Write a checkpoint in another dtype, naming (book <-> hf) or as one file per tensor",
-    "CKPT",
-    {{"output", 'o', "OUT", "the checkpoint to write (a folder with --per-tensor)"},
-     {"naming", 0, "N", "book or hf (default: the input's)"},
-     {"dtype", 0, "D", "f32, bf16 or f16 (default: the input's)"},
-     {"per-tensor", 0, nullptr, "write a folder holding one <name>.pth per tensor"},
-     {"heads", 0, "N", "attention heads, when neither config.json nor a GPT-2 preset says"},
-     {"key", 0, "K", "the state dict's entry in a checkpoint dict"}},
-    run_convert};
+extern const Command convert_command = {
+    "convert", "Write a checkpoint in another dtype, naming (book <-> hf) or as one file per tensor",
+    [](CLI::App& app) {
+      auto args = std::make_shared<ConvertArgs>();
+      app.add_option("CKPT", args->checkpoint, "the checkpoint to convert")->required();
+      app.add_option("-o,--output", args->output, "the checkpoint to write (a folder with --per-tensor)")
+          ->type_name("OUT")
+          ->required();
+      app.add_option("--naming", args->naming, "book or hf (default: the input's)")
+          ->type_name("N")
+          ->check(one_of({"book", "hf"}));
+      app.add_option("--dtype", args->dtype, "f32, bf16 or f16 (default: the input's)")
+          ->type_name("D")
+          ->check(one_of({"f32", "bf16", "f16"}));
+      app.add_flag("--per-tensor", args->per_tensor, "write a folder holding one <name>.pth per tensor");
+      app.add_option("--heads", args->heads, "attention heads, when neither config.json nor a GPT-2 preset says")
+          ->type_name("N")
+          ->check(integer_in(1, 4096));
+      app.add_option("--key", args->key, "the state dict's entry in a checkpoint dict")->type_name("K");
+      return [args] { return run_convert(*args); };
+    }};
 
 }  // namespace pthrun::cli

@@ -10,10 +10,13 @@
 #include "model/gpt2.h"
 #include "model/tokenizer.h"
 #include "runtime/alloc_trace.h"
+#include "runtime/alloc_config.h"
+#include "runtime/allocator.h"
 #include "runtime/error.h"
 #include "runtime/file_util.h"
 #include "tools/alloc_timeline.h"
 #include "tools/cli.h"
+#include "tools/model_options.h"
 #include "tools/self_exec.h"
 
 namespace pthrun::cli {
@@ -22,8 +25,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path cache_dir(const ParsedArgs& args) {
-  if (auto dir = args.get("cache")) return *dir;
+struct DemoArgs {
+  std::string device, config, cache, prompt = "Every effort moves you";
+  int64_t max_new_tokens = 30;
+};
+
+fs::path cache_dir(const DemoArgs& args) {
+  if (!args.cache.empty()) return args.cache;
   if (const char* dir = std::getenv("PTHRUN_CACHE"); dir && *dir) return dir;
   if (const char* dir = std::getenv("XDG_CACHE_HOME"); dir && *dir) return fs::path(dir) / "pthrun";
   if (const char* home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache" / "pthrun";
@@ -32,16 +40,17 @@ fs::path cache_dir(const ParsedArgs& args) {
 
 // The largest GPT-2 that the naive strategy (weights twice) still fits: gpt2-xl on a large
 // GPU, gpt2-small on the CPU (where every strategy costs host memory and minutes).
-std::string pick_config(const ParsedArgs& args, Device device) {
-  if (auto name = args.get("config")) return *name;
+std::string pick_config(const DemoArgs& args, Device device) {
+  if (!args.config.empty()) return args.config;
   if (device.is_cpu()) return "gpt2-small";
   const double free = static_cast<double>(device_allocator(device).device_free());
   std::size_t count = 0;
   const Gpt2Preset* all = presets(&count);
   std::string best = "gpt2-small";
   for (std::size_t i = 0; i < count; ++i) {
-    const double weights = 4.0 * (static_cast<double>(all[i].channels) * all[i].channels * 12 * all[i].layers +
-                                  static_cast<double>(all[i].channels) * (50257 * 2 + 1024));
+    const Gpt2Config c = preset_config(all[i]);  // in the book's naming: the head is not tied
+    const double weights = 4.0 * (static_cast<double>(c.channels) * c.channels * 12 * c.layers +
+                                  static_cast<double>(c.channels) * static_cast<double>(c.vocab_size * 2 + c.context));
     if (2.2 * weights < free) best = all[i].name;
   }
   return best;
@@ -49,13 +58,13 @@ std::string pick_config(const ParsedArgs& args, Device device) {
 
 void heading(const char* title) { std::printf("\n== %s\n\n", title); }
 
-int run_demo(const ParsedArgs& args) {
-  args.max_positional(0);
+int run_demo(const DemoArgs& args) {
   // The trace must be on before the first allocation: allocators read their settings once.
-  const char* conf = std::getenv("PTHRUN_ALLOC_CONF");
-  setenv("PTHRUN_ALLOC_CONF", (conf && *conf ? str(conf, ",trace:1") : std::string("trace:1")).c_str(), 1);
+  AllocatorConfig traced = allocator_config();
+  traced.trace = true;
+  configure_allocators(traced);
 
-  const Device device = args.has("device") ? parse_device(*args.get("device")) : default_device();
+  const Device device = args.device.empty() ? default_device() : parse_device_option(args.device);
   const DeviceProperties props = device_properties(device);
   std::printf("pthrun demo on %s: %s, %s\n", device.to_string().c_str(), props.name.c_str(),
               format_bytes(static_cast<double>(props.total_memory)).c_str());
@@ -82,14 +91,14 @@ int run_demo(const ParsedArgs& args) {
   heading("Generating with the streaming loader (pthrun generate)");
   ModelOptions options;
   options.device = device;
-  options.load.progress = false;
-  Gpt2 model = Gpt2::load(checkpoint.string(), options);
+  const auto model = Gpt2Model::load(checkpoint.string(), options);
   Tokenizer tokenizer = Tokenizer::load_default();
-  const std::string prompt = args.get_or("prompt", "Every effort moves you");
+  const std::string& prompt = args.prompt;
   GenerationOptions generation;
-  generation.max_new_tokens = args.get_int("max-new-tokens", 30, 1, 1024);
+  generation.max_new_tokens = args.max_new_tokens;
   generation.sampling = {.temperature = 0.8f, .top_k = 40, .top_p = 1.0f};
   generation.seed = 1;
+  generation.stop_token = tokenizer.eot_id();
   std::printf("%s", prompt.c_str());
   GenerationResult result = generate(model, {tokenizer.encode(prompt)}, generation, [&](int64_t, int32_t token) {
     const std::string& bytes = tokenizer.token_bytes(token);
@@ -98,15 +107,15 @@ int run_demo(const ParsedArgs& args) {
   });
   std::printf("\n\n(the weights are random, so the text is noise: give pthrun generate a trained checkpoint)\n");
   std::printf("loaded %s in %.2f s (%.2f GB/s); prefill %.0f tokens/s; decode %.2f ms/token\n",
-              format_bytes(static_cast<double>(model.weights().nbytes())).c_str(), model.load_stats().seconds,
-              static_cast<double>(model.load_stats().bytes_read) / model.load_stats().seconds / 1e9,
+              format_bytes(static_cast<double>(model->weights().nbytes())).c_str(), model->load_stats().seconds,
+              static_cast<double>(model->load_stats().bytes_read) / model->load_stats().seconds / 1e9,
               result.prefill_tokens_per_second(), result.decode_ms_per_token());
 
   heading("The allocator");
   const TraceDocument trace = capture_trace(device_allocator(device));
   const Fragmentation f = fragmentation(trace);
   const MemoryTimeline timeline = build_timeline(trace);
-  std::printf("weights                  %s\n", format_bytes(static_cast<double>(model.weights().nbytes())).c_str());
+  std::printf("weights                  %s\n", format_bytes(static_cast<double>(model->weights().nbytes())).c_str());
   std::printf("peak allocated           %s\n", format_bytes(static_cast<double>(f.peak_allocated)).c_str());
   std::printf("peak reserved            %s (reserved / allocated %.4f)\n",
               format_bytes(static_cast<double>(f.peak_reserved)).c_str(), f.peak_ratio);
@@ -126,15 +135,19 @@ int run_demo(const ParsedArgs& args) {
 
 }  // namespace
 
-extern const CommandSpec demo_command = {
-    "demo",
-    "The main job: make a GPT-2 checkpoint, compare ways to load it, generate, show the allocator",
-    "",
-    {{"device", 0, "D", "cpu, cuda or cuda:N (default: cuda when present, else cpu)"},
-     {"config", 0, "NAME", "checkpoint size (default: gpt2-xl on a large GPU, gpt2-small on the CPU)"},
-     {"cache", 0, "DIR", "where the checkpoint is kept (default: $PTHRUN_CACHE, else ~/.cache/pthrun)"},
-     {"prompt", 'p', "TEXT", "the prompt (default: \"Every effort moves you\")"},
-     {"max-new-tokens", 'n', "N", "tokens to generate (default 30)"}},
-    run_demo};
+extern const Command demo_command = {
+    "demo", "The main job: make a GPT-2 checkpoint, compare ways to load it, generate, show the allocator",
+    [](CLI::App& app) {
+      auto args = std::make_shared<DemoArgs>();
+      add_device_option(app, args->device, "cpu, cuda or cuda:N (default: cuda when present, else cpu)");
+      add_preset_option(app, args->config, "checkpoint size (default: gpt2-xl on a large GPU, gpt2-small on the CPU)");
+      app.add_option("--cache", args->cache, "where the checkpoint is kept (default: $PTHRUN_CACHE, else ~/.cache/pthrun)")
+          ->type_name("DIR");
+      app.add_option("-p,--prompt", args->prompt, "the prompt (default: \"Every effort moves you\")")->type_name("TEXT");
+      app.add_option("-n,--max-new-tokens", args->max_new_tokens, "tokens to generate (default 30)")
+          ->type_name("N")
+          ->check(integer_in(1, 1024));
+      return [args] { return run_demo(*args); };
+    }};
 
 }  // namespace pthrun::cli

@@ -18,13 +18,15 @@ const TensorInfo* find(const std::vector<TensorInfo>& tensors, const std::string
   return nullptr;
 }
 
-int run_dump(const ParsedArgs& args) {
-  args.max_positional(2);
-  const std::string& path = args.positional(0, "the checkpoint (CKPT)");
-  const std::string& name = args.positional(1, "the tensor's name (NAME)");
-  const auto out = args.get("output");
-  if (!out) throw UsageError("missing the output file (-o OUT.npy)");
-  const std::string key = args.get_or("key", "");
+struct DumpArgs {
+  std::string checkpoint, name, output, key;
+};
+
+int run_dump(const DumpArgs& args) {
+  const std::string& path = args.checkpoint;
+  const std::string& name = args.name;
+  const std::string* out = &args.output;
+  const std::string& key = args.key;
   const Checkpoint ckpt = Checkpoint::open(path);
   // With --key, names are relative to that dict; without, full key paths, then the names of
   // the state dict pthrun picks on its own.
@@ -49,13 +51,16 @@ int run_dump(const ParsedArgs& args) {
 
 }  // namespace
 
-extern const CommandSpec dump_command = {
-    "dump",
-    "Write one tensor of a checkpoint to a NumPy .npy file",
-    "CKPT NAME",
-    {{"output", 'o', "OUT.npy", "the file to write (required)"},
-     {"key", 0, "K", "look NAME up in the dict of tensors at this key"}},
-    run_dump,
+extern const Command dump_command = {
+    "dump", "Write one tensor of a checkpoint to a NumPy .npy file",
+    [](CLI::App& app) {
+      auto args = std::make_shared<DumpArgs>();
+      app.add_option("CKPT", args->checkpoint, "the checkpoint")->required();
+      app.add_option("NAME", args->name, "the tensor's name")->required();
+      app.add_option("-o,--output", args->output, "the file to write")->type_name("OUT.npy")->required();
+      app.add_option("--key", args->key, "look NAME up in the dict of tensors at this key")->type_name("K");
+      return [args] { return run_dump(*args); };
+    },
     "NAME is a full key path as 'pthrun inspect CKPT' lists it, or a name in the state dict\n"
     "pthrun picks. The values are written contiguous, C order, in the tensor's dtype:\n"
     "float16 as '<f2'; bfloat16, which NumPy lacks, widened exactly to float32 '<f4'."};

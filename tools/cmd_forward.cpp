@@ -11,33 +11,36 @@ namespace pthrun::cli {
 
 namespace {
 
-int run_forward(const ParsedArgs& args) {
-  args.max_positional(1);
-  const std::string& checkpoint = args.positional(0, "the checkpoint (CKPT)");
-  const auto output = args.get("output");
-  if (!output) throw UsageError("missing -o OUT.npy");
-  if (!args.has("tokens")) throw UsageError("missing --tokens IDS");
-  Gpt2 model = Gpt2::load(checkpoint, model_options(args));
+struct ForwardArgs {
+  std::string checkpoint, tokens, output;
+  ModelArgs model;
+};
+
+int run_forward(const ForwardArgs& args) {
+  const std::vector<int64_t> ids = parse_int_list(args.tokens, "option --tokens");
+  const auto model = Gpt2Model::load(args.checkpoint, model_options(args.model));
   std::vector<int32_t> tokens;
-  for (int64_t id : args.get_int_list("tokens")) {
-    PTHRUN_CHECK(id >= 0 && id < model.config().vocab_size, "--tokens: id ", id,
-                 " is outside the model's vocabulary of ", model.config().vocab_size, " ids");
+  for (int64_t id : ids) {
+    PTHRUN_CHECK(id >= 0 && id < model->config().vocab_size, "--tokens: id ", id,
+                 " is outside the model's vocabulary of ", model->config().vocab_size, " ids");
     tokens.push_back(static_cast<int32_t>(id));
   }
-  const Tensor logits = model.forward(tokens);
-  write_npy(*output, logits);
-  std::printf("wrote %s: float32 logits %s\n", output->c_str(), logits.shape().to_string().c_str());
+  const Tensor logits = model->forward(tokens);
+  write_npy(args.output, logits);
+  std::printf("wrote %s: float32 logits %s\n", args.output.c_str(), logits.shape().to_string().c_str());
   return 0;
 }
 
 }  // namespace
 
-extern const CommandSpec forward_command = {
-    "forward",
-    "Write the logits of every position of a token sequence as a .npy file",
-    "CKPT",
-    with_model_options({{"tokens", 0, "IDS", "the sequence, comma-separated token ids"},
-                        {"output", 'o', "OUT.npy", "float32 logits of shape [T, vocab]"}}),
-    run_forward};
+extern const Command forward_command = {
+    "forward", "Write the logits of every position of a token sequence as a .npy file", [](CLI::App& app) {
+      auto args = std::make_shared<ForwardArgs>();
+      app.add_option("CKPT", args->checkpoint, "the checkpoint")->required();
+      app.add_option("--tokens", args->tokens, "the sequence, comma-separated token ids")->type_name("IDS")->required();
+      app.add_option("-o,--output", args->output, "float32 logits of shape [T, vocab]")->type_name("OUT.npy")->required();
+      add_model_options(app, args->model);
+      return [args] { return run_forward(*args); };
+    }};
 
 }  // namespace pthrun::cli

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "runtime/alloc_config.h"
+#include "runtime/allocator.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
 #include "tools/cli.h"
@@ -10,10 +11,9 @@ namespace pthrun::cli {
 
 namespace {
 
-int run_info(const ParsedArgs& args) {
-  args.max_positional(0);
+int run_info() {
   std::printf("pthrun %s, CUDA backend %s\n", PTHRUN_VERSION, built_with_cuda() ? "built" : "not built");
-  std::printf("allocator: %s\n", AllocatorConfig::from_env().to_string().c_str());
+  std::printf("allocator: %s\n", allocator_config().to_string().c_str());
   DeviceProperties cpu = device_properties(cpu_device);
   std::printf("cpu: %s, %d cores, %s\n", cpu.name.c_str(), cpu.multiprocessors,
               format_bytes(static_cast<double>(cpu.total_memory)).c_str());
@@ -29,7 +29,7 @@ int run_info(const ParsedArgs& args) {
 
 }  // namespace
 
-extern const CommandSpec info_command = {
-    "info", "Show the build, the devices and the allocator settings", "", {}, run_info};
+extern const Command info_command = {"info", "Show the build, the devices and the allocator settings",
+                                     [](CLI::App&) -> RunFunction { return run_info; }};
 
 }  // namespace pthrun::cli

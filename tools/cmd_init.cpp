@@ -4,49 +4,56 @@
 #include "model/config.h"
 #include "runtime/error.h"
 #include "tools/cli.h"
+#include "tools/model_options.h"
 #include "tools/random_checkpoint.h"
 
 namespace pthrun::cli {
 
 namespace {
 
-int run_init(const ParsedArgs& args) {
-  args.max_positional(0);
-  const auto output = args.get("output");
-  if (!output) throw UsageError("missing -o OUT.pth");
-  const std::string name = args.get_or("config", "gpt2-small");
-  const Gpt2Preset* preset = find_preset(name);
-  if (!preset) throw UsageError(str("option --config: unknown '", name, "' (gpt2-small, gpt2-medium, gpt2-large, gpt2-xl)"));
-  const auto dtype = parse_dtype(args.get_or("dtype", "f32"));
-  if (!dtype || !is_floating(*dtype) || *dtype == DType::f64)
-    throw UsageError(str("option --dtype: expected f32, bf16 or f16, got '", args.get_or("dtype", ""), "'"));
-  const std::string naming_text = args.get_or("naming", "book");
-  if (naming_text != "book" && naming_text != "hf") throw UsageError("option --naming: expected book or hf");
-  const Naming naming = naming_text == "book" ? Naming::book : Naming::hf;
+struct InitArgs {
+  std::string config = "gpt2-small", dtype = "f32", naming = "book", output;
+  int64_t context = 1024, vocab = 50257, layers = 0, seed = 0;
+};
 
-  const Gpt2Config config = random_config(*preset, naming, args.get_int("vocab", 50257, 1, 1 << 24),
-                                          args.get_int("context", 1024, 1, 1 << 20),
-                                          args.get_int("layers", 0, 1, 1024));
-  write_random_checkpoint(config, naming, *dtype, static_cast<uint64_t>(args.get_int("seed", 0, 0, INT64_MAX)), *output);
-  std::printf("wrote %s: %s, %s naming, %s\n", output->c_str(), config.describe().c_str(),
-              naming_name(naming), dtype_name(*dtype));
+int run_init(const InitArgs& args) {
+  const Gpt2Preset* preset = find_preset(args.config);
+  PTHRUN_ASSERT(preset);  // checked while parsing
+  const Naming naming = args.naming == "book" ? Naming::book : Naming::hf;
+  const DType dtype = *parse_dtype(args.dtype);
+  const Gpt2Config config = random_config(*preset, naming, args.vocab, args.context, args.layers);
+  write_random_checkpoint(config, naming, dtype, static_cast<uint64_t>(args.seed), args.output);
+  std::printf("wrote %s: %s, %s naming, %s\n", args.output.c_str(), config.describe().c_str(), naming_name(naming),
+              dtype_name(dtype));
   return 0;
 }
 
 }  // namespace
 
-extern const CommandSpec init_command = {
-    "init",
-    "Write a randomly initialised GPT-2 checkpoint (readable by torch.load)",
-    "",
-    {{"config", 0, "NAME", "gpt2-small (default), gpt2-medium, gpt2-large or gpt2-xl"},
-     {"dtype", 0, "D", "f32 (default), bf16 or f16"},
-     {"naming", 0, "N", "book (default: the book's GPTModel) or hf (GPT2LMHeadModel)"},
-     {"context", 0, "N", "context length (default 1024)"},
-     {"vocab", 0, "N", "vocabulary size (default 50257)"},
-     {"layers", 0, "N", "fewer (or more) blocks than the preset, for small test models"},
-     {"seed", 0, "S", "seed of the random weights (default 0)"},
-     {"output", 'o', "OUT.pth", "the checkpoint to write"}},
-    run_init};
+extern const Command init_command = {
+    "init", "Write a randomly initialised GPT-2 checkpoint (readable by torch.load)", [](CLI::App& app) {
+      auto args = std::make_shared<InitArgs>();
+      add_preset_option(app, args->config, "gpt2-small (default), gpt2-medium, gpt2-large or gpt2-xl");
+      app.add_option("--dtype", args->dtype, "f32 (default), bf16 or f16")
+          ->type_name("D")
+          ->check(one_of({"f32", "bf16", "f16"}));
+      app.add_option("--naming", args->naming, "book (default: the book's GPTModel) or hf (GPT2LMHeadModel)")
+          ->type_name("N")
+          ->check(one_of({"book", "hf"}));
+      app.add_option("--context", args->context, "context length (default: the preset's, 1024)")
+          ->type_name("N")
+          ->check(integer_in(1, 1 << 20));
+      app.add_option("--vocab", args->vocab, "vocabulary size (default: the preset's, 50257)")
+          ->type_name("N")
+          ->check(integer_in(1, 1 << 24));
+      app.add_option("--layers", args->layers, "fewer (or more) blocks than the preset, for small test models")
+          ->type_name("N")
+          ->check(integer_in(1, 1024));
+      app.add_option("--seed", args->seed, "seed of the random weights (default 0)")
+          ->type_name("S")
+          ->check(integer_in(0, INT64_MAX));
+      app.add_option("-o,--output", args->output, "the checkpoint to write")->type_name("OUT.pth")->required();
+      return [args] { return run_init(*args); };
+    }};
 
 }  // namespace pthrun::cli

@@ -95,26 +95,32 @@ void print_table(const Checkpoint& ckpt, const std::string& key, const std::vect
   }
 }
 
-int run_inspect(const ParsedArgs& args) {
-  args.max_positional(1);
-  const std::string& path = args.positional(0, "the checkpoint (CKPT)");
-  const std::string key = args.get_or("key", "");
-  const Checkpoint ckpt = Checkpoint::open(path);
+struct InspectArgs {
+  std::string checkpoint, key;
+  bool json = false;
+};
+
+int run_inspect(const InspectArgs& args) {
+  const std::string& key = args.key;
+  const Checkpoint ckpt = Checkpoint::open(args.checkpoint);
   const std::vector<TensorInfo> tensors = key.empty() ? ckpt.tensors() : ckpt.state_dict(key);
-  if (args.has("json")) print_json(ckpt, key, tensors);
+  if (args.json) print_json(ckpt, key, tensors);
   else print_table(ckpt, key, tensors);
   return 0;
 }
 
 }  // namespace
 
-extern const CommandSpec inspect_command = {
-    "inspect",
-    "List the tensors and plain values of a checkpoint",
-    "CKPT",
-    {{"key", 0, "K", "list the dict of tensors at this '.'-joined key (e.g. model_state_dict)"},
-     {"json", 0, nullptr, "print JSON (schema pthrun.inspect/1) instead of a table"}},
-    run_inspect,
+extern const Command inspect_command = {
+    "inspect", "List the tensors and plain values of a checkpoint",
+    [](CLI::App& app) {
+      auto args = std::make_shared<InspectArgs>();
+      app.add_option("CKPT", args->checkpoint, "the checkpoint")->required();
+      app.add_option("--key", args->key, "list the dict of tensors at this '.'-joined key (e.g. model_state_dict)")
+          ->type_name("K");
+      app.add_flag("--json", args->json, "print JSON (schema pthrun.inspect/1) instead of a table");
+      return [args] { return run_inspect(*args); };
+    },
     "CKPT is a torch.save file (zip or legacy), a .safetensors file, or a folder of one .pth\n"
     "per tensor; the format is detected from the content. Nothing is executed and no tensor\n"
     "data is read. Without --key every tensor is listed by its full key path."};

@@ -1,10 +1,11 @@
 // pthrun kernel-bench: the kernels of a GPT-2 forward pass, one by one and chained, on random
 // weights of a GPT-2 size (no checkpoint needed).
 //
-// Rows: each kernel at the shapes one layer of a T-token prefill uses; then "prefill", the
+// Rows: each kernel at the shapes one layer of a T-token prefill uses; then "forward", the
 // whole chain of kernel calls of a T-token forward pass with all T rows of logits, as
-// `pthrun forward` computes it; then "decode", one token at position T (or at each of
-// --decode-at) over the KV cache, at batch 1. Each row is the median of --repeats timed runs
+// `pthrun forward` computes it; "prefill", the same with the last row's logits only, as
+// generation (and llama.cpp's llama-bench) computes it; then "decode", one token at position T
+// (or at each of --decode-at) over the KV cache, at batch 1. Each row is the median of --repeats timed runs
 // after one warm-up run; GPU rows are timed with CUDA events on one stream. The allocator's
 // peak shows what the run held.
 //
@@ -35,6 +36,7 @@
 #include "runtime/stream.h"
 #include "runtime/tensor.h"
 #include "tools/cli.h"
+#include "tools/model_options.h"
 
 namespace pthrun::cli {
 
@@ -153,8 +155,10 @@ Buffers make_buffers(const Size& size, int64_t T, DType dtype, Device device) {
 }
 
 // The kernels of a forward pass over rows [0, n) of the buffers, at positions pos0 ..
-// pos0 + n - 1; decode (n = 1) attends through attention_decode.
-void forward(Model& m, Buffers& b, int64_t n, int64_t pos0, const MatmulOptions& matmul, const Stream& s) {
+// pos0 + n - 1, with the logits of every row or of the last; decode (n = 1) attends through
+// attention_decode.
+void forward(Model& m, Buffers& b, int64_t n, int64_t pos0, bool all_logits, const MatmulOptions& matmul,
+             const Stream& s) {
   const int NH = static_cast<int>(m.size.NH);
   auto rows = [n](const Tensor& t) { return t.slice(0, 0, n); };
   Tensor x = rows(b.x), h = rows(b.h), qkv = rows(b.qkv), att = rows(b.att), y = rows(b.y), fc = rows(b.fc);
@@ -178,7 +182,10 @@ void forward(Model& m, Buffers& b, int64_t n, int64_t pos0, const MatmulOptions&
     linear(y, fc, w.fc2, w.fc2_b, Epilogue::none, matmul, s);
   }
   residual_layernorm(x, h, y, m.lnf_w, m.lnf_b, 1e-5f, s);
-  linear(rows(b.logits), h, m.head, Tensor(), Epilogue::none, matmul, s);
+  if (all_logits)
+    linear(rows(b.logits), h, m.head, Tensor(), Epilogue::none, matmul, s);
+  else
+    linear(b.logits.slice(0, 0, 1), h.slice(0, n - 1, n), m.head, Tensor(), Epilogue::none, matmul, s);
 }
 
 // Milliseconds of one call of f: CUDA events on the GPU, the steady clock on the CPU.
@@ -213,55 +220,46 @@ Row measure(const std::string& name, const std::string& shape, double gflop, int
   return {name, shape, ms[ms.size() / 2], gflop, gbytes};
 }
 
-WeightFormat weight_format(const ParsedArgs& args, DType dtype, Device device) {
-  WeightFormat f{dtype, WeightLayout::out_in, args.get_int("group", 64, 16, 1 << 20)};
-  PTHRUN_CHECK(f.group % 16 == 0, "--group ", f.group, ": expected a multiple of 16");
-  if (args.has("weights")) {
-    const std::string text = *args.get("weights");
-    const std::optional<DType> w = text == "int8" ? std::optional<DType>(DType::i8) : parse_dtype(text);
-    if (!w || (*w != DType::f32 && *w != DType::bf16 && *w != DType::f16 && *w != DType::i8))
-      throw UsageError(str("--weights ", text, ": expected f32, bf16, f16 or int8"));
-    PTHRUN_CHECK(*w == dtype || (device.is_cpu() && dtype == DType::f32), "--weights ", text,
+struct KernelBenchArgs {
+  std::string device, dtype = "f32", weights, layout = "out_in", cpu_isa, size = "gpt2-small", decode_at;
+  int64_t tokens = 128, repeats = 10, group = 64;
+  bool tf32 = false, chain = false, json = false;
+};
+
+WeightFormat weight_format(const KernelBenchArgs& args, DType dtype, Device device) {
+  WeightFormat f{dtype, WeightLayout::out_in, args.group};
+  if (args.group % 16 != 0) throw UsageError(str("--group ", args.group, ": expected a multiple of 16"));
+  if (!args.weights.empty()) {
+    f.dtype = args.weights == "int8" ? DType::i8 : *parse_dtype(args.weights);
+    PTHRUN_CHECK(f.dtype == dtype || (device.is_cpu() && dtype == DType::f32), "--weights ", args.weights,
                  ": weights of another dtype than the activations run on the CPU only, with --dtype f32");
-    f.dtype = *w;
   }
-  const std::string layout = args.get_or("layout", "out_in");
-  if (layout != "out_in" && layout != "in_out")
-    throw UsageError(str("--layout ", layout, ": expected out_in or in_out"));
-  f.layout = layout == "in_out" && f.dtype != DType::i8 ? WeightLayout::in_out : WeightLayout::out_in;
+  f.layout = args.layout == "in_out" && f.dtype != DType::i8 ? WeightLayout::in_out : WeightLayout::out_in;
   return f;
 }
 
 const char* weight_name(DType dtype) { return dtype == DType::i8 ? "int8" : dtype_short_name(dtype); }
 
-int run_kernel_bench(const ParsedArgs& args) {
-  args.max_positional(0);
-  const Device device = args.has("device") ? parse_device(*args.get("device")) : default_device();
-  const std::string dtype_text = args.get_or("dtype", "f32");
-  const std::optional<DType> parsed = parse_dtype(dtype_text);
-  if (!parsed || (*parsed != DType::f32 && *parsed != DType::bf16 && *parsed != DType::f16))
-    throw UsageError(str("--dtype ", dtype_text, ": expected f32, bf16 or f16"));
-  const DType dtype = *parsed;
-  PTHRUN_CHECK(device.is_cuda() || dtype == DType::f32, "--dtype ", dtype_text,
+int run_kernel_bench(const KernelBenchArgs& args) {
+  const Device device = args.device.empty() ? default_device() : parse_device_option(args.device);
+  const DType dtype = *parse_dtype(args.dtype);
+  PTHRUN_CHECK(device.is_cuda() || dtype == DType::f32, "--dtype ", args.dtype,
                ": the CPU's activations are f32 (--weights stores the weights in bf16, f16 or int8)");
   const WeightFormat format = weight_format(args, dtype, device);
-  if (args.has("cpu-isa")) {
-    const std::string text = *args.get("cpu-isa");
-    const std::optional<CpuIsa> isa = parse_cpu_isa(text);
-    if (!isa) throw UsageError(str("--cpu-isa ", text, ": expected baseline, avx2, avx512 or avx512_bf16"));
-    PTHRUN_CHECK(*isa <= detected_cpu_isa(), "--cpu-isa ", text, ": this CPU runs at most ",
+  if (!args.cpu_isa.empty()) {
+    const CpuIsa isa = *parse_cpu_isa(args.cpu_isa);
+    PTHRUN_CHECK(isa <= detected_cpu_isa(), "--cpu-isa ", args.cpu_isa, ": this CPU runs at most ",
                  cpu_isa_name(detected_cpu_isa()));
-    limit_cpu_isa(*isa);
+    limit_cpu_isa(isa);
   }
-  const std::string size_name = args.get_or("size", "gpt2-small");
-  const Gpt2Preset* preset = find_preset(size_name);
-  if (!preset) throw UsageError(str("--size ", size_name, ": expected gpt2-small, gpt2-medium, gpt2-large or gpt2-xl"));
+  const Gpt2Preset* preset = find_preset(args.size);
   const Size sizes[] = {{preset->name, preset->channels, preset->layers, preset->heads}};
   const Size* size = &sizes[0];
-  const int64_t T = args.get_int("tokens", 128, 2, kContext - 1);
-  const int repeats = static_cast<int>(args.get_int("repeats", 10, 1, 100000));
-  const MatmulOptions matmul{.allow_tf32 = args.has("tf32")};
-  std::vector<int64_t> decode_at = args.has("decode-at") ? args.get_int_list("decode-at") : std::vector<int64_t>{T};
+  const int64_t T = args.tokens;
+  const int repeats = static_cast<int>(args.repeats);
+  const MatmulOptions matmul{.allow_tf32 = args.tf32};
+  const std::vector<int64_t> decode_at =
+      args.decode_at.empty() ? std::vector<int64_t>{T} : parse_int_list(args.decode_at, "--decode-at");
   for (int64_t p : decode_at)
     if (p < 0 || p >= kContext) throw UsageError(str("--decode-at ", p, ": expected positions in [0, ", kContext, ")"));
 
@@ -282,7 +280,7 @@ int run_kernel_bench(const ParsedArgs& args) {
   };
 
   std::vector<Row> rows;
-  if (!args.has("chain")) {
+  if (!args.chain) {
     const std::string tc = str("(", T, ", ", C, ")");
     rows.push_back(measure("embedding", tc, 0, repeats, device, s,
                            [&] { embedding(t_rows(b.x), t_rows(b.tokens), t_rows(b.positions), m.wte, m.wpe, s); }));
@@ -323,8 +321,12 @@ int run_kernel_bench(const ParsedArgs& args) {
   }
   const double params = static_cast<double>(size->L) * 12 * C * C + static_cast<double>(kVocab) * C;
   const double weight_gb = static_cast<double>(m.decode_weight_bytes()) * 1e-9;
-  rows.push_back(measure("prefill", str(size->name, ", ", T, " tokens"), 2.0 * params * T * 1e-9, repeats, device, s,
-                         [&] { forward(m, b, T, 0, matmul, s); }));
+  const double block_params = static_cast<double>(size->L) * 12 * C * C;
+  rows.push_back(measure("forward", str(size->name, ", ", T, " tokens"), 2.0 * params * T * 1e-9, repeats, device, s,
+                         [&] { forward(m, b, T, 0, true, matmul, s); }));
+  rows.push_back(measure("prefill", str(size->name, ", ", T, " tokens"),
+                         2.0 * (block_params * T + static_cast<double>(kVocab) * C) * 1e-9, repeats, device, s,
+                         [&] { forward(m, b, T, 0, false, matmul, s); }));
   const std::size_t first_decode = rows.size();
   for (int64_t p : decode_at)
     rows.push_back(measure(
@@ -332,7 +334,7 @@ int run_kernel_bench(const ParsedArgs& args) {
         [&] {
           Buffers one = b;
           one.tokens = b.tokens.slice(0, p, p + 1);
-          forward(m, one, 1, p, matmul, s);
+          forward(m, one, 1, p, true, matmul, s);
         },
         weight_gb));
   // The floor of a decode step: its weights read once at the threads' read bandwidth.
@@ -342,7 +344,7 @@ int run_kernel_bench(const ParsedArgs& args) {
   const AllocatorStats stats = device_allocator(device).stats();
   const int64_t peak = stats.allocated_bytes[all_pools].peak;
   const std::string layout_name = format.layout == WeightLayout::out_in ? "out_in" : "in_out";
-  if (args.has("json")) {
+  if (args.json) {
     JsonWriter j;
     j.begin_object().key("device").value(device.to_string()).key("dtype").value(dtype_name(dtype));
     j.key("weights").value(weight_name(format.dtype)).key("layout").value(layout_name);
@@ -379,8 +381,9 @@ int run_kernel_bench(const ParsedArgs& args) {
     if (r.gbytes > 0) std::printf(" %10.1f", r.gbytes / r.median_ms * 1e3);
     std::printf("\n");
   }
-  const double prefill_ms = rows[first_decode - 1].median_ms;
-  std::printf("prefill %.1f tokens/s; allocator peak %s\n", static_cast<double>(T) / prefill_ms * 1e3,
+  const double forward_ms = rows[first_decode - 2].median_ms, prefill_ms = rows[first_decode - 1].median_ms;
+  std::printf("forward %.1f tokens/s, prefill %.1f tokens/s; allocator peak %s\n",
+              static_cast<double>(T) / forward_ms * 1e3, static_cast<double>(T) / prefill_ms * 1e3,
               format_bytes(static_cast<double>(peak)).c_str());
   for (std::size_t r = first_decode; r < rows.size(); ++r)
     std::printf("decode at %lld: %.2f ms/token, %.2f of the floor\n",
@@ -394,24 +397,42 @@ int run_kernel_bench(const ParsedArgs& args) {
 
 }  // namespace
 
-extern const CommandSpec kernel_bench_command = {
-    "kernel-bench",
-    "Time the kernels of a GPT-2 forward pass on random weights",
-    "",
-    {{"device", 0, "D", "cpu, cuda or cuda:N (default: cuda when present)"},
-     {"dtype", 0, "T", "activations: f32, bf16 or f16 (default f32; the CPU's are f32)"},
-     {"weights", 0, "T", "CPU: store the matrices in f32, bf16, f16 or int8 (default: --dtype)"},
-     {"group", 0, "G", "int8 weights: inputs per scale, a multiple of 16 (default 64)"},
-     {"layout", 0, "L", "matrices stored out_in (nn.Linear, default) or in_out (HF Conv1D)"},
-     {"cpu-isa", 0, "L", "CPU kernels for at most baseline, avx2, avx512 or avx512_bf16"},
-     {"decode-at", 0, "P,...", "positions of the decode rows (default: --tokens)"},
-     {"size", 0, "NAME", "gpt2-small, gpt2-medium, gpt2-large or gpt2-xl (default gpt2-small)"},
-     {"tokens", 0, "T", "prompt length of the prefill rows (default 128)"},
-     {"repeats", 0, "N", "timed runs per row; the median is shown (default 10)"},
-     {"tf32", 0, nullptr, "let f32 products on the GPU use TF32"},
-     {"chain", 0, nullptr, "only the prefill and decode rows"},
-     {"json", 0, nullptr, "print JSON instead of a table"}},
-    run_kernel_bench,
+extern const Command kernel_bench_command = {
+    "kernel-bench", "Time the kernels of a GPT-2 forward pass on random weights",
+    [](CLI::App& app) {
+      auto args = std::make_shared<KernelBenchArgs>();
+      add_device_option(app, args->device, "cpu, cuda or cuda:N (default: cuda when present)");
+      app.add_option("--dtype", args->dtype, "activations: f32, bf16 or f16 (default f32; the CPU's are f32)")
+          ->type_name("T")
+          ->check(one_of({"f32", "bf16", "f16"}));
+      app.add_option("--weights", args->weights, "CPU: store the matrices in f32, bf16, f16 or int8 (default: --dtype)")
+          ->type_name("T")
+          ->check(one_of({"f32", "bf16", "f16", "int8"}));
+      app.add_option("--group", args->group, "int8 weights: inputs per scale, a multiple of 16 (default 64)")
+          ->type_name("G")
+          ->check(integer_in(16, 1 << 20));
+      app.add_option("--layout", args->layout, "matrices stored out_in (nn.Linear, default) or in_out (HF Conv1D)")
+          ->type_name("L")
+          ->check(one_of({"out_in", "in_out"}));
+      app.add_option("--cpu-isa", args->cpu_isa, "CPU kernels for at most baseline, avx2, avx512 or avx512_bf16")
+          ->type_name("L")
+          ->check(one_of({"baseline", "avx2", "avx512", "avx512_bf16"}));
+      app.add_option("--size", args->size, "gpt2-small, gpt2-medium, gpt2-large or gpt2-xl (default gpt2-small)")
+          ->type_name("NAME")
+          ->check(one_of({"gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl"}));
+      app.add_option("--tokens", args->tokens, "prompt length of the prefill rows (default 128)")
+          ->type_name("T")
+          ->check(integer_in(2, kContext - 1));
+      app.add_option("--decode-at", args->decode_at, "positions of the decode rows (default: --tokens)")
+          ->type_name("P,...");
+      app.add_option("--repeats", args->repeats, "timed runs per row; the median is shown (default 10)")
+          ->type_name("N")
+          ->check(integer_in(1, 100000));
+      app.add_flag("--tf32", args->tf32, "let f32 products on the GPU use TF32");
+      app.add_flag("--chain", args->chain, "only the forward, prefill and decode rows");
+      app.add_flag("--json", args->json, "print JSON instead of a table");
+      return [args] { return run_kernel_bench(*args); };
+    },
     "Weights are random: the timings are those of the kernels, not of a checkpoint's load."};
 
 }  // namespace pthrun::cli

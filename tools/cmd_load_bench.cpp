@@ -61,19 +61,25 @@ LoadMeasurement read_measurement(const Json& j) {
 
 double gib(double bytes) { return bytes / (1024.0 * 1024 * 1024); }
 
-int run_load_bench(const ParsedArgs& args) {
-  args.max_positional(1);
-  const std::string checkpoint = fs::absolute(args.positional(0, "the checkpoint (CKPT)")).string();
-  LoadRun run{checkpoint, args.get_or("per-tensor-dir", ""), cpu_device, std::nullopt};
-  const ModelOptions options = model_options(args);
+struct LoadBenchArgs {
+  std::string checkpoint, strategy, per_tensor_dir;
+  std::optional<std::string> svg;
+  bool json = false;
+  ModelArgs model;
+};
+
+int run_load_bench(const LoadBenchArgs& args) {
+  const std::string checkpoint = fs::absolute(args.checkpoint).string();
+  LoadRun run{checkpoint, args.per_tensor_dir, cpu_device, std::nullopt};
+  const ModelOptions options = model_options(args.model);
   run.device = options.device.value_or(default_device());
   run.heads = options.heads;
   const std::string device_arg = " --device " + run.device.to_string() +
                                  (run.heads ? str(" --heads ", *run.heads) : std::string());
 
   // One strategy, in this process: what the children run.
-  if (auto key = args.get("strategy")) {
-    LoadMeasurement m = measure_strategy(*key, run);
+  if (!args.strategy.empty()) {
+    LoadMeasurement m = measure_strategy(args.strategy, run);
     m.file_bytes = fs::is_directory(checkpoint) ? 0 : fs::file_size(checkpoint);
     JsonWriter out;
     write_measurement(out, m);
@@ -104,7 +110,7 @@ int run_load_bench(const ParsedArgs& args) {
   fs::remove_all(folder);
 
   const double file_bytes = static_cast<double>(fs::file_size(checkpoint));
-  if (args.has("json")) {
+  if (args.json) {
     JsonWriter out;
     out.begin_object().key("checkpoint").value(checkpoint).key("device").value(run.device.to_string());
     out.key("file_bytes").value(file_bytes).key("results").begin_array();
@@ -127,7 +133,7 @@ int run_load_bench(const ParsedArgs& args) {
                 "peak resident set (mapped file pages included); host anon: sampled peak of anonymous memory.\n",
                 gib(static_cast<double>(results.back().weights_bytes)));
   }
-  if (auto svg = args.get("svg")) {
+  if (const auto& svg = args.svg) {
     BarChart chart{str("Loading ", fs::path(checkpoint).filename().string(), " onto ", run.device.to_string()), "GiB",
                    {}, {{"device peak", {}}, {"host peak RSS", {}}, {"host peak anonymous", {}}}};
     for (const LoadMeasurement& m : results) {
@@ -143,17 +149,21 @@ int run_load_bench(const ParsedArgs& args) {
 
 }  // namespace
 
-extern const CommandSpec load_bench_command = {
-    "load-bench",
-    "Compare ways of loading a checkpoint onto a device: memory peaks and time",
-    "CKPT",
-    with_model_options({
-        {"json", 0, nullptr, "print JSON"},
-        {"svg", 0, "FILE", "draw the memory peaks as a bar chart"},
-        {"strategy", 0, "KEY", "run one strategy in this process and print its measurement as JSON"},
-        {"per-tensor-dir", 0, "DIR", "with --strategy per_tensor: the checkpoint as one file per tensor"},
-    }),
-    run_load_bench,
+extern const Command load_bench_command = {
+    "load-bench", "Compare ways of loading a checkpoint onto a device: memory peaks and time",
+    [](CLI::App& app) {
+      auto args = std::make_shared<LoadBenchArgs>();
+      app.add_option("CKPT", args->checkpoint, "the checkpoint")->required();
+      app.add_flag("--json", args->json, "print JSON");
+      app.add_option("--svg", args->svg, "draw the memory peaks as a bar chart")->type_name("FILE");
+      app.add_option("--strategy", args->strategy, "run one strategy in this process and print its measurement as JSON")
+          ->type_name("KEY");
+      app.add_option("--per-tensor-dir", args->per_tensor_dir,
+                     "with --strategy per_tensor: the checkpoint as one file per tensor")
+          ->type_name("DIR");
+      add_model_options(app, args->model);
+      return [args] { return run_load_bench(*args); };
+    },
     "Strategies: naive, sequential, meta, mmap, per_tensor (PyTorch's, re-created natively) and\n"
     "pthrun (the streaming loader). Each runs in a fresh child process after the file has been\n"
     "read once, so all start from the page cache."};

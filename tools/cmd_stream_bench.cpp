@@ -22,12 +22,14 @@
 #include "loader/checkpoint.h"
 #include "loader/pth_writer.h"
 #include "loader/stream_loader.h"
+#include "model/config.h"
 #include "runtime/caching_allocator.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
 #include "runtime/host_memory.h"
 #include "runtime/memory_backend.h"
 #include "tools/cli.h"
+#include "tools/model_options.h"
 
 namespace pthrun::cli {
 
@@ -43,7 +45,8 @@ double median(std::vector<double> v) {
 // GPT-2 medium in the book's naming (E 1024, 24 layers, context 1024, qkv bias), float32
 // with pseudo-random values: about 1.6 GB.
 void generate(const std::string& path) {
-  const int64_t V = 50257, C = 1024, E = 1024, L = 24;
+  const Gpt2Config medium = preset_config(*find_preset("gpt2-medium"));
+  const int64_t V = medium.vocab_size, C = medium.context, E = medium.channels, L = medium.layers;
   std::vector<std::pair<std::string, Tensor>> tensors;
   uint64_t state = 0x9e3779b97f4a7c15ull;
   auto add = [&](const std::string& name, const Shape& shape) {
@@ -117,7 +120,6 @@ Row bench_load(const std::string& path, const std::string& key, Device device, s
   }
   LoadOptions options;
   options.staging_bytes = staging;
-  options.progress = false;
   Row row;
   row.what = str("open + load_tensors -> ", device.to_string(), dtype ? str(" as ", dtype_name(*dtype)) : "");
   row.dest_bytes = allocator.stats().allocated_bytes[all_pools].current;
@@ -144,30 +146,32 @@ Row bench_load(const std::string& path, const std::string& key, Device device, s
   return row;
 }
 
-int run_stream_bench(const ParsedArgs& args) {
-  args.max_positional(1);
-  const std::string& path = args.positional(0, "the checkpoint (CKPT)");
-  const int repeat = static_cast<int>(args.get_int("repeat", 5, 1, 1000));
-  const std::size_t staging = static_cast<std::size_t>(args.get_int("staging-mb", 64, 1, 1 << 16)) << 20;
+struct StreamBenchArgs {
+  std::string checkpoint, device = "all", key, dtype;
+  int64_t repeat = 5, staging_mb = 64;
+  bool generate = false;
+};
+
+int run_stream_bench(const StreamBenchArgs& args) {
+  const std::string& path = args.checkpoint;
+  const int repeat = static_cast<int>(args.repeat);
+  const std::size_t staging = static_cast<std::size_t>(args.staging_mb) << 20;
   std::optional<DType> dtype;
-  if (auto text = args.get("dtype")) {
-    dtype = parse_dtype(*text);
-    if (!dtype || !is_floating(*dtype)) throw UsageError(str("option --dtype: expected a float dtype, got '", *text, "'"));
-  }
+  if (!args.dtype.empty()) dtype = parse_dtype(args.dtype);
   std::vector<Device> devices;
-  const std::string which = args.get_or("device", "all");
+  const std::string& which = args.device;
   if (which == "all") {
     devices.push_back(cpu_device);
     if (cuda_device_count() > 0) devices.push_back(cuda_device(0));
   } else {
-    devices.push_back(parse_device(which));
+    devices.push_back(parse_device_option(which));
   }
-  if (args.has("generate")) {
+  if (args.generate) {
     std::printf("writing %s (GPT-2 medium shapes, float32)...\n", path.c_str());
     generate(path);
   }
 
-  const std::string key = args.get_or("key", "");
+  const std::string& key = args.key;
   const std::size_t tensors = Checkpoint::open(path).state_dict(key).size();
   std::vector<char> buffer(std::size_t(64) << 20);
   plain_read(path, buffer);  // warm-up: the page cache now holds the file
@@ -193,17 +197,25 @@ int run_stream_bench(const ParsedArgs& args) {
 
 }  // namespace
 
-extern const CommandSpec stream_bench_command = {
-    "stream-bench",
-    "Time loading a checkpoint into preallocated buffers against a plain read()",
-    "CKPT",
-    {{"device", 0, "D", "cpu, cuda, cuda:N or all (default: all present)"},
-     {"repeat", 0, "N", "timed runs per row, after one warm-up (default 5)"},
-     {"key", 0, "K", "load the dict of tensors at this key"},
-     {"dtype", 0, "T", "destinations of this float dtype (converted while loading)"},
-     {"staging-mb", 0, "MB", "pinned staging ring for GPU loads, in MiB (default 64)"},
-     {"generate", 0, nullptr, "first write CKPT: GPT-2 medium shapes, float32, about 1.6 GB"}},
-    run_stream_bench,
+extern const Command stream_bench_command = {
+    "stream-bench", "Time loading a checkpoint into preallocated buffers against a plain read()",
+    [](CLI::App& app) {
+      auto args = std::make_shared<StreamBenchArgs>();
+      app.add_option("CKPT", args->checkpoint, "the checkpoint")->required();
+      app.add_option("--device", args->device, "cpu, cuda, cuda:N or all (default: all present)")->type_name("D");
+      app.add_option("--repeat", args->repeat, "timed runs per row, after one warm-up (default 5)")
+          ->type_name("N")
+          ->check(integer_in(1, 1000));
+      app.add_option("--key", args->key, "load the dict of tensors at this key")->type_name("K");
+      app.add_option("--dtype", args->dtype, "destinations of this float dtype (converted while loading)")
+          ->type_name("T")
+          ->check(one_of({"f32", "bf16", "f16", "f64"}));
+      app.add_option("--staging-mb", args->staging_mb, "pinned staging ring for GPU loads, in MiB (default 64)")
+          ->type_name("MB")
+          ->check(integer_in(1, 1 << 16));
+      app.add_flag("--generate", args->generate, "first write CKPT: GPT-2 medium shapes, float32, about 1.6 GB");
+      return [args] { return run_stream_bench(*args); };
+    },
     "GB/s is the checkpoint file's size over the median time. 'peak alloc' is the peak of the\n"
     "destinations' allocator during the load and 'destinations' what they hold: equal when the\n"
     "load allocates nothing. 'anon growth' is the host anonymous memory (RssAnon) the load\n"

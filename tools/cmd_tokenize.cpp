@@ -9,6 +9,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,18 +49,22 @@ std::vector<int64_t> parse_ids(std::string_view text) {
   return parse_int_list(text, "--decode");
 }
 
-int run_tokenize(const ParsedArgs& args) {
-  args.max_positional(1);
-  const auto decode_ids = args.get("decode");
-  const auto file = args.get("file");
-  const bool has_text = !args.positional().empty();
+struct TokenizeArgs {
+  std::optional<std::string> text, file, decode_ids, vocab_dir;
+  bool special = false;
+};
+
+int run_tokenize(const TokenizeArgs& args) {
+  const auto& decode_ids = args.decode_ids;
+  const auto& file = args.file;
+  const bool has_text = args.text.has_value();
   if (decode_ids) {
-    if (has_text || file || args.has("special"))
+    if (has_text || file || args.special)
       throw UsageError("--decode takes only ids (and --vocab): no TEXT, --file or --special with it");
   } else if (has_text == file.has_value()) {
     throw UsageError(has_text ? "give TEXT or --file F, not both" : "missing TEXT (or --file F)");
   }
-  const auto vocab_dir = args.get("vocab");
+  const auto& vocab_dir = args.vocab_dir;
   Tokenizer tokenizer = Tokenizer::load(vocab_dir ? *vocab_dir : default_vocab_dir());
 
   if (decode_ids) {
@@ -71,9 +76,8 @@ int run_tokenize(const ParsedArgs& args) {
     write_stdout(tokenizer.decode(ids));
     return 0;
   }
-  const std::string text = !file ? args.positional(0, "TEXT") : *file == "-" ? read_stdin() : read_file(*file);
-  const std::vector<TokenId> ids =
-      tokenizer.encode(text, args.has("special") ? EndOfText::special : EndOfText::as_text);
+  const std::string text = !file ? *args.text : *file == "-" ? read_stdin() : read_file(*file);
+  const std::vector<TokenId> ids = tokenizer.encode(text, args.special ? EndOfText::special : EndOfText::as_text);
   std::string out = "[";
   char number[16];
   for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -87,15 +91,21 @@ int run_tokenize(const ParsedArgs& args) {
 
 }  // namespace
 
-extern const CommandSpec tokenize_command = {
-    "tokenize",
-    "Encode text as GPT-2 token ids, or decode ids",
-    "[TEXT]",
-    {{"file", 'f', "F", "encode the bytes of file F instead of TEXT (\"-\": standard input)"},
-     {"decode", 'd', "IDS", "decode comma-separated ids (or a JSON array) and write the bytes"},
-     {"special", 0, nullptr, "encode <|endoftext|> as the special token 50256, not as text"},
-     {"vocab", 0, "DIR", "encoder.json + vocab.bpe or vocab.json + merges.txt (default: the bundled GPT-2 files)"}},
-    run_tokenize,
+extern const Command tokenize_command = {
+    "tokenize", "Encode text as GPT-2 token ids, or decode ids",
+    [](CLI::App& app) {
+      auto args = std::make_shared<TokenizeArgs>();
+      app.add_option("TEXT", args->text, "the text to encode");
+      app.add_option("-f,--file", args->file, "encode the bytes of file F instead of TEXT (\"-\": standard input)")
+          ->type_name("F");
+      app.add_option("-d,--decode", args->decode_ids, "decode comma-separated ids (or a JSON array) and write the bytes")
+          ->type_name("IDS");
+      app.add_flag("--special", args->special, "encode <|endoftext|> as the special token, not as text");
+      app.add_option("--vocab", args->vocab_dir,
+                     "encoder.json + vocab.bpe or vocab.json + merges.txt (default: the bundled GPT-2 files)")
+          ->type_name("DIR");
+      return [args] { return run_tokenize(*args); };
+    },
     "Prints the ids as a JSON array. Any bytes encode, including invalid UTF-8, and decoding gives\n"
     "them back exactly. <|endoftext|> is plain text unless --special is given, as in OpenAI's\n"
     "encoder. Without --vocab the files come from $PTHRUN_VOCAB_DIR, an installed copy, or the\n"

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <random>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -129,12 +130,17 @@ double median_seconds(int64_t repeats, Setup&& setup, Run&& run) {
   return seconds[seconds.size() / 2];
 }
 
-int run_tokenize_bench(const ParsedArgs& args) {
-  args.max_positional(0);
-  const int64_t repeats = args.get_int("repeats", 5, 1, 1000);
-  const double megabytes = args.get_double("mb", 4.0, 0.001, 1024.0);
-  const auto file = args.get("file");
-  const auto vocab_dir = args.get("vocab");
+struct TokenizeBenchArgs {
+  std::optional<std::string> file, vocab_dir;
+  double megabytes = 4.0;
+  int64_t repeats = 5;
+};
+
+int run_tokenize_bench(const TokenizeBenchArgs& args) {
+  const int64_t repeats = args.repeats;
+  const double megabytes = args.megabytes;
+  const auto& file = args.file;
+  const auto& vocab_dir = args.vocab_dir;
   Tokenizer tokenizer = Tokenizer::load(vocab_dir ? *vocab_dir : default_vocab_dir());
   const std::string text = file ? read_file(*file) : CorpusWriter().make(static_cast<std::size_t>(megabytes * 1e6));
   PTHRUN_CHECK(!text.empty(), *file, ": the file is empty, nothing to measure");
@@ -182,14 +188,20 @@ int run_tokenize_bench(const ParsedArgs& args) {
 
 }  // namespace
 
-extern const CommandSpec tokenize_bench_command = {
-    "tokenize-bench",
-    "Measure GPT-2 tokenizer throughput on one core",
-    "",
-    {{"file", 'f', "F", "measure on this file (default: a generated mix of text)"},
-     {"mb", 0, "MB", "size of the generated mix in MB (default 4)"},
-     {"repeats", 'r', "N", "runs per operation; the median is reported (default 5)"},
-     {"vocab", 0, "DIR", "encoder.json + vocab.bpe or vocab.json + merges.txt (default: the bundled GPT-2 files)"}},
-    run_tokenize_bench};
+extern const Command tokenize_bench_command = {
+    "tokenize-bench", "Measure GPT-2 tokenizer throughput on one core", [](CLI::App& app) {
+      auto args = std::make_shared<TokenizeBenchArgs>();
+      app.add_option("-f,--file", args->file, "measure on this file (default: a generated mix of text)")->type_name("F");
+      app.add_option("--mb", args->megabytes, "size of the generated mix in MB (default 4)")
+          ->type_name("MB")
+          ->check(number_in(0.001, 1024.0));
+      app.add_option("-r,--repeats", args->repeats, "runs per operation; the median is reported (default 5)")
+          ->type_name("N")
+          ->check(integer_in(1, 1000));
+      app.add_option("--vocab", args->vocab_dir,
+                     "encoder.json + vocab.bpe or vocab.json + merges.txt (default: the bundled GPT-2 files)")
+          ->type_name("DIR");
+      return [args] { return run_tokenize_bench(*args); };
+    }};
 
 }  // namespace pthrun::cli

@@ -3,26 +3,26 @@
 namespace pthrun::cli {
 
 // Each is defined in its tools/cmd_*.cpp.
-extern const CommandSpec alloc_bench_command;
-extern const CommandSpec alloc_compare_command;
-extern const CommandSpec alloc_report_command;
-extern const CommandSpec bench_command;
-extern const CommandSpec convert_command;
-extern const CommandSpec demo_command;
-extern const CommandSpec dump_command;
-extern const CommandSpec forward_command;
-extern const CommandSpec generate_command;
-extern const CommandSpec info_command;
-extern const CommandSpec init_command;
-extern const CommandSpec inspect_command;
-extern const CommandSpec kernel_bench_command;
-extern const CommandSpec load_bench_command;
-extern const CommandSpec stream_bench_command;
-extern const CommandSpec tokenize_bench_command;
-extern const CommandSpec tokenize_command;
+extern const Command alloc_bench_command;
+extern const Command alloc_compare_command;
+extern const Command alloc_report_command;
+extern const Command bench_command;
+extern const Command convert_command;
+extern const Command demo_command;
+extern const Command dump_command;
+extern const Command forward_command;
+extern const Command generate_command;
+extern const Command info_command;
+extern const Command init_command;
+extern const Command inspect_command;
+extern const Command kernel_bench_command;
+extern const Command load_bench_command;
+extern const Command stream_bench_command;
+extern const Command tokenize_bench_command;
+extern const Command tokenize_command;
 
-std::span<const CommandSpec* const> all_commands() {
-  static const CommandSpec* const commands[] = {
+std::span<const Command* const> all_commands() {
+  static const Command* const commands[] = {
       &demo_command,
       &generate_command,
       &forward_command,

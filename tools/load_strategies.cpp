@@ -110,7 +110,6 @@ uint64_t per_tensor(const Source& s, const LoadRun& run, Device device, const St
 uint64_t streaming(const Source& s, Device device, const Stream& stream) {
   Gpt2Weights w = allocate(s, device, stream);
   LoadOptions options;
-  options.progress = false;
   load_tensors(s.checkpoint, s.plan.requests(w), options);
   return w.nbytes();
 }

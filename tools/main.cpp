@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/alloc_config.h"
+#include "runtime/allocator.h"
 #include "runtime/error.h"
 #include "runtime/interrupt.h"
 #include "tools/cli.h"
@@ -14,12 +16,12 @@
 namespace {
 
 using pthrun::cli::all_commands;
-using pthrun::cli::CommandSpec;
+using pthrun::cli::Command;
 
 void print_overview() {
   std::printf("usage: pthrun COMMAND [options]\n\n"
               "Runs GPT-2 straight from PyTorch .pth checkpoints, without Python.\n\ncommands:\n");
-  for (const CommandSpec* command : all_commands()) std::printf("  %-15s %s\n", command->name, command->summary);
+  for (const Command* command : all_commands()) std::printf("  %-15s %s\n", command->name, command->summary);
   std::printf("\n'pthrun COMMAND --help' describes a command.\n");
 }
 
@@ -30,8 +32,8 @@ int main(int argc, char** argv) {
     print_overview();
     return argc < 2 ? 2 : 0;
   }
-  const CommandSpec* command = nullptr;
-  for (const CommandSpec* c : all_commands())
+  const Command* command = nullptr;
+  for (const Command* c : all_commands())
     if (std::string(c->name) == argv[1]) command = c;
   if (!command) {
     std::fprintf(stderr, "error: unknown command '%s' (see 'pthrun --help')\n", argv[1]);
@@ -49,7 +51,9 @@ int main(int argc, char** argv) {
   // Past a file-size limit a write should fail with EFBIG and a message, not kill us.
   std::signal(SIGXFSZ, SIG_IGN);
   try {
-    return command->run(pthrun::cli::parse_args(*command, args));
+    // The environment is read here, once: the runtime takes its settings as arguments.
+    pthrun::configure_allocators(pthrun::AllocatorConfig::from_env());
+    return pthrun::cli::parse_command(*command, args)();
   } catch (const pthrun::Interrupted&) {
     std::fprintf(stderr, "interrupted\n");
     return 130;

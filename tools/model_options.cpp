@@ -1,43 +1,83 @@
 #include "tools/model_options.h"
 
-#include <unistd.h>
-
 #include "runtime/device.h"
 #include "runtime/error.h"
+#include "tools/progress_bar.h"
 
 namespace pthrun::cli {
 
-std::vector<OptionSpec> with_model_options(std::vector<OptionSpec> options) {
-  options.push_back({"device", 0, "D", "cpu, cuda or cuda:N (default: cuda when present, else cpu)"});
-  options.push_back({"dtype", 0, "D", "f32, bf16 or f16 (default f32; bf16/f16 need a GPU)"});
-  options.push_back({"heads", 0, "N", "attention heads (default: config.json beside the checkpoint, "
-                                      "else the GPT-2 preset for the width)"});
-  options.push_back({"key", 0, "K", "the state dict's entry in a checkpoint dict, e.g. model_state_dict"});
-  options.push_back({"tf32", 0, nullptr, "let f32 matrix products on the GPU use TF32 tensor cores"});
-  return options;
+namespace {
+
+CLI::Validator device_syntax() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        try {
+          (void)parse_device(text);
+        } catch (const Error& e) {
+          return e.what();
+        }
+        return {};
+      },
+      "");
 }
 
-ModelOptions model_options(const ParsedArgs& args) {
+// Any dtype name: whether the model can run in it is the model's to say (exit status 1).
+CLI::Validator dtype_syntax() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        return parse_dtype(text) ? std::string() : str("expected f32, bf16 or f16, got '", text, "'");
+      },
+      "");
+}
+
+}  // namespace
+
+void add_device_option(CLI::App& app, std::string& device, const char* help) {
+  app.add_option("--device", device, help)->type_name("D")->check(device_syntax());
+}
+
+void add_preset_option(CLI::App& app, std::string& name, const char* help) {
+  std::size_t count = 0;
+  const Gpt2Preset* all = presets(&count);
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < count; ++i) names.push_back(all[i].name);
+  app.add_option("--config", name, help)->type_name("NAME")->check(one_of(names));
+}
+
+void add_model_options(CLI::App& app, ModelArgs& args) {
+  add_device_option(app, args.device, "cpu, cuda or cuda:N (default: cuda when present, else cpu)");
+  app.add_option("--dtype", args.dtype, "f32, bf16 or f16 (default f32; bf16/f16 need a GPU)")
+      ->type_name("D")
+      ->check(dtype_syntax());
+  app.add_option("--heads", args.heads,
+                 "attention heads (default: config.json beside the checkpoint, else the GPT-2 preset for the width)")
+      ->type_name("N")
+      ->check(integer_in(1, 4096));
+  app.add_option("--key", args.key, "the state dict's entry in a checkpoint dict, e.g. model_state_dict")->type_name("K");
+  app.add_flag("--tf32", args.tf32, "let f32 matrix products on the GPU use TF32 tensor cores");
+}
+
+Device parse_device_option(const std::string& text) {
+  try {
+    return parse_device(text);
+  } catch (const Error& e) {
+    throw UsageError(str("option --device: ", e.what()));
+  }
+}
+
+ModelOptions model_options(const ModelArgs& args) {
   ModelOptions options;
-  if (auto device = args.get("device")) {
-    try {
-      options.device = parse_device(*device);
-    } catch (const Error& e) {
-      throw UsageError(str("option --device: ", e.what()));
-    }
-    PTHRUN_CHECK(options.device->is_cpu() || options.device->index < cuda_device_count(), "--device ", *device,
+  if (!args.device.empty()) {
+    options.device = parse_device_option(args.device);
+    PTHRUN_CHECK(options.device->is_cpu() || options.device->index < cuda_device_count(), "--device ", args.device,
                  ": ", cuda_device_count() == 0 ? std::string("no CUDA device on this machine")
                                                 : str("only ", cuda_device_count(), " CUDA device(s) present"));
   }
-  if (auto dtype = args.get("dtype")) {
-    auto parsed = parse_dtype(*dtype);
-    if (!parsed) throw UsageError(str("option --dtype: expected f32, bf16 or f16, got '", *dtype, "'"));
-    options.dtype = *parsed;
-  }
-  if (args.has("heads")) options.heads = args.get_int("heads", 0, 1, 4096);
-  options.key = args.get_or("key", "");
-  options.load.progress = isatty(STDERR_FILENO) != 0;
-  options.tf32 = args.has("tf32");
+  options.dtype = *parse_dtype(args.dtype);  // checked while parsing
+  options.heads = args.heads;
+  options.key = args.key;
+  options.load.on_progress = progress_bar("loading");
+  options.tf32 = args.tf32;
   return options;
 }
 

@@ -7,13 +7,10 @@
 namespace pthrun::cli {
 
 Gpt2Config random_config(const Gpt2Preset& preset, Naming naming, int64_t vocab, int64_t context, int64_t layers) {
-  Gpt2Config config;
+  Gpt2Config config = preset_config(preset);
   config.vocab_size = vocab;
   config.context = context;
-  config.channels = preset.channels;
-  config.layers = layers > 0 ? layers : preset.layers;
-  config.heads = preset.heads;
-  config.qkv_bias = true;
+  if (layers > 0) config.layers = layers;
   config.tied_head = naming == Naming::hf;
   return config;
 }
@@ -22,8 +19,8 @@ void write_random_checkpoint(const Gpt2Config& config, Naming naming, DType dtyp
                              const std::string& path) {
   ModelOptions options;
   options.device = cpu_device;
-  Gpt2 model = Gpt2::create_random(config, options, seed);
-  save_state_dict(path, export_state_dict(model.weights(), config, naming, dtype));
+  const auto model = Gpt2Model::create_random(config, options, seed);
+  save_state_dict(path, export_state_dict(model->weights(), config, naming, dtype));
 }
 
 }  // namespace pthrun::cli

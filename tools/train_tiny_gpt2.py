@@ -142,7 +142,7 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        if step % 25 == 0:
+        if step % 25 == 0 or step < 3:
             say(f"step {step} loss {loss.item():.3f} lr {lr:.2e} {time.time() - start:.0f}s")
         step += 1
     valid_loss = evaluate(model, valid, args.context)

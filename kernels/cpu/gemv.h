@@ -10,7 +10,8 @@
 // follow at full speed; interleaving rows halves a core's bandwidth on this machine), loads
 // and widens each weight once for all rows of x, and accumulates in f32.
 //
-// Every element is computed the same way whatever the thread count: out[n, o] is bias[o] plus
+// Every element is computed the same way whatever the thread count and the other rows of x
+// (MatmulOptions::row_invariant): out[n, o] is bias[o] plus
 // the dot product of row n of x and weight o, summed in an order fixed by I and the level.
 //
 // Each level lives in its own file compiled for that level (gemv_avx512.cpp, gemv_avx2.cpp,

@@ -158,9 +158,11 @@ void gemm_product(const Product& p) {
   });
 }
 
-// The product with f32 x, bias and out.
+// The product with f32 x, bias and out. Row-invariant products go through the matrix-vector
+// kernels whatever the rows: they compute each row with the same operations whether it is
+// alone or not (cpu/gemv.h), which sgemm's blocking does not.
 void linear_f32(float* out, const float* x, const LinearWeight& weight, const float* bias, const LinearDims& s,
-                bool gelu) {
+                bool gelu, bool row_invariant) {
   Product p{};
   p.args.x = x;
   p.args.N = s.N, p.args.I = s.I, p.args.O = s.O;
@@ -172,7 +174,7 @@ void linear_f32(float* out, const float* x, const LinearWeight& weight, const fl
   p.type = gemv_type(weight.values.dtype());
   p.out_in = weight.layout == WeightLayout::out_in;
   p.gelu = gelu;
-  if (s.N <= kGemvMaxRows)
+  if (s.N <= kGemvMaxRows || row_invariant)
     gemv_product(p);
   else
     gemm_product(p);
@@ -190,15 +192,16 @@ const float* widened(const Tensor& t, std::vector<float>& scratch) {
 
 void linear(const Tensor& out, const Tensor& x, const LinearWeight& weight, const Tensor& bias, Epilogue epilogue,
             const MatmulOptions& options, const Stream& stream) {
-  (void)options;  // TF32 is a GPU matter: the CPU computes f32 products in f32
-  (void)stream;   // work on the CPU is synchronous
+  // TF32 is a GPU matter: the CPU computes f32 products in f32.
+  (void)stream;  // work on the CPU is synchronous
   const LinearDims s = check_linear(out, x, weight, bias);
   if (out.numel() == 0) return;
   use_single_threaded_blas();
   const bool gelu = epilogue == Epilogue::gelu;
   if (x.dtype() == DType::f32) {
     float* of = static_cast<float*>(out.data_ptr());
-    linear_f32(of, x.data<float>(), weight, bias.defined() ? bias.data<float>() : nullptr, s, gelu);
+    linear_f32(of, x.data<float>(), weight, bias.defined() ? bias.data<float>() : nullptr, s, gelu,
+               options.row_invariant);
     return;
   }
   dispatch_float(x.dtype(), "linear", [&](auto tag) {
@@ -211,7 +214,7 @@ void linear(const Tensor& out, const Tensor& x, const LinearWeight& weight, cons
       out_scratch.resize(static_cast<std::size_t>(out.numel()));
       of = out_scratch.data();
     }
-    linear_f32(of, xf, weight, bf, s, gelu);
+    linear_f32(of, xf, weight, bf, s, gelu, options.row_invariant);
     if (out.dtype() != DType::f32) {
       T* o = static_cast<T*>(out.data_ptr());
       for (int64_t i = 0; i < out.numel(); ++i) o[i] = from_f32<T>(out_scratch[i]);

@@ -75,14 +75,16 @@ int32_t sample_row(const float* logits, int64_t V, const SamplingParams& params,
 
 }  // namespace
 
-void sample(const Tensor& tokens, const Tensor& logits, const SamplingParams& params, uint64_t seed, uint64_t step,
-            const Tensor& workspace, const Stream& stream) {
+void sample(const Tensor& tokens, const Tensor& logits, std::span<const RowSampling> rows, const Tensor& workspace,
+            const Stream& stream) {
   (void)stream;  // work on the CPU is synchronous
-  const SamplingDims d = check_sample(tokens, logits, params, workspace);
+  const SamplingDims d = check_sample(tokens, logits, rows, workspace);
   const float* l = logits.data<float>();
   int32_t* out = tokens.data<int32_t>();
-  for (int64_t b = 0; b < d.B; ++b)
-    out[b] = sample_row(l + b * d.V, d.V, params, sampling_uniform(seed, step, static_cast<uint64_t>(b)));
+  for (int64_t b = 0; b < d.B; ++b) {
+    const RowSampling& row = rows[static_cast<std::size_t>(b)];
+    out[b] = sample_row(l + b * d.V, d.V, row.params, sampling_uniform(row.seed, row.step, row.stream));
+  }
 }
 
 }  // namespace pthrun::kernels::cpu

@@ -36,7 +36,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
       requests.push_back({t, pthrun::Tensor::empty(t.shape, t.dtype)});
     }
     pthrun::LoadOptions options;
-    options.progress = false;
     options.staging_bytes = 64;  // many chunks and windows
     pthrun::load_tensors(ckpt, requests, options);
     (void)ckpt.state_dict();

@@ -15,14 +15,14 @@ int main(int argc, char** argv) {
   try {
     pthrun::ModelOptions options;
     options.heads = std::atoi(argv[2]);
-    options.load.progress = false;
-    pthrun::Gpt2 model = pthrun::Gpt2::load(argv[1], options);
+    const auto model = pthrun::Gpt2Model::load(argv[1], options);
     pthrun::Tokenizer tokenizer = pthrun::Tokenizer::load_default();
     pthrun::GenerationOptions generation;
     generation.max_new_tokens = std::atoi(argv[4]);
+    generation.stop_token = tokenizer.eot_id();
     pthrun::GenerationResult result = pthrun::generate(model, {tokenizer.encode(argv[3])}, generation);
     std::printf("%s\n", tokenizer.decode(result.tokens[0]).c_str());
-    const pthrun::AllocatorStats stats = pthrun::device_allocator(model.device()).stats();
+    const pthrun::AllocatorStats stats = pthrun::device_allocator(model->device()).stats();
     std::printf("tokens %zu, peak allocated %lld bytes\n", result.tokens[0].size(),
                 static_cast<long long>(stats.allocated_bytes[pthrun::all_pools].peak));
   } catch (const pthrun::Error& e) {

@@ -1,8 +1,9 @@
+// The allocator tests' memory backend (see tests/test_backend.h).
 #include "runtime/checked_math.h"
 #include "runtime/error.h"
-#include "runtime/memory_backend.h"
+#include "tests/test_backend.h"
 
-namespace pthrun {
+namespace pthrun::test {
 
 void* TestBackend::allocate(std::size_t bytes) {
   std::lock_guard lock(mutex_);
@@ -87,4 +88,4 @@ int64_t TestBackend::event_calls() const {
   return event_calls_;
 }
 
-}  // namespace pthrun
+}  // namespace pthrun::test
