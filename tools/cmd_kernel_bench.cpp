@@ -37,6 +37,7 @@
 #include "runtime/tensor.h"
 #include "tools/cli.h"
 #include "tools/model_options.h"
+#include "tools/quantization_error.h"
 
 namespace pthrun::cli {
 
@@ -221,7 +222,8 @@ Row measure(const std::string& name, const std::string& shape, double gflop, int
 }
 
 struct KernelBenchArgs {
-  std::string device, dtype = "f32", weights, layout = "out_in", cpu_isa, size = "gpt2-small", decode_at;
+  std::string device, dtype = "f32", weights, layout = "out_in", cpu_isa, size = "gpt2-small", decode_at,
+                      quantization_error;
   int64_t tokens = 128, repeats = 10, group = 64;
   bool tf32 = false, chain = false, json = false;
 };
@@ -241,6 +243,7 @@ WeightFormat weight_format(const KernelBenchArgs& args, DType dtype, Device devi
 const char* weight_name(DType dtype) { return dtype == DType::i8 ? "int8" : dtype_short_name(dtype); }
 
 int run_kernel_bench(const KernelBenchArgs& args) {
+  if (!args.quantization_error.empty()) return print_quantization_error(args.quantization_error, 64);
   const Device device = args.device.empty() ? default_device() : parse_device_option(args.device);
   const DType dtype = *parse_dtype(args.dtype);
   PTHRUN_CHECK(device.is_cuda() || dtype == DType::f32, "--dtype ", args.dtype,
@@ -269,14 +272,21 @@ int run_kernel_bench(const KernelBenchArgs& args) {
   const int64_t C = size->C, NH = size->NH;
   auto t_rows = [T](const Tensor& t) { return t.slice(0, 0, T); };
   Layer& w = m.layers[0];
-  auto linear_row = [&](const char* name, const Tensor& out, const Tensor& x, const LinearWeight& weight,
-                        const Tensor& bias, Epilogue e, int64_t n) {
-    const int64_t I = weight.in_features(), O = weight.out_features();
+  // A layer's matrix (`matrix` of every layer in turn at one row, so that a decode-shaped
+  // product streams its weight from memory, as in a decode step, rather than from the cache
+  // the previous call filled) or the output head (`matrix` null).
+  auto linear_row = [&](const char* name, const Tensor& out, const Tensor& x, LinearWeight Layer::*matrix,
+                        Tensor Layer::*bias, Epilogue e, int64_t n) {
+    const LinearWeight& first = matrix ? w.*matrix : m.head;
+    const int64_t I = first.in_features(), O = first.out_features();
     auto rows = [n](const Tensor& t) { return t.slice(0, 0, n); };
-    return measure(
-        str(name, n == 1 ? ", 1 row" : ""), str("(", n, ", ", I, ") x (", I, ", ", O, ")"), 2.0 * n * I * O * 1e-9,
-        repeats, device, s, [&, e, n] { linear(rows(out), rows(x), weight, bias, e, matmul, s); },
-        n == 1 ? static_cast<double>(weight.nbytes()) * 1e-9 : 0);
+    auto call = [&, matrix, bias, e, n, layer = std::size_t{0}]() mutable {
+      const Layer& l = m.layers[n == 1 ? layer++ % m.layers.size() : 0];
+      linear(rows(out), rows(x), matrix ? l.*matrix : m.head, matrix ? l.*bias : Tensor(), e, matmul, s);
+    };
+    return measure(str(name, n == 1 ? ", 1 row" : ""), str("(", n, ", ", I, ") x (", I, ", ", O, ")"),
+                   2.0 * n * I * O * 1e-9, repeats, device, s, call,
+                   n == 1 ? static_cast<double>(first.nbytes()) * 1e-9 : 0);
   };
 
   std::vector<Row> rows;
@@ -290,11 +300,11 @@ int run_kernel_bench(const KernelBenchArgs& args) {
       residual_layernorm(t_rows(b.x), t_rows(b.h), t_rows(b.y), w.ln2_w, w.ln2_b, 1e-5f, s);
     }));
     for (int64_t n : {T, int64_t{1}}) {
-      rows.push_back(linear_row("linear qkv", b.qkv, b.h, w.qkv, w.qkv_b, Epilogue::none, n));
-      rows.push_back(linear_row("linear proj", b.y, b.att, w.proj, w.proj_b, Epilogue::none, n));
-      rows.push_back(linear_row("linear fc+gelu", b.fc, b.h, w.fc, w.fc_b, Epilogue::gelu, n));
-      rows.push_back(linear_row("linear fc2", b.y, b.fc, w.fc2, w.fc2_b, Epilogue::none, n));
-      rows.push_back(linear_row("linear lm_head", b.logits, b.h, m.head, Tensor(), Epilogue::none, n));
+      rows.push_back(linear_row("linear qkv", b.qkv, b.h, &Layer::qkv, &Layer::qkv_b, Epilogue::none, n));
+      rows.push_back(linear_row("linear proj", b.y, b.att, &Layer::proj, &Layer::proj_b, Epilogue::none, n));
+      rows.push_back(linear_row("linear fc+gelu", b.fc, b.h, &Layer::fc, &Layer::fc_b, Epilogue::gelu, n));
+      rows.push_back(linear_row("linear fc2", b.y, b.fc, &Layer::fc2, &Layer::fc2_b, Epilogue::none, n));
+      rows.push_back(linear_row("linear lm_head", b.logits, b.h, nullptr, nullptr, Epilogue::none, n));
     }
     rows.push_back(measure("kv_cache_append", str(T, " rows"), 0, repeats, device, s, [&] {
       kv_cache_append(w.k_cache, w.v_cache, t_rows(b.qkv), t_rows(b.sequences), t_rows(b.positions),
@@ -431,6 +441,9 @@ extern const Command kernel_bench_command = {
       app.add_flag("--tf32", args->tf32, "let f32 products on the GPU use TF32");
       app.add_flag("--chain", args->chain, "only the forward, prefill and decode rows");
       app.add_flag("--json", args->json, "print JSON instead of a table");
+      app.add_option("--quantization-error", args->quantization_error,
+                     "instead: the error bf16, f16 and int8 storage adds to CKPT's matrix products")
+          ->type_name("CKPT");
       return [args] { return run_kernel_bench(*args); };
     },
     "Weights are random: the timings are those of the kernels, not of a checkpoint's load."};
