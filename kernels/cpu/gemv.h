@@ -2,21 +2,24 @@
 // instruction-set level (kernels/cpu_isa.h).
 //
 //   const GemvKernels& k = gemv_kernels(active_cpu_isa());
-//   k.out_in[index_of(DType::bf16)](args, o0, o1);   // out[n, o0:o1] for every row n of x
+//   k.out_in[kGemvBf16](args, o0, o1);   // out[n, o0:o1] for every row n of x, bf16 weights
 //
 // Decode multiplies one to a few rows of activations by every weight, once per token: the
 // time is that of reading the weights from memory. So each thread streams one contiguous block
 // of weight rows front to back (one sequential stream per core, which the hardware prefetchers
-// follow at full speed; interleaving rows halves a core's bandwidth on this machine), loads
-// and widens each weight once for all rows of x, and accumulates in f32.
+// follow at full speed; reading four rows side by side costs a core a third of its bandwidth
+// on this machine), loads and widens each weight once for all rows of x, and accumulates in
+// f32.
 //
 // Every element is computed the same way whatever the thread count and the other rows of x
-// (MatmulOptions::row_invariant): out[n, o] is bias[o] plus
-// the dot product of row n of x and weight o, summed in an order fixed by I and the level.
+// (MatmulOptions::row_invariant): out[n, o] is bias[o] plus the dot product of row n of x and
+// weight o, summed in an order fixed by I and the level.
 //
 // Each level lives in its own file compiled for that level (gemv_avx512.cpp, gemv_avx2.cpp,
-// gemv_baseline.cpp); those files include nothing that has external linkage besides this
-// header, so no code compiled for AVX-512 can end up shared with code run on a smaller CPU.
+// gemv_avx512_bf16.cpp, gemv_baseline.cpp). Those files define everything in an anonymous
+// namespace and call no inline function or template of another header (only intrinsics, which
+// are static): no code compiled for AVX-512 can be merged by the linker into code that runs on
+// a smaller CPU.
 #pragma once
 
 #include <cstdint>
