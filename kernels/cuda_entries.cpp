@@ -142,7 +142,7 @@ void cuda::residual_layernorm(const Tensor& residual, const Tensor& out, const T
 
 void cuda::linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout, const Tensor& bias,
                   Epilogue epilogue, const MatmulOptions& options, const Stream& stream) {
-  const LinearDims d = check_linear(out, x, weight, layout, bias);
+  const LinearDims d = check_linear(out, x, LinearWeight{weight, layout, Tensor(), 0}, bias);
   if (out.numel() == 0) return;
   GemmShape shape{d.N, d.I, d.O, x.dtype(), out.dtype(), layout, bias.defined(), epilogue == Epilogue::gelu,
                   options.allow_tf32 && x.dtype() == DType::f32, alignment_of(out.data_ptr())};

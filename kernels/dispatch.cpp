@@ -10,6 +10,7 @@
 #include "kernels/embedding.h"
 #include "kernels/layernorm.h"
 #include "kernels/matmul.h"
+#include "kernels/op_checks.h"
 #include "kernels/sampling.h"
 #include "runtime/checked_math.h"
 #include "runtime/error.h"
@@ -50,9 +51,19 @@ void residual_layernorm(const Tensor& residual, const Tensor& out, const Tensor&
   PTHRUN_ROUTE(residual_layernorm, out.device(), stream, residual, out, delta, weight, bias, eps, stream);
 }
 
-void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout, const Tensor& bias,
-            Epilogue epilogue, const MatmulOptions& options, const Stream& stream) {
-  PTHRUN_ROUTE(linear, out.device(), stream, out, x, weight, layout, bias, epilogue, options, stream);
+void linear(const Tensor& out, const Tensor& x, const LinearWeight& weight, const Tensor& bias, Epilogue epilogue,
+            const MatmulOptions& options, const Stream& stream) {
+  check_stream("linear", out.device(), stream);
+  if (out.device().is_cpu()) {
+    cpu::linear(out, x, weight, bias, epilogue, options, stream);
+    return;
+  }
+  // The GPU takes weights of x's dtype; f32 activations with bf16, f16 or int8 weights (and the
+  // scales of int8) are the CPU's form.
+  PTHRUN_CHECK(!is_mixed_precision(x, weight) && !weight.scales.defined(), "linear: weights of dtype ",
+               dtype_name(weight.values.dtype()), " with activations of dtype ", dtype_name(x.dtype()),
+               " run on the CPU only; on ", out.device().to_string(), " weights and activations share one dtype");
+  cuda::linear(out, x, weight.values, weight.layout, bias, epilogue, options, stream);
 }
 
 void kv_cache_append(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv, const Tensor& sequences,

@@ -5,21 +5,29 @@
 //   linear(out, x, w, WeightLayout::in_out, b, Epilogue::gelu, {.allow_tf32 = true}, stream);
 //       out (N, O) = gelu(x (N, I) @ W + b)    W stored (I, O), as HF's Conv1D stores it
 //
-// Weights stay in the layout the checkpoint has; the product picks the transpose. bias (O)
-// may be undefined. x, weight and bias share one dtype (f32, bf16 or f16); out has that dtype
-// or f32 (logits are kept in f32). Accumulation is always f32; on the GPU fp32 products use
-// TF32 only when the options allow it.
+//   linear(out, x, LinearWeight{w16, WeightLayout::out_in}, b, Epilogue::none, {}, stream);
+//       the same with W stored in bf16, f16 or int8 (linear_weight.h) and x, b, out in f32:
+//       the CPU's reduced-precision weights
 //
-// CPU: CBLAS (OpenBLAS), multithreaded; bf16/f16 operands are widened to f32 first.
-// GPU: cuBLASLt with its bias and GELU epilogues where they apply.
+// Weights stay in the layout the checkpoint has; the product picks the transpose. bias (O)
+// may be undefined. Two forms:
+//   same dtype: x, weight and bias share one dtype (f32, bf16 or f16); out has that dtype or
+//     f32 (logits are kept in f32). Every device runs it.
+//   f32 activations: x, bias and out f32, weight bf16, f16 or int8. The CPU only.
+// Accumulation is always f32; on the GPU fp32 products use TF32 only when the options allow it.
+//
+// CPU: up to 4 rows (decode) go through matrix-vector kernels that stream the weight once at
+// the memory's speed, picked for the CPU's instruction set at run time (cpu/gemv.h); more
+// rows through CBLAS (OpenBLAS) sgemm on f32 panels of the weight. GPU: cuBLASLt with its bias
+// and GELU epilogues where they apply.
 #pragma once
 
+#include "kernels/linear_weight.h"
 #include "runtime/stream.h"
 #include "runtime/tensor.h"
 
 namespace pthrun::kernels {
 
-enum class WeightLayout { out_in, in_out };
 enum class Epilogue { none, gelu };
 
 
@@ -34,12 +42,20 @@ struct MatmulOptions {
   bool row_invariant = false;
 };
 
-void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout,
-            const Tensor& bias, Epilogue epilogue, const MatmulOptions& options, const Stream& stream);
+void linear(const Tensor& out, const Tensor& x, const LinearWeight& weight, const Tensor& bias,
+            Epilogue epilogue, const MatmulOptions& options, const Stream& stream);
+inline void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout,
+                   const Tensor& bias, Epilogue epilogue, const MatmulOptions& options, const Stream& stream) {
+  kernels::linear(out, x, LinearWeight{weight, layout, Tensor(), 0}, bias, epilogue, options, stream);
+}
 
 namespace cpu {
-void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout,
-            const Tensor& bias, Epilogue epilogue, const MatmulOptions& options, const Stream& stream);
+void linear(const Tensor& out, const Tensor& x, const LinearWeight& weight, const Tensor& bias,
+            Epilogue epilogue, const MatmulOptions& options, const Stream& stream);
+inline void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout,
+                   const Tensor& bias, Epilogue epilogue, const MatmulOptions& options, const Stream& stream) {
+  cpu::linear(out, x, LinearWeight{weight, layout, Tensor(), 0}, bias, epilogue, options, stream);
+}
 }
 namespace cuda {
 void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout,

@@ -95,25 +95,45 @@ int64_t check_residual_layernorm(const Tensor& residual, const Tensor& out, cons
   return out.size(-1);
 }
 
-LinearDims check_linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout,
-                        const Tensor& bias) {
+LinearDims check_linear(const Tensor& out, const Tensor& x, const LinearWeight& weight, const Tensor& bias) {
   const char* op = "linear";
   const Device device = out.device();
   check_float(op, "x", x, device);
   PTHRUN_CHECK(x.dim() == 2, op, ": x has shape ", x.shape().to_string(), ", expected (N, I)");
   const int64_t N = x.size(0), I = x.size(1);
-  check_tensor(op, "weight", weight, device, x.dtype());
-  PTHRUN_CHECK(weight.dim() == 2, op, ": weight has shape ", weight.shape().to_string(), ", expected 2-D");
-  const bool out_in = layout == WeightLayout::out_in;
-  const int64_t O = out_in ? weight.size(0) : weight.size(1);
-  PTHRUN_CHECK((out_in ? weight.size(1) : weight.size(0)) == I, op, ": weight has shape ", weight.shape().to_string(),
-               ", expected ", out_in ? "(O, " : "(", I, out_in ? ")" : ", O)", " for x of shape ",
-               x.shape().to_string(), out_in ? " (layout out_in)" : " (layout in_out)");
+  const Tensor& w = weight.values;
+  if (is_mixed_precision(x, weight)) {
+    PTHRUN_CHECK(x.dtype() == DType::f32, op, ": weight has dtype ", dtype_name(w.dtype()), " and x ",
+                 dtype_name(x.dtype()), ", expected both of one dtype, or x float32");
+    const DType d = w.dtype();
+    PTHRUN_CHECK(d == DType::bf16 || d == DType::f16 || d == DType::i8, op, ": weight has dtype ", dtype_name(d),
+                 ", expected float32, bfloat16, float16 or int8");
+    check_tensor(op, "weight", w, device, d);
+  } else {
+    check_tensor(op, "weight", w, device, x.dtype());
+  }
+  PTHRUN_CHECK(w.dim() == 2, op, ": weight has shape ", w.shape().to_string(), ", expected 2-D");
+  const bool out_in = weight.layout == WeightLayout::out_in;
+  const int64_t O = out_in ? w.size(0) : w.size(1);
+  PTHRUN_CHECK((out_in ? w.size(1) : w.size(0)) == I, op, ": weight has shape ", w.shape().to_string(), ", expected ",
+               out_in ? "(O, " : "(", I, out_in ? ")" : ", O)", " for x of shape ", x.shape().to_string(),
+               out_in ? " (layout out_in)" : " (layout in_out)");
+  if (w.dtype() == DType::i8) {
+    PTHRUN_CHECK(out_in, op, ": an int8 weight is stored (O, I) (layout out_in), not in_out");
+    PTHRUN_CHECK(weight.group > 0 && weight.group % 16 == 0, op, ": int8 group is ", weight.group,
+                 ", expected a positive multiple of 16");
+    check_tensor(op, "scales", weight.scales, device, DType::f32);
+    check_shape(op, "scales", weight.scales, {O, int8_group_count(I, weight.group)});
+  } else {
+    PTHRUN_CHECK(!weight.scales.defined(), op, ": scales given for a weight of dtype ", dtype_name(w.dtype()),
+                 " (only int8 weights have scales)");
+  }
   PTHRUN_CHECK(out.dtype() == x.dtype() || out.dtype() == DType::f32, op, ": out has dtype ", dtype_name(out.dtype()),
-               ", expected ", dtype_name(x.dtype()), " or float32");
+               ", expected ", x.dtype() == DType::f32 ? "" : str(dtype_name(x.dtype()), " or "), "float32");
   check_float(op, "out", out, device);
   check_shape(op, "out", out, {N, O});
-  PTHRUN_CHECK(!overlaps(out, x) && !overlaps(out, weight), op, ": out overlaps an input");
+  PTHRUN_CHECK(!overlaps(out, x) && !overlaps(out, w) && !(weight.scales.defined() && overlaps(out, weight.scales)), op,
+               ": out overlaps an input");
   if (bias.defined()) {
     check_tensor(op, "bias", bias, device, x.dtype());
     check_shape(op, "bias", bias, {O});
@@ -121,6 +141,10 @@ LinearDims check_linear(const Tensor& out, const Tensor& x, const Tensor& weight
   PTHRUN_CHECK(N <= INT32_MAX && I <= INT32_MAX && O <= INT32_MAX, op, ": dimensions (", N, ", ", I, ", ", O,
                ") exceed 2^31 - 1");
   return {N, I, O};
+}
+
+bool is_mixed_precision(const Tensor& x, const LinearWeight& weight) {
+  return weight.values.defined() && x.defined() && weight.values.dtype() != x.dtype();
 }
 
 AttentionDims check_kv_cache_append(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv,

@@ -3,7 +3,7 @@
 // kernel needs, named as in the README's glossary (N rows, C channels, NH heads, HS head
 // size, V vocabulary, B sequences, T_max cache positions).
 //
-//   const LinearDims d = check_linear(out, x, weight, layout, bias);   // throws pthrun::Error
+//   const LinearDims d = check_linear(out, x, weight, bias);   // throws pthrun::Error
 #pragma once
 
 #include <cstdint>
@@ -30,10 +30,12 @@ int64_t check_residual_layernorm(const Tensor& residual, const Tensor& out, cons
 struct LinearDims {
   int64_t N, I, O;
 };
-// x (N, I); weight (O, I) or (I, O) by layout, x's dtype; bias (O) or undefined; out (N, O) of
-// x's dtype or f32, disjoint from the inputs.
-LinearDims check_linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout,
-                        const Tensor& bias);
+// x (N, I); weight values (O, I) or (I, O) by layout, of x's dtype, or (with x f32) bf16, f16
+// or int8 (O, I) with its scales (see linear_weight.h); bias (O) of x's dtype or undefined;
+// out (N, O) of x's dtype or f32, disjoint from the inputs.
+LinearDims check_linear(const Tensor& out, const Tensor& x, const LinearWeight& weight, const Tensor& bias);
+// Whether the weight's values have another dtype than x (the CPU's f32-activation form).
+bool is_mixed_precision(const Tensor& x, const LinearWeight& weight);
 
 struct AttentionDims {
   int64_t B = 1;  // sequences in the cache (1 for prefill's single-sequence view)

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/attention.h"
+#include "kernels/cpu_isa.h"
 #include "tests/kernel_test_util.h"
 
 using namespace pthrun;
@@ -106,41 +107,48 @@ TEST_CASE("attention_prefill: causal softmax attention of T queries after pos0 c
   }
 }
 
-TEST_CASE("attention_decode: one query per sequence over its own length; equals prefill's row") {
-  std::mt19937 rng(13);
-  for (DType dtype : kFloatTypes) {
-    for (Heads heads : kHeadShapes) {
-      const int64_t NH = heads.NH, HS = heads.HS, C = NH * HS, B = 4, T_max = 37;
-      const std::vector<int32_t> positions = {0, 36, 5, 17};
-      Tensor k = random_tensor({B, NH, T_max, HS}, dtype, rng, -2, 2);
-      Tensor v = random_tensor({B, NH, T_max, HS}, dtype, rng);
-      Tensor qkv = random_tensor({B, 3 * C}, dtype, rng, -2, 2);
-      Tensor workspace =
-          Tensor::empty({attention_decode_workspace_elems(B, static_cast<int>(NH), T_max, HS)}, DType::f32);
-      Tensor out = poisoned({B, C}, dtype);
-      attention_decode(out, qkv, k, v, int_tensor(positions), static_cast<int>(NH), workspace, cpu_stream);
+TEST_CASE("attention_decode: one query per sequence over its own length; equals prefill's row; every level") {
+  for (CpuIsa isa : {CpuIsa::baseline, CpuIsa::avx2, CpuIsa::avx512, CpuIsa::avx512_bf16}) {
+    if (isa > detected_cpu_isa()) continue;
+    limit_cpu_isa(isa);
+    std::mt19937 rng(13);
+    for (DType dtype : kFloatTypes) {
+      for (Heads heads : kHeadShapes) {
+        const int64_t NH = heads.NH, HS = heads.HS, C = NH * HS, B = 4, T_max = 37;
+        const std::vector<int32_t> positions = {0, 36, 5, 17};  // 1, 37, 6 and 18 keys
+        Tensor k = random_tensor({B, NH, T_max, HS}, dtype, rng, -2, 2);
+        Tensor v = random_tensor({B, NH, T_max, HS}, dtype, rng);
+        Tensor qkv = random_tensor({B, 3 * C}, dtype, rng, -2, 2);
+        Tensor workspace =
+            Tensor::empty({attention_decode_workspace_elems(B, static_cast<int>(NH), T_max, HS)}, DType::f32);
+        Tensor out = poisoned({B, C}, dtype);
+        attention_decode(out, qkv, k, v, int_tensor(positions), static_cast<int>(NH), workspace, cpu_stream);
 
-      const std::vector<double> dq = qkv.to_doubles(), dk = k.to_doubles(), dv = v.to_doubles();
-      std::vector<double> ref;
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t h = 0; h < NH; ++h) {
-          const int64_t head = (b * NH + h) * T_max * HS;
-          const std::vector<double> o = attend_ref(&dq[b * 3 * C + h * HS], &dk[head], &dv[head], positions[b] + 1, HS);
-          ref.insert(ref.end(), o.begin(), o.end());
+        const std::vector<double> dq = qkv.to_doubles(), dk = k.to_doubles(), dv = v.to_doubles();
+        std::vector<double> ref;
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t h = 0; h < NH; ++h) {
+            const int64_t head = (b * NH + h) * T_max * HS;
+            const std::vector<double> o =
+                attend_ref(&dq[b * 3 * C + h * HS], &dk[head], &dv[head], positions[b] + 1, HS);
+            ref.insert(ref.end(), o.begin(), o.end());
+          }
+        check_close(out, ref, reference_tolerance(dtype),
+                    str("decode ", cpu_isa_name(isa), " ", dtype_name(dtype), " NH=", NH, " HS=", HS));
+
+        // The same query through prefill, as the last of its sequence's positions.
+        for (int64_t b = 0; b < B; ++b) {
+          Tensor row = poisoned({1, C}, dtype);
+          attention_prefill(row, qkv.slice(0, b, b + 1), k.select(0, b), v.select(0, b), positions[b],
+                            static_cast<int>(NH), cpu_stream);
+          // The same sums, in another order (sgemm against the matrix-vector kernels).
+          check_close(row, out.slice(0, b, b + 1).to_doubles(), twin_tolerance(dtype),
+                      str("decode vs prefill ", dtype_name(dtype), " b=", b));
         }
-      check_close(out, ref, reference_tolerance(dtype), str("decode ", dtype_name(dtype), " NH=", NH, " HS=", HS));
-
-      // The same query through prefill, as the last of its sequence's positions.
-      for (int64_t b = 0; b < B; ++b) {
-        Tensor row = poisoned({1, C}, dtype);
-        attention_prefill(row, qkv.slice(0, b, b + 1), k.select(0, b), v.select(0, b), positions[b],
-                          static_cast<int>(NH), cpu_stream);
-        // Same arithmetic; only BLAS's choice of kernel (by buffer alignment) may differ.
-        check_close(row, out.slice(0, b, b + 1).to_doubles(), twin_tolerance(dtype),
-                    str("decode vs prefill ", dtype_name(dtype), " b=", b));
       }
     }
   }
+  limit_cpu_isa(CpuIsa::avx512_bf16);
 }
 
 TEST_CASE("attention: argument errors name what is wrong") {

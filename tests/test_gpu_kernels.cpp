@@ -125,6 +125,20 @@ TEST_CASE("gpu linear equals the CPU: both layouts, bias, GELU epilogue, f32 or 
   }
 }
 
+TEST_CASE("gpu linear refuses the CPU's reduced-precision weights with one line") {
+  std::mt19937 rng(106);
+  Tensor x = gpu_random({2, 32}, DType::f32, rng), out = poisoned({2, 4}, DType::f32, gpu);
+  const LinearWeight bf16_weight{gpu_random({4, 32}, DType::bf16, rng), WeightLayout::out_in, {}, 0};
+  CHECK_THROWS_WITH(linear(out, x, bf16_weight, Tensor(), Epilogue::none, {}, gpu_stream),
+                    "linear: weights of dtype bfloat16 with activations of dtype float32 run on the CPU only; on "
+                    "cuda:0 weights and activations share one dtype");
+  const LinearWeight q = quantize_int8({Tensor::zeros({4, 32}, DType::f32), WeightLayout::out_in, {}, 0}, 16);
+  const LinearWeight q_gpu{q.values.to(gpu), WeightLayout::out_in, q.scales.to(gpu), 16};
+  CHECK_THROWS_WITH(linear(out, x, q_gpu, Tensor(), Epilogue::none, {}, gpu_stream),
+                    "linear: weights of dtype int8 with activations of dtype float32 run on the CPU only; on "
+                    "cuda:0 weights and activations share one dtype");
+}
+
 TEST_CASE("gpu linear uses TF32 only when allowed") {
   std::mt19937 rng(105);
   Tensor x = gpu_random({64, 768}, DType::f32, rng), w = gpu_random({768, 768}, DType::f32, rng);

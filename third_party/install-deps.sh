@@ -4,6 +4,7 @@
 #
 #   third_party/install-deps.sh          what building and running pthrun needs
 #   third_party/install-deps.sh --test   plus what the test suite needs
+#   third_party/install-deps.sh --train  plus the text tools/train_tiny_gpt2.py trains on
 #
 # The CUDA toolkit is not installed here: pthrun builds its CUDA backend when the toolkit is
 # on the machine (nvcc on PATH), and runs on the CPU otherwise.
@@ -14,6 +15,10 @@ if [[ ${1:-} == --test ]]; then
   # doctest for the suites; real PyTorch and NumPy, which tests use as references where they
   # are importable (reading files pthrun writes); rsvg-convert to render charts as PNG.
   packages+=(doctest-dev python3-torch python3-numpy librsvg2-bin)
+fi
+if [[ ${1:-} == --train ]]; then
+  # PyTorch, and Python's documentation sources as openly licensed English text (PSF License).
+  packages+=(python3-torch python3.11-doc)
 fi
 
 missing=()

@@ -1,11 +1,19 @@
 // pthrun kernel-bench: the kernels of a GPT-2 forward pass, one by one and chained, on random
 // weights of a GPT-2 size (no checkpoint needed).
 //
-// Rows: each kernel at the shapes one layer of a T-token prefill uses; then "prefill", the
+// Rows: each kernel at the shapes one layer of a T-token prefill uses; then "forward", the
 // whole chain of kernel calls of a T-token forward pass with all T rows of logits, as
-// `pthrun forward` computes it; then "decode", one token at position T over the KV cache, at
-// batch 1. Each row is the median of --repeats timed runs after one warm-up run; GPU rows are
-// timed with CUDA events on one stream. The allocator's peak shows what the run held.
+// `pthrun forward` computes it; "prefill", the same with the last row's logits only, as
+// generation (and llama.cpp's llama-bench) computes it; then "decode", one token at position T
+// (or at each of --decode-at) over the KV cache, at batch 1. Each row is the median of --repeats timed runs
+// after one warm-up run; GPU rows are timed with CUDA events on one stream. The allocator's
+// peak shows what the run held.
+//
+// On the CPU, --weights stores the matrices in bf16, f16 or int8 with f32 activations (the
+// CPU's reduced-precision form, kernels/linear_weight.h), and --layout in_out stores them as
+// Hugging Face's Conv1D does. The decode rows are set against the floor of the memory: the
+// bytes of weights one token reads over the read bandwidth of the same threads, measured
+// in the same run (kernels/memory_probe.h).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -15,10 +23,12 @@
 #include <vector>
 
 #include "kernels/attention.h"
+#include "kernels/cpu_isa.h"
 #include "kernels/cuda_gemm.h"
 #include "kernels/embedding.h"
 #include "kernels/layernorm.h"
 #include "kernels/matmul.h"
+#include "kernels/memory_probe.h"
 #include "kernels/sampling.h"
 #include "model/config.h"
 #include "runtime/allocator.h"
@@ -28,6 +38,7 @@
 #include "runtime/tensor.h"
 #include "tools/cli.h"
 #include "tools/model_options.h"
+#include "tools/quantization_error.h"
 
 namespace pthrun::cli {
 
@@ -53,32 +64,70 @@ Tensor random_weight(const Shape& shape, DType dtype, Device device, uint64_t& s
 }
 
 struct Layer {
-  Tensor ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, fc2_w, fc2_b;  // nn.Linear layout
-  Tensor k_cache, v_cache;                                                                    // (1, NH, T_max, HS)
+  Tensor ln1_w, ln1_b, qkv_b, proj_b, ln2_w, ln2_b, fc_b, fc2_b;
+  LinearWeight qkv, proj, fc, fc2;
+  Tensor k_cache, v_cache;  // (1, NH, T_max, HS)
 };
 
 struct Model {
   Size size;
-  Tensor wte, wpe, lnf_w, lnf_b;  // wte (V, C) is also the output head
+  Tensor wte, wpe, lnf_w, lnf_b;  // wte (V, C) for the embedding
+  LinearWeight head;              // wte as the output head, in the weights' dtype
   std::vector<Layer> layers;
+
+  // Bytes of weights one decode step reads: every matrix once (the embedding's two rows aside).
+  int64_t decode_weight_bytes() const {
+    int64_t bytes = head.nbytes();
+    for (const Layer& l : layers) bytes += l.qkv.nbytes() + l.proj.nbytes() + l.fc.nbytes() + l.fc2.nbytes();
+    return bytes;
+  }
 };
 
-Model make_model(const Size& size, DType dtype, Device device) {
+// How the matrices are stored.
+struct WeightFormat {
+  DType dtype;          // f32, bf16, f16 or i8
+  WeightLayout layout;  // int8 is always out_in
+  int64_t group;        // int8's inputs per scale
+};
+
+// A matrix of `out` x `in` weights, random, in the format asked for; `values` (out, in) f32 on
+// the CPU when given (the output head shares wte's values).
+LinearWeight matrix(int64_t out, int64_t in, const WeightFormat& f, DType dtype, Device device, uint64_t& state,
+                    Tensor values = Tensor()) {
+  if (!values.defined()) values = random_weight({out, in}, DType::f32, cpu_device, state);
+  if (f.dtype == DType::i8) return quantize_int8({values, WeightLayout::out_in, {}, 0}, f.group);
+  if (f.layout == WeightLayout::in_out) values = values.transpose(0, 1).contiguous();
+  (void)dtype;
+  return {values.to(f.dtype).to(device), f.layout, {}, 0};
+}
+
+Model make_model(const Size& size, DType dtype, const WeightFormat& format, Device device) {
   uint64_t state = 0x9e3779b97f4a7c15ull;
   const int64_t C = size.C;
   auto w = [&](const Shape& shape) { return random_weight(shape, dtype, device, state); };
+  auto m_ = [&](int64_t out, int64_t in) { return matrix(out, in, format, dtype, device, state); };
   auto ln = [&](float offset) { return random_weight({C}, dtype, device, state, 0.1f, offset); };
-  Model m{size, w({kVocab, C}), w({kContext, C}), ln(1), ln(0), {}};
+  const Tensor wte32 = random_weight({kVocab, C}, DType::f32, cpu_device, state);
+  Model m{size, wte32.to(dtype).to(device), w({kContext, C}), ln(1), ln(0), {}, {}};
+  m.head = format.dtype == dtype && format.layout == WeightLayout::out_in
+               ? LinearWeight{m.wte, WeightLayout::out_in, {}, 0}
+               : matrix(kVocab, C, {format.dtype, WeightLayout::out_in, format.group}, dtype, device, state, wte32);
   for (int64_t l = 0; l < size.L; ++l) {
-    m.layers.push_back({ln(1), ln(0), w({3 * C, C}), w({3 * C}), w({C, C}), w({C}), ln(1), ln(0), w({4 * C, C}),
-                        w({4 * C}), w({C, 4 * C}), w({C}),
-                        Tensor::zeros({1, size.NH, kContext, C / size.NH}, dtype, device),
-                        Tensor::zeros({1, size.NH, kContext, C / size.NH}, dtype, device)});
+    Layer layer;
+    layer.ln1_w = ln(1), layer.ln1_b = ln(0);
+    layer.qkv = m_(3 * C, C), layer.qkv_b = w({3 * C});
+    layer.proj = m_(C, C), layer.proj_b = w({C});
+    layer.ln2_w = ln(1), layer.ln2_b = ln(0);
+    layer.fc = m_(4 * C, C), layer.fc_b = w({4 * C});
+    layer.fc2 = m_(C, 4 * C), layer.fc2_b = w({C});
+    layer.k_cache = Tensor::zeros({1, size.NH, kContext, C / size.NH}, dtype, device);
+    layer.v_cache = Tensor::zeros({1, size.NH, kContext, C / size.NH}, dtype, device);
+    m.layers.push_back(std::move(layer));
   }
   return m;
 }
 
-// Activations for up to T rows, allocated once.
+// Activations for up to T rows, allocated once; token ids and positions for the whole context.
 struct Buffers {
   Tensor x, h, qkv, att, y, fc, logits, tokens, positions, sequences, workspace, sampled, sample_workspace;
 };
@@ -86,9 +135,11 @@ struct Buffers {
 Buffers make_buffers(const Size& size, int64_t T, DType dtype, Device device) {
   const int64_t C = size.C;
   std::vector<int32_t> tokens, positions;
-  for (int64_t t = 0; t < T; ++t) tokens.push_back(static_cast<int32_t>(t * 7919 % kVocab));
-  for (int64_t t = 0; t < T; ++t) positions.push_back(static_cast<int32_t>(t));
-  auto ints = [&](const std::vector<int32_t>& v) { return Tensor::from_vector(v, {T}, device); };
+  for (int64_t t = 0; t < kContext; ++t) tokens.push_back(static_cast<int32_t>(t * 7919 % kVocab));
+  for (int64_t t = 0; t < kContext; ++t) positions.push_back(static_cast<int32_t>(t));
+  auto ints = [&](const std::vector<int32_t>& v) {
+    return Tensor::from_vector(v, {static_cast<int64_t>(v.size())}, device);
+  };
   return {Tensor::empty({T, C}, dtype, device),
           Tensor::empty({T, C}, dtype, device),
           Tensor::empty({T, 3 * C}, dtype, device),
@@ -106,8 +157,10 @@ Buffers make_buffers(const Size& size, int64_t T, DType dtype, Device device) {
 }
 
 // The kernels of a forward pass over rows [0, n) of the buffers, at positions pos0 ..
-// pos0 + n - 1; decode (n = 1) attends through attention_decode.
-void forward(Model& m, Buffers& b, int64_t n, int64_t pos0, const MatmulOptions& matmul, const Stream& s) {
+// pos0 + n - 1, with the logits of every row or of the last; decode (n = 1) attends through
+// attention_decode.
+void forward(Model& m, Buffers& b, int64_t n, int64_t pos0, bool all_logits, const MatmulOptions& matmul,
+             const Stream& s) {
   const int NH = static_cast<int>(m.size.NH);
   auto rows = [n](const Tensor& t) { return t.slice(0, 0, n); };
   Tensor x = rows(b.x), h = rows(b.h), qkv = rows(b.qkv), att = rows(b.att), y = rows(b.y), fc = rows(b.fc);
@@ -119,19 +172,22 @@ void forward(Model& m, Buffers& b, int64_t n, int64_t pos0, const MatmulOptions&
       layernorm(h, x, w.ln1_w, w.ln1_b, 1e-5f, s);
     else
       residual_layernorm(x, h, y, w.ln1_w, w.ln1_b, 1e-5f, s);
-    linear(qkv, h, w.qkv_w, WeightLayout::out_in, w.qkv_b, Epilogue::none, matmul, s);
+    linear(qkv, h, w.qkv, w.qkv_b, Epilogue::none, matmul, s);
     kv_cache_append(w.k_cache, w.v_cache, qkv, sequences, positions, NH, s);
     if (n == 1)
       attention_decode(att, qkv, w.k_cache, w.v_cache, positions, NH, b.workspace, s);
     else
       attention_prefill(att, qkv, w.k_cache.select(0, 0), w.v_cache.select(0, 0), pos0, NH, s);
-    linear(y, att, w.proj_w, WeightLayout::out_in, w.proj_b, Epilogue::none, matmul, s);
+    linear(y, att, w.proj, w.proj_b, Epilogue::none, matmul, s);
     residual_layernorm(x, h, y, w.ln2_w, w.ln2_b, 1e-5f, s);
-    linear(fc, h, w.fc_w, WeightLayout::out_in, w.fc_b, Epilogue::gelu, matmul, s);
-    linear(y, fc, w.fc2_w, WeightLayout::out_in, w.fc2_b, Epilogue::none, matmul, s);
+    linear(fc, h, w.fc, w.fc_b, Epilogue::gelu, matmul, s);
+    linear(y, fc, w.fc2, w.fc2_b, Epilogue::none, matmul, s);
   }
   residual_layernorm(x, h, y, m.lnf_w, m.lnf_b, 1e-5f, s);
-  linear(rows(b.logits), h, m.wte, WeightLayout::out_in, Tensor(), Epilogue::none, matmul, s);
+  if (all_logits)
+    linear(rows(b.logits), h, m.head, Tensor(), Epilogue::none, matmul, s);
+  else
+    linear(b.logits.slice(0, 0, 1), h.slice(0, n - 1, n), m.head, Tensor(), Epilogue::none, matmul, s);
 }
 
 // Milliseconds of one call of f: CUDA events on the GPU, the steady clock on the CPU.
@@ -152,47 +208,86 @@ double time_ms(Device device, const Stream& s, const std::function<void()>& f) {
 struct Row {
   std::string name, shape;
   double median_ms;
-  double gflop;  // work of one call, 0 when not meaningful
+  double gflop;   // work of one call, 0 when not meaningful
+  double gbytes;  // weights one call reads (rows of one token), 0 when not meaningful
 };
 
 Row measure(const std::string& name, const std::string& shape, double gflop, int repeats, Device device,
-            const Stream& s, const std::function<void()>& f) {
+            const Stream& s, const std::function<void()>& f, double gbytes = 0) {
   f();  // warm-up: plans, workspaces, caches
   s.synchronize();
   std::vector<double> ms;
   for (int r = 0; r < repeats; ++r) ms.push_back(time_ms(device, s, f));
   std::sort(ms.begin(), ms.end());
-  return {name, shape, ms[ms.size() / 2], gflop};
+  return {name, shape, ms[ms.size() / 2], gflop, gbytes};
 }
 
 struct KernelBenchArgs {
-  std::string device, dtype = "f32", size = "gpt2-small";
-  int64_t tokens = 128, repeats = 10;
+  std::string device, dtype = "f32", weights, layout = "out_in", cpu_isa, size = "gpt2-small", decode_at,
+                      quantization_error;
+  int64_t tokens = 128, repeats = 10, group = 64;
   bool tf32 = false, chain = false, json = false;
 };
 
+WeightFormat weight_format(const KernelBenchArgs& args, DType dtype, Device device) {
+  WeightFormat f{dtype, WeightLayout::out_in, args.group};
+  if (args.group % 16 != 0) throw UsageError(str("--group ", args.group, ": expected a multiple of 16"));
+  if (!args.weights.empty()) {
+    f.dtype = args.weights == "int8" ? DType::i8 : *parse_dtype(args.weights);
+    PTHRUN_CHECK(f.dtype == dtype || (device.is_cpu() && dtype == DType::f32), "--weights ", args.weights,
+                 ": weights of another dtype than the activations run on the CPU only, with --dtype f32");
+  }
+  f.layout = args.layout == "in_out" && f.dtype != DType::i8 ? WeightLayout::in_out : WeightLayout::out_in;
+  return f;
+}
+
+const char* weight_name(DType dtype) { return dtype == DType::i8 ? "int8" : dtype_short_name(dtype); }
+
 int run_kernel_bench(const KernelBenchArgs& args) {
+  if (!args.quantization_error.empty()) return print_quantization_error(args.quantization_error, 64);
   const Device device = args.device.empty() ? default_device() : parse_device_option(args.device);
   const DType dtype = *parse_dtype(args.dtype);
-  PTHRUN_CHECK(device.is_cuda() || dtype == DType::f32, "--dtype ", args.dtype, ": the CPU runs in f32");
+  PTHRUN_CHECK(device.is_cuda() || dtype == DType::f32, "--dtype ", args.dtype,
+               ": the CPU's activations are f32 (--weights stores the weights in bf16, f16 or int8)");
+  const WeightFormat format = weight_format(args, dtype, device);
+  if (!args.cpu_isa.empty()) {
+    const CpuIsa isa = *parse_cpu_isa(args.cpu_isa);
+    PTHRUN_CHECK(isa <= detected_cpu_isa(), "--cpu-isa ", args.cpu_isa, ": this CPU runs at most ",
+                 cpu_isa_name(detected_cpu_isa()));
+    limit_cpu_isa(isa);
+  }
   const Gpt2Preset* preset = find_preset(args.size);
   const Size sizes[] = {{preset->name, preset->channels, preset->layers, preset->heads}};
   const Size* size = &sizes[0];
   const int64_t T = args.tokens;
   const int repeats = static_cast<int>(args.repeats);
   const MatmulOptions matmul{.allow_tf32 = args.tf32};
+  const std::vector<int64_t> decode_at =
+      args.decode_at.empty() ? std::vector<int64_t>{T} : parse_int_list(args.decode_at, "--decode-at");
+  for (int64_t p : decode_at)
+    if (p < 0 || p >= kContext) throw UsageError(str("--decode-at ", p, ": expected positions in [0, ", kContext, ")"));
 
-  Model m = make_model(*size, dtype, device);
-  Buffers b = make_buffers(*size, T + 1, dtype, device);
+  Model m = make_model(*size, dtype, format, device);
+  Buffers b = make_buffers(*size, T, dtype, device);
   const Stream s(device);
   const int64_t C = size->C, NH = size->NH;
   auto t_rows = [T](const Tensor& t) { return t.slice(0, 0, T); };
   Layer& w = m.layers[0];
-  auto linear_row = [&](const char* name, const Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                        Epilogue e) {
-    const int64_t I = weight.size(1), O = weight.size(0);
-    return measure(name, str("(", T, ", ", I, ") x (", I, ", ", O, ")"), 2.0 * T * I * O * 1e-9, repeats, device, s,
-                   [&, e] { linear(t_rows(out), t_rows(x), weight, WeightLayout::out_in, bias, e, matmul, s); });
+  // A layer's matrix (`matrix` of every layer in turn at one row, so that a decode-shaped
+  // product streams its weight from memory, as in a decode step, rather than from the cache
+  // the previous call filled) or the output head (`matrix` null).
+  auto linear_row = [&](const char* name, const Tensor& out, const Tensor& x, LinearWeight Layer::*matrix,
+                        Tensor Layer::*bias, Epilogue e, int64_t n) {
+    const LinearWeight& first = matrix ? w.*matrix : m.head;
+    const int64_t I = first.in_features(), O = first.out_features();
+    auto rows = [n](const Tensor& t) { return t.slice(0, 0, n); };
+    auto call = [&, matrix, bias, e, n, layer = std::size_t{0}]() mutable {
+      const Layer& l = m.layers[n == 1 ? layer++ % m.layers.size() : 0];
+      linear(rows(out), rows(x), matrix ? l.*matrix : m.head, matrix ? l.*bias : Tensor(), e, matmul, s);
+    };
+    return measure(str(name, n == 1 ? ", 1 row" : ""), str("(", n, ", ", I, ") x (", I, ", ", O, ")"),
+                   2.0 * n * I * O * 1e-9, repeats, device, s, call,
+                   n == 1 ? static_cast<double>(first.nbytes()) * 1e-9 : 0);
   };
 
   std::vector<Row> rows;
@@ -205,11 +300,13 @@ int run_kernel_bench(const KernelBenchArgs& args) {
     rows.push_back(measure("residual_layernorm", tc, 0, repeats, device, s, [&] {
       residual_layernorm(t_rows(b.x), t_rows(b.h), t_rows(b.y), w.ln2_w, w.ln2_b, 1e-5f, s);
     }));
-    rows.push_back(linear_row("linear qkv", b.qkv, b.h, w.qkv_w, w.qkv_b, Epilogue::none));
-    rows.push_back(linear_row("linear proj", b.y, b.att, w.proj_w, w.proj_b, Epilogue::none));
-    rows.push_back(linear_row("linear fc+gelu", b.fc, b.h, w.fc_w, w.fc_b, Epilogue::gelu));
-    rows.push_back(linear_row("linear fc2", b.y, b.fc, w.fc2_w, w.fc2_b, Epilogue::none));
-    rows.push_back(linear_row("linear lm_head", b.logits, b.h, m.wte, Tensor(), Epilogue::none));
+    for (int64_t n : {T, int64_t{1}}) {
+      rows.push_back(linear_row("linear qkv", b.qkv, b.h, &Layer::qkv, &Layer::qkv_b, Epilogue::none, n));
+      rows.push_back(linear_row("linear proj", b.y, b.att, &Layer::proj, &Layer::proj_b, Epilogue::none, n));
+      rows.push_back(linear_row("linear fc+gelu", b.fc, b.h, &Layer::fc, &Layer::fc_b, Epilogue::gelu, n));
+      rows.push_back(linear_row("linear fc2", b.y, b.fc, &Layer::fc2, &Layer::fc2_b, Epilogue::none, n));
+      rows.push_back(linear_row("linear lm_head", b.logits, b.h, nullptr, nullptr, Epilogue::none, n));
+    }
     rows.push_back(measure("kv_cache_append", str(T, " rows"), 0, repeats, device, s, [&] {
       kv_cache_append(w.k_cache, w.v_cache, t_rows(b.qkv), t_rows(b.sequences), t_rows(b.positions),
                       static_cast<int>(NH), s);
@@ -220,11 +317,12 @@ int run_kernel_bench(const KernelBenchArgs& args) {
                              attention_prefill(t_rows(b.att), t_rows(b.qkv), w.k_cache.select(0, 0),
                                                w.v_cache.select(0, 0), 0, static_cast<int>(NH), s);
                            }));
-    rows.push_back(
-        measure("attention_decode", str("B=1 at position ", T), 4.0 * (T + 1) * C * 1e-9, repeats, device, s, [&] {
-          attention_decode(b.att.slice(0, 0, 1), b.qkv.slice(0, 0, 1), w.k_cache, w.v_cache,
-                           b.positions.slice(0, T, T + 1), static_cast<int>(NH), b.workspace, s);
-        }));
+    for (int64_t p : decode_at)
+      rows.push_back(
+          measure("attention_decode", str("B=1 at position ", p), 4.0 * (p + 1) * C * 1e-9, repeats, device, s, [&] {
+            attention_decode(b.att.slice(0, 0, 1), b.qkv.slice(0, 0, 1), w.k_cache, w.v_cache,
+                             b.positions.slice(0, p, p + 1), static_cast<int>(NH), b.workspace, s);
+          }));
     const Tensor last_logits = b.logits.slice(0, 0, 1);
     rows.push_back(measure("sample greedy", str("V=", kVocab), 0, repeats, device, s,
                            [&] { sample(b.sampled, last_logits, SamplingParams{}, 1, 0, b.sample_workspace, s); }));
@@ -233,21 +331,39 @@ int run_kernel_bench(const KernelBenchArgs& args) {
     }));
   }
   const double params = static_cast<double>(size->L) * 12 * C * C + static_cast<double>(kVocab) * C;
-  rows.push_back(measure("prefill", str(size->name, ", ", T, " tokens"), 2.0 * params * T * 1e-9, repeats, device, s,
-                         [&] { forward(m, b, T, 0, matmul, s); }));
-  rows.push_back(measure("decode", str(size->name, ", 1 token at ", T), 2.0 * params * 1e-9, repeats, device, s, [&] {
-    Buffers one = b;
-    one.tokens = b.tokens.slice(0, T, T + 1);
-    forward(m, one, 1, T, matmul, s);
-  }));
+  const double weight_gb = static_cast<double>(m.decode_weight_bytes()) * 1e-9;
+  const double block_params = static_cast<double>(size->L) * 12 * C * C;
+  rows.push_back(measure("forward", str(size->name, ", ", T, " tokens"), 2.0 * params * T * 1e-9, repeats, device, s,
+                         [&] { forward(m, b, T, 0, true, matmul, s); }));
+  rows.push_back(measure("prefill", str(size->name, ", ", T, " tokens"),
+                         2.0 * (block_params * T + static_cast<double>(kVocab) * C) * 1e-9, repeats, device, s,
+                         [&] { forward(m, b, T, 0, false, matmul, s); }));
+  const std::size_t first_decode = rows.size();
+  for (int64_t p : decode_at)
+    rows.push_back(measure(
+        "decode", str(size->name, ", 1 token at ", p), 2.0 * params * 1e-9, repeats, device, s,
+        [&] {
+          Buffers one = b;
+          one.tokens = b.tokens.slice(0, p, p + 1);
+          forward(m, one, 1, p, true, matmul, s);
+        },
+        weight_gb));
+  // The floor of a decode step: its weights read once at the threads' read bandwidth.
+  const double bandwidth = device.is_cpu() ? cpu_read_bandwidth(int64_t{512} << 20, 5) : 0;
+  const double floor_ms = bandwidth > 0 ? weight_gb * 1e9 / bandwidth * 1e3 : 0;
 
   const AllocatorStats stats = device_allocator(device).stats();
   const int64_t peak = stats.allocated_bytes[all_pools].peak;
+  const std::string layout_name = format.layout == WeightLayout::out_in ? "out_in" : "in_out";
   if (args.json) {
     JsonWriter j;
     j.begin_object().key("device").value(device.to_string()).key("dtype").value(dtype_name(dtype));
+    j.key("weights").value(weight_name(format.dtype)).key("layout").value(layout_name);
+    j.key("cpu_isa").value(device.is_cpu() ? cpu_isa_name(active_cpu_isa()) : "");
     j.key("size").value(size->name).key("tokens").value(T).key("peak_allocated_bytes").value(peak);
     j.key("gemm_fallbacks").value(kernels::gemm_fallback_count());
+    j.key("decode_weight_bytes").value(m.decode_weight_bytes());
+    j.key("read_bandwidth_bytes_per_second").value(bandwidth).key("decode_floor_ms").value(floor_ms);
     j.key("rows").begin_array();
     for (const Row& r : rows)
       j.newline()
@@ -263,19 +379,31 @@ int run_kernel_bench(const KernelBenchArgs& args) {
     std::printf("%s\n", j.text().c_str());
     return 0;
   }
-  std::printf("%s, %s, %s, %lld tokens, median of %d runs\n", device_properties(device).name.c_str(), dtype_name(dtype),
-              size->name, static_cast<long long>(T), repeats);
-  std::printf("%-26s %-30s %12s %12s\n", "kernel", "shape", "median ms", "GFLOP/s");
+  std::printf("%s, %s activations, %s weights (%s), %s, %lld tokens, median of %d runs%s%s\n",
+              device_properties(device).name.c_str(), dtype_name(dtype), weight_name(format.dtype), layout_name.c_str(),
+              size->name, static_cast<long long>(T), repeats, device.is_cpu() ? ", kernels for " : "",
+              device.is_cpu() ? cpu_isa_name(active_cpu_isa()) : "");
+  std::printf("%-26s %-30s %12s %12s %10s\n", "kernel", "shape", "median ms", "GFLOP/s", "GB/s");
   for (const Row& r : rows) {
+    std::printf("%-26s %-30s %12.3f", r.name.c_str(), r.shape.c_str(), r.median_ms);
     if (r.gflop > 0)
-      std::printf("%-26s %-30s %12.3f %12.1f\n", r.name.c_str(), r.shape.c_str(), r.median_ms,
-                  r.gflop / r.median_ms * 1e3);
+      std::printf(" %12.1f", r.gflop / r.median_ms * 1e3);
     else
-      std::printf("%-26s %-30s %12.3f %12s\n", r.name.c_str(), r.shape.c_str(), r.median_ms, "");
+      std::printf(" %12s", "");
+    if (r.gbytes > 0) std::printf(" %10.1f", r.gbytes / r.median_ms * 1e3);
+    std::printf("\n");
   }
-  const double prefill_ms = rows[rows.size() - 2].median_ms, decode_ms = rows.back().median_ms;
-  std::printf("prefill %.1f tokens/s, decode %.2f ms/token; allocator peak %s\n",
-              static_cast<double>(T) / prefill_ms * 1e3, decode_ms, format_bytes(static_cast<double>(peak)).c_str());
+  const double forward_ms = rows[first_decode - 2].median_ms, prefill_ms = rows[first_decode - 1].median_ms;
+  std::printf("forward %.1f tokens/s, prefill %.1f tokens/s; allocator peak %s\n",
+              static_cast<double>(T) / forward_ms * 1e3, static_cast<double>(T) / prefill_ms * 1e3,
+              format_bytes(static_cast<double>(peak)).c_str());
+  for (std::size_t r = first_decode; r < rows.size(); ++r)
+    std::printf("decode at %lld: %.2f ms/token, %.2f of the floor\n",
+                static_cast<long long>(decode_at[r - first_decode]), rows[r].median_ms,
+                floor_ms > 0 ? floor_ms / rows[r].median_ms : 0.0);
+  if (bandwidth > 0)
+    std::printf("read bandwidth %.1f GB/s; %s of weights per token; floor %.2f ms/token\n", bandwidth * 1e-9,
+                format_bytes(weight_gb * 1e9).c_str(), floor_ms);
   // Products cuBLASLt refused, which ran on the naive kernel (kernels/cuda_gemm.h).
   if (device.is_cuda()) {
     std::printf("GEMM fallbacks to the naive kernel: %lld\n", static_cast<long long>(kernels::gemm_fallback_count()));
@@ -292,21 +420,38 @@ extern const Command kernel_bench_command = {
     [](CLI::App& app) {
       auto args = std::make_shared<KernelBenchArgs>();
       add_device_option(app, args->device, "cpu, cuda or cuda:N (default: cuda when present)");
-      app.add_option("--dtype", args->dtype, "f32, bf16 or f16 (default f32; the CPU runs f32)")
+      app.add_option("--dtype", args->dtype, "activations: f32, bf16 or f16 (default f32; the CPU's are f32)")
           ->type_name("T")
           ->check(one_of({"f32", "bf16", "f16"}));
+      app.add_option("--weights", args->weights, "CPU: store the matrices in f32, bf16, f16 or int8 (default: --dtype)")
+          ->type_name("T")
+          ->check(one_of({"f32", "bf16", "f16", "int8"}));
+      app.add_option("--group", args->group, "int8 weights: inputs per scale, a multiple of 16 (default 64)")
+          ->type_name("G")
+          ->check(integer_in(16, 1 << 20));
+      app.add_option("--layout", args->layout, "matrices stored out_in (nn.Linear, default) or in_out (HF Conv1D)")
+          ->type_name("L")
+          ->check(one_of({"out_in", "in_out"}));
+      app.add_option("--cpu-isa", args->cpu_isa, "CPU kernels for at most baseline, avx2, avx512 or avx512_bf16")
+          ->type_name("L")
+          ->check(one_of({"baseline", "avx2", "avx512", "avx512_bf16"}));
       app.add_option("--size", args->size, "gpt2-small, gpt2-medium, gpt2-large or gpt2-xl (default gpt2-small)")
           ->type_name("NAME")
           ->check(one_of({"gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl"}));
       app.add_option("--tokens", args->tokens, "prompt length of the prefill rows (default 128)")
           ->type_name("T")
           ->check(integer_in(2, kContext - 1));
+      app.add_option("--decode-at", args->decode_at, "positions of the decode rows (default: --tokens)")
+          ->type_name("P,...");
       app.add_option("--repeats", args->repeats, "timed runs per row; the median is shown (default 10)")
           ->type_name("N")
           ->check(integer_in(1, 100000));
       app.add_flag("--tf32", args->tf32, "let f32 products on the GPU use TF32");
-      app.add_flag("--chain", args->chain, "only the prefill and decode rows");
+      app.add_flag("--chain", args->chain, "only the forward, prefill and decode rows");
       app.add_flag("--json", args->json, "print JSON instead of a table");
+      app.add_option("--quantization-error", args->quantization_error,
+                     "instead: the error bf16, f16 and int8 storage adds to CKPT's matrix products")
+          ->type_name("CKPT");
       return [args] { return run_kernel_bench(*args); };
     },
     "Weights are random: the timings are those of the kernels, not of a checkpoint's load."};

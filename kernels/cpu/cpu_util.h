@@ -25,6 +25,30 @@ inline constexpr int64_t kParallelGrain = int64_t{1} << 20;
 // down by another process leaves its remaining chunks to the others.
 inline constexpr int64_t kChunksPerThread = 4;
 
+// Calls f(begin, end) on `chunks` contiguous chunks covering [0, n), handed out to `threads`
+// threads as they become free (on the calling thread alone for one thread, or inside a
+// parallel region).
+template <typename F>
+void run_chunks(int64_t n, int64_t threads, int64_t chunks, F&& f) {
+  if (threads <= 1 || chunks <= 1 || omp_in_parallel()) {
+    if (n > 0) f(int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel for num_threads(static_cast <int>(threads)) schedule(dynamic, 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t begin = n * c / chunks, end = n * (c + 1) / chunks;
+    if (begin < end) f(begin, end);
+  }
+}
+
+// Calls f(begin, end) on contiguous chunks covering [0, n), kChunksPerThread per thread, over
+// at most `threads` threads (the caller has judged how many are worth it).
+template <typename F>
+void parallel_chunks(int64_t n, int64_t threads, F&& f) {
+  threads = std::min<int64_t>({threads, n, omp_get_max_threads()});
+  run_chunks(n, threads, std::min<int64_t>(n, threads * kChunksPerThread), f);
+}
+
 // Calls f(begin, end) on contiguous chunks covering [0, n), handed out to up to
 // omp_get_max_threads() threads as they become free; `cost` is the work per item, which
 // decides whether threads are worth it and how small a chunk may be.
@@ -32,16 +56,7 @@ template <typename F>
 void parallel_rows(int64_t n, int64_t cost, F&& f) {
   const int64_t work = n * std::max<int64_t>(cost, 1);
   const int64_t threads = std::min<int64_t>({omp_get_max_threads(), n, work / kParallelGrain + 1});
-  if (threads <= 1 || omp_in_parallel()) {
-    if (n > 0) f(int64_t{0}, n);
-    return;
-  }
-  const int64_t chunks = std::min<int64_t>({n, threads * kChunksPerThread, work / kParallelGrain + 1});
-#pragma omp parallel for num_threads(static_cast <int>(threads)) schedule(dynamic, 1)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t begin = n * c / chunks, end = n * (c + 1) / chunks;
-    if (begin < end) f(begin, end);
-  }
+  run_chunks(n, threads, std::min<int64_t>({n, threads * kChunksPerThread, work / kParallelGrain + 1}), f);
 }
 
 // Calls f(i) for every i in [0, n), items handed out one at a time: for items of unequal

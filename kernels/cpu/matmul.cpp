@@ -1,13 +1,22 @@
-// CPU reference of the linear layer (see kernels/matmul.h): CBLAS sgemm (sgemv for one row)
-// with the bias preloaded into the output (beta = 1), then GELU in one pass when asked for.
+// CPU linear layer (see kernels/matmul.h): matrix-vector kernels for a few rows, CBLAS sgemm
+// for more, GELU in one pass over each thread's slice while it is still in cache.
 //
-// Threads: OpenBLAS is set to one thread and the output columns are cut into slices that our
-// OpenMP threads take as they become free, each running its own sgemm on its slice of the
-// weight and then the slice's GELU while it is still in cache. Two thread pools (OpenBLAS's
-// pthreads and OpenMP's) would otherwise spin against each other between calls: on 2 cores
-// PyTorch, which has both, runs a gpt2 forward pass 2-3x slower with 2 threads than with 1.
-// The weight is never copied or transposed when it is f32: the layout picks the CBLAS
-// transpose flag. bf16/f16 operands are widened to f32 scratch buffers first.
+// Few rows (decode, up to kGemvMaxRows): the time is that of reading the weight from memory,
+// once. The output channels are cut into contiguous chunks that threads take as they become
+// free; each chunk's weights are streamed front to back by the kernels of the CPU's
+// instruction-set level (cpu/gemv.h), in the weight's own dtype (f32, bf16, f16 or int8).
+//
+// More rows (prefill): compute-bound, and OpenBLAS's sgemm is fast. OpenBLAS is set to one
+// thread and the output columns are cut into slices that our OpenMP threads take as they
+// become free, each running its own sgemm on its slice. Two thread pools (OpenBLAS's pthreads
+// and OpenMP's) would otherwise spin against each other between calls: on 2 cores PyTorch,
+// which has both, runs a gpt2 forward pass 2-3x slower with 2 threads than with 1. An f32
+// weight is never copied or transposed: the layout picks the CBLAS transpose flag. A bf16,
+// f16 or int8 weight is widened to f32 one panel of kPanelColumns outputs at a time (in the
+// thread's cache) before its sgemm.
+//
+// Same-dtype bf16/f16 calls (x in bf16 or f16) widen x and the bias to f32, run the f32-
+// activation product with the weight as it is, and round the output.
 #include "kernels/matmul.h"
 
 #include <cblas.h>
@@ -16,6 +25,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_util.h"
+#include "kernels/cpu/gemv.h"
 #include "kernels/cpu/vector_math.h"
 #include "kernels/element.h"
 #include "kernels/op_checks.h"
@@ -25,92 +35,186 @@ namespace pthrun::kernels::cpu {
 
 namespace {
 
-// Column slices are multiples of this (OpenBLAS's kernels work on 16-float panels).
+// Rows of x up to which the matrix-vector kernels run (each weight row is read once per four
+// rows of x; beyond that sgemm's blocking wins).
+constexpr int64_t kGemvMaxRows = 4;
+// Output channels per chunk handed to a thread are multiples of this (whole cache lines of
+// f32 outputs).
+constexpr int64_t kGemvAlign = 16;
+// Bytes of weight per thread below which the matrix-vector product stays on one thread.
+constexpr int64_t kGemvBytesPerThread = int64_t{1} << 17;
+// Column slices of sgemm are multiples of this (OpenBLAS's kernels work on 16-float panels).
 constexpr int64_t kColumnAlign = 16;
 // Multiply-adds per slice, at least. Below 10^6 OpenBLAS switches to small-matrix kernels
 // whose NN and NT variants round differently; above it, both weight layouts give the same
 // bits (a checkpoint converted from book to HF naming keeps its logits exactly). Slices of
 // 2^21 keep every slice above it whenever the whole product is.
 constexpr int64_t kMinSliceMacs = int64_t{1} << 21;
+// Outputs per f32 panel of a widened weight: 256 x 768 floats, 768 KiB, fit a core's L2.
+constexpr int64_t kPanelColumns = 256;
 
-// Widens n elements to f32; f32 input is used in place.
-template <typename T>
-const float* as_f32(const T* p, int64_t n, std::vector<float>& scratch) {
-  if constexpr (std::is_same_v<T, float>) {
-    return p;
-  } else {
-    scratch.resize(static_cast<std::size_t>(n));
-    for (int64_t i = 0; i < n; ++i) scratch[i] = to_f32(p[i]);
-    return scratch.data();
+GemvType gemv_type(DType dtype) {
+  switch (dtype) {
+    case DType::bf16:
+      return kGemvBf16;
+    case DType::f16:
+      return kGemvF16;
+    case DType::i8:
+      return kGemvInt8;
+    default:
+      return kGemvF32;
   }
 }
 
-// out[:, o0:o1] = x @ W^T (or x @ W) in f32, then the epilogue, for one thread's slice.
-void product_slice(float* out, const float* x, const float* w, const float* bias, bool out_in, bool gelu_after,
-                   bool row_invariant, const LinearDims& s, int64_t o0, int64_t o1) {
-  const int N = static_cast<int>(s.N), I = static_cast<int>(s.I), O = static_cast<int>(s.O);
+// The arguments of a product over f32 x, bias and out (see cpu/gemv.h).
+struct Product {
+  GemvArgs args;
+  GemvType type;
+  bool out_in, gelu;
+};
+
+void gelu_columns(const Product& p, int64_t o0, int64_t o1) {
+  if (!p.gelu) return;
+  for (int64_t n = 0; n < p.args.N; ++n) {
+    float* row = p.args.out + n * p.args.O;
+    gelu_f32(row + o0, row + o0, nullptr, o1 - o0);
+  }
+}
+
+void gemv_product(Product& p) {
+  const GemvKernels& kernels = gemv_kernels(active_cpu_isa());
+  const GemvArgs& a = p.args;
+  thread_local std::vector<uint16_t> hi, lo;
+  if (p.type == kGemvBf16 && p.out_in && kernels.bf16_pairs) {
+    hi.resize(static_cast<std::size_t>(a.N * a.I));
+    lo.resize(static_cast<std::size_t>(a.N * a.I));
+    split_bf16(a.x, a.N * a.I, hi.data(), lo.data());
+    p.args.x_hi = hi.data();
+    p.args.x_lo = lo.data();
+  }
+  const GemvFn fn = p.out_in ? kernels.out_in[p.type] : kernels.in_out[p.type];
+  const int64_t weight_bytes = a.O * a.I * static_cast<int64_t>(p.type == kGemvF32 ? 4 : p.type == kGemvInt8 ? 1 : 2);
+  const int64_t threads = std::clamp<int64_t>(weight_bytes / kGemvBytesPerThread, 1, omp_get_max_threads());
+  const int64_t units = ceil_div(a.O, kGemvAlign);
+  parallel_chunks(units, threads, [&](int64_t first, int64_t end) {
+    const int64_t o0 = first * kGemvAlign, o1 = std::min(end * kGemvAlign, a.O);
+    fn(p.args, o0, o1);
+    gelu_columns(p, o0, o1);
+  });
+}
+
+// out[:, o0:o1] = x @ W_slice (+ bias) by sgemm: W_slice holds the slice's outputs as rows of
+// I (out_in, leading dimension I) or columns (in_out, leading dimension ldw).
+void sgemm_slice(const Product& p, const float* w_slice, int64_t ldw, int64_t o0, int64_t o1) {
+  const GemvArgs& a = p.args;
+  const int N = static_cast<int>(a.N), I = static_cast<int>(a.I), O = static_cast<int>(a.O);
   const int width = static_cast<int>(o1 - o0);
   // The bias goes in first and the product adds to it (beta = 1): one pass less over the
   // output than adding it afterwards.
-  const float beta = bias ? 1.0f : 0.0f;
-  if (bias)
-    for (int64_t n = 0; n < s.N; ++n) std::copy(bias + o0, bias + o1, out + n * s.O + o0);
-  if (N == 1 || row_invariant) {
-    // Row by row (a decode step): matrix-vector products over the slice's weight rows/columns,
-    // each row's the same arithmetic as when it is alone.
-    for (int n = 0; n < N; ++n) {
-      const float* xn = x + static_cast<int64_t>(n) * I;
-      float* on = out + static_cast<int64_t>(n) * O + o0;
-      if (out_in)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, width, I, 1.0f, w + o0 * I, I, xn, 1, beta, on, 1);
-      else
-        cblas_sgemv(CblasRowMajor, CblasTrans, I, width, 1.0f, w + o0, O, xn, 1, beta, on, 1);
-    }
-  } else if (out_in) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, width, I, 1.0f, x, I, w + o0 * I, I, beta, out + o0, O);
+  const float beta = a.bias ? 1.0f : 0.0f;
+  if (a.bias)
+    for (int64_t n = 0; n < a.N; ++n) std::copy(a.bias + o0, a.bias + o1, a.out + n * a.O + o0);
+  if (p.out_in)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, width, I, 1.0f, a.x, I, w_slice, I, beta, a.out + o0, O);
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, width, I, 1.0f, a.x, I, w_slice, static_cast<int>(ldw),
+                beta, a.out + o0, O);
+}
+
+// One thread's slice of a many-row product: sgemm on the weight itself (f32), or on f32
+// panels of it.
+void gemm_slice(const Product& p, int64_t o0, int64_t o1) {
+  const GemvArgs& a = p.args;
+  if (p.type == kGemvF32) {
+    const float* w = static_cast<const float*>(a.w);
+    sgemm_slice(p, p.out_in ? w + o0 * a.I : w + o0, a.O, o0, o1);
   } else {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, width, I, 1.0f, x, I, w + o0, O, beta, out + o0, O);
+    const GemvKernels& kernels = gemv_kernels(active_cpu_isa());
+    thread_local std::vector<float> panel;
+    for (int64_t c0 = o0; c0 < o1; c0 += kPanelColumns) {
+      const int64_t c1 = std::min(c0 + kPanelColumns, o1);
+      panel.resize(static_cast<std::size_t>((c1 - c0) * a.I));
+      if (p.out_in)
+        kernels.widen_rows[p.type](panel.data(), a, c0, c1);
+      else
+        kernels.widen_columns[p.type](panel.data(), a, c0, c1);
+      sgemm_slice(p, panel.data(), c1 - c0, c0, c1);
+    }
   }
-  if (!gelu_after) return;
-  for (int64_t n = 0; n < s.N; ++n) gelu_f32(out + n * s.O + o0, out + n * s.O + o0, nullptr, o1 - o0);
+  gelu_columns(p, o0, o1);
+}
+
+void gemm_product(const Product& p) {
+  const GemvArgs& a = p.args;
+  // Equal slices of whole panels, a few per thread (see parallel_rows), none too small; one
+  // thread makes one call.
+  const int64_t panels = ceil_div(a.O, kColumnAlign), macs = a.N * a.I * a.O;
+  const int64_t threads = omp_get_max_threads();
+  const int64_t slices =
+      threads <= 1 ? 1 : std::clamp<int64_t>(macs / kMinSliceMacs, 1, std::min(panels, threads * kChunksPerThread));
+  auto edge = [&](int64_t slice) { return std::min(panels * slice / slices * kColumnAlign, a.O); };
+  parallel_rows(slices, macs / slices, [&](int64_t first, int64_t end) {
+    for (int64_t slice = first; slice < end; ++slice) gemm_slice(p, edge(slice), edge(slice + 1));
+  });
+}
+
+// The product with f32 x, bias and out. Row-invariant products go through the matrix-vector
+// kernels whatever the rows: they compute each row with the same operations whether it is
+// alone or not (cpu/gemv.h), which sgemm's blocking does not.
+void linear_f32(float* out, const float* x, const LinearWeight& weight, const float* bias, const LinearDims& s,
+                bool gelu, bool row_invariant) {
+  Product p{};
+  p.args.x = x;
+  p.args.N = s.N, p.args.I = s.I, p.args.O = s.O;
+  p.args.w = weight.values.data_ptr();
+  p.args.scales = weight.scales.defined() ? weight.scales.data<float>() : nullptr;
+  p.args.group = weight.group;
+  p.args.bias = bias;
+  p.args.out = out;
+  p.type = gemv_type(weight.values.dtype());
+  p.out_in = weight.layout == WeightLayout::out_in;
+  p.gelu = gelu;
+  if (s.N <= kGemvMaxRows || row_invariant)
+    gemv_product(p);
+  else
+    gemm_product(p);
+}
+
+template <typename T>
+const float* widened(const Tensor& t, std::vector<float>& scratch) {
+  const T* p = static_cast<const T*>(t.data_ptr());
+  scratch.resize(static_cast<std::size_t>(t.numel()));
+  for (int64_t i = 0; i < t.numel(); ++i) scratch[i] = to_f32(p[i]);
+  return scratch.data();
 }
 
 }  // namespace
 
-void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout, const Tensor& bias,
-            Epilogue epilogue, const MatmulOptions& options, const Stream& stream) {
+void linear(const Tensor& out, const Tensor& x, const LinearWeight& weight, const Tensor& bias, Epilogue epilogue,
+            const MatmulOptions& options, const Stream& stream) {
   // TF32 is a GPU matter: the CPU computes f32 products in f32.
-  (void)stream;   // work on the CPU is synchronous
-  const LinearDims s = check_linear(out, x, weight, layout, bias);
+  (void)stream;  // work on the CPU is synchronous
+  const LinearDims s = check_linear(out, x, weight, bias);
   if (out.numel() == 0) return;
   use_single_threaded_blas();
+  const bool gelu = epilogue == Epilogue::gelu;
+  if (x.dtype() == DType::f32) {
+    float* of = static_cast<float*>(out.data_ptr());
+    linear_f32(of, x.data<float>(), weight, bias.defined() ? bias.data<float>() : nullptr, s, gelu,
+               options.row_invariant);
+    return;
+  }
   dispatch_float(x.dtype(), "linear", [&](auto tag) {
     using T = decltype(tag);
-    std::vector<float> x_scratch, w_scratch, b_scratch, out_scratch;
-    const float* xf = as_f32(static_cast<const T*>(x.data_ptr()), x.numel(), x_scratch);
-    const float* wf = as_f32(static_cast<const T*>(weight.data_ptr()), weight.numel(), w_scratch);
-    const float* bf =
-        bias.defined() ? as_f32(static_cast<const T*>(bias.data_ptr()), bias.numel(), b_scratch) : nullptr;
+    std::vector<float> x_scratch, b_scratch, out_scratch;
+    const float* xf = widened<T>(x, x_scratch);
+    const float* bf = bias.defined() ? widened<T>(bias, b_scratch) : nullptr;
     float* of = static_cast<float*>(out.data_ptr());
     if (out.dtype() != DType::f32) {
       out_scratch.resize(static_cast<std::size_t>(out.numel()));
       of = out_scratch.data();
     }
-    const bool out_in = layout == WeightLayout::out_in;
-    const bool gelu_after = epilogue == Epilogue::gelu;
-    // Equal slices of whole panels, a few per thread (see parallel_rows), none too small; one
-    // thread makes one call.
-    // Row-invariant products slice as a single row does, so that a row's columns fall into the
-    // same slices whatever the batch.
-    const int64_t panels = ceil_div(s.O, kColumnAlign), macs = (options.row_invariant ? 1 : s.N) * s.I * s.O;
-    const int64_t threads = omp_get_max_threads();
-    const int64_t slices =
-        threads <= 1 ? 1 : std::clamp<int64_t>(macs / kMinSliceMacs, 1, std::min(panels, threads * kChunksPerThread));
-    auto edge = [&](int64_t slice) { return std::min(panels * slice / slices * kColumnAlign, s.O); };
-    parallel_rows(slices, macs / slices, [&](int64_t first, int64_t end) {
-      for (int64_t slice = first; slice < end; ++slice)
-        product_slice(of, xf, wf, bf, out_in, gelu_after, options.row_invariant, s, edge(slice), edge(slice + 1));
-    });
+    linear_f32(of, xf, weight, bf, s, gelu, options.row_invariant);
     if (out.dtype() != DType::f32) {
       T* o = static_cast<T*>(out.data_ptr());
       for (int64_t i = 0; i < out.numel(); ++i) o[i] = from_f32<T>(out_scratch[i]);

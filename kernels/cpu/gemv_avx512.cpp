@@ -1,0 +1,46 @@
+// The matrix-vector kernels (cpu/gemv_impl.h) for AVX-512 (F, BW, VL, DQ) with FMA and F16C:
+// 16 floats per vector; bf16 widened by a shift, f16 by vcvtph2ps, int8 by vpmovsxbd and
+// vcvtdq2ps. Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c (see
+// kernels/CMakeLists.txt); called only when the CPU has them.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/cpu/gemv.h"
+
+namespace pthrun::kernels::cpu {
+
+namespace {
+
+struct V {
+  using F = __m512;
+  static constexpr int64_t kLanes = 16;
+  static F zero() { return _mm512_setzero_ps(); }
+  static F set1(float v) { return _mm512_set1_ps(v); }
+  static F load(const float* p) { return _mm512_loadu_ps(p); }
+  static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static float sum(F v) { return _mm512_reduce_add_ps(v); }
+  static F bf16(const uint16_t* p) {
+    const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+  }
+  static F f16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static F i8(const int8_t* p) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+  static float bf16_1(uint16_t v) { return _mm_cvtss_f32(_mm_castsi128_ps(_mm_cvtsi32_si128(int(uint32_t(v) << 16)))); }
+  static float f16_1(uint16_t v) { return _cvtsh_ss(v); }
+};
+
+#include "kernels/cpu/gemv_impl.h"
+
+}  // namespace
+
+const GemvKernels& gemv_kernels_avx512() {
+  static const GemvKernels table = make_table(CpuIsa::avx512);
+  return table;
+}
+
+}  // namespace pthrun::kernels::cpu
