@@ -113,6 +113,22 @@ void Session::reset(int64_t slot) {
   sample_steps_[static_cast<std::size_t>(slot)] = 0;
 }
 
+void Session::copy_slot(int64_t from, int64_t to) {
+  const int64_t length = this->length(from);
+  check_slot(to);
+  if (from == to) return;
+  Buffers& b = buffers_;
+  if (length > 0) {
+    // (L, B, NH, T, HS): every layer's and head's first `length` positions.
+    auto held = [length](const Tensor& cache, int64_t slot) { return cache.select(1, slot).slice(2, 0, length); };
+    held(b.k_cache, to).copy_from(held(b.k_cache, from), &stream_);
+    held(b.v_cache, to).copy_from(held(b.v_cache, from), &stream_);
+  }
+  b.logits.select(0, to).copy_from(b.logits.select(0, from), &stream_);
+  lengths_[static_cast<std::size_t>(to)] = length;
+  sample_steps_[static_cast<std::size_t>(to)] = 0;
+}
+
 void Session::reset_all() {
   for (int64_t slot = 0; slot < batch_; ++slot) reset(slot);
 }

@@ -72,6 +72,10 @@ class Session {
   // Empties one slot (its cache is overwritten as it refills), its sampler's steps included.
   void reset(int64_t slot);
   void reset_all();
+  // Makes slot `to` a copy of slot `from`: its cached tokens and its logits row, with its
+  // sampler's steps restarted (its sampler itself is kept). Several continuations of one
+  // prompt share its prefill this way (a completion request's n choices).
+  void copy_slot(int64_t from, int64_t to);
 
   // Appends `tokens` to `slot`; the logits of its last token go to row `slot` of logits().
   // With all_logits, returns every position's logits, (T, V) f32 on the device (this allocates).
