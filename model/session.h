@@ -81,7 +81,8 @@ class Session {
   // With all_logits, returns every position's logits, (T, V) f32 on the device (this allocates).
   Tensor prefill(int64_t slot, std::span<const int32_t> tokens, bool all_logits = false);
   // Appends tokens[b] to every slot b with active[b]. Inactive slots are left untouched (their
-  // logits rows hold garbage afterwards). Logits go to logits() rows 0..B-1.
+  // logits rows hold garbage afterwards). Logits go to logits() rows 0..B-1. Only rows up to
+  // the last active slot are computed.
   void decode(std::span<const int32_t> tokens, const std::vector<bool>& active);
   // (B, V) f32 on the session's device.
   Tensor logits() const { return buffers_.logits; }
@@ -108,7 +109,7 @@ class Session {
   // The transformer over the first `rows` rows of the token/position buffers; leaves the final
   // LayerNorm's output in `ln`. Prefill: one slot from pos0; decode: one row per slot.
   void run_blocks(int64_t rows, bool decode, int64_t slot, int64_t pos0);
-  void enqueue_decode();
+  void enqueue_decode(int64_t rows);  // the first `rows` slots
 
   struct Buffers {
     int64_t rows = 0;                              // R = max(B, T)
