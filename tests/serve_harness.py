@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -118,6 +119,32 @@ class Server:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def open_stream(port, body):
+    """A raw socket that has sent a streaming completion and read its first event."""
+    s = socket.create_connection((HOST, port), timeout=30)
+    data = json.dumps({**body, "stream": True}).encode()
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+              str(len(data)).encode() + b"\r\n\r\n" + data)
+    seen, deadline = b"", time.time() + 60
+    while b"data: " not in seen:
+        chunk = s.recv(4096)
+        if not chunk or time.time() > deadline:
+            s.close()
+            raise AssertionError("no event came: " + seen.decode(errors="replace"))
+        seen += chunk
+    return s
+
+
+def wait_for(condition, seconds=30):
+    """Polls until `condition()` holds; False when it did not within `seconds`."""
+    deadline = time.time() + seconds
+    while not condition():
+        if time.time() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def sse_events(raw):

@@ -2,8 +2,10 @@
 // strings cut), the request reader (limits, types, ranges, refused parameters), and the engine
 // on the CPU with a tiny real-PyTorch GPT-2 — jobs batched together, several choices sharing
 // one prefill, cancelled jobs, a full queue — each job's tokens compared with the same job run
-// alone in a session of one slot, and the allocator back at its baseline afterwards.
+// alone in a session of one slot, and the allocator back at its baseline afterwards; and the
+// HTTP server before its model is loaded.
 #include <doctest/doctest.h>
+#include <httplib.h>
 
 #include <chrono>
 #include <cmath>
@@ -22,6 +24,7 @@
 #include "tools/server/api_error.h"
 #include "tools/server/completion_request.h"
 #include "tools/server/engine.h"
+#include "tools/server/server.h"
 #include "tools/server/text_release.h"
 
 using namespace pthrun;
@@ -358,4 +361,28 @@ TEST_CASE("a cancelled job frees its slots at the next step; a full queue refuse
 
   engine.close();
   CHECK(engine.submit({{short_job, c}}) == Submit::closed);
+}
+
+TEST_CASE("while the model loads, /health and the API answer 503 with a JSON reason; the page is there") {
+  Server server({.host = "127.0.0.1", .port = 0, .http_threads = 2});
+  const int port = server.bind();
+  server.start();
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(30, 0);
+  const auto health = client.Get("/health");
+  REQUIRE(health);
+  CHECK(health->status == 503);
+  const json body = json::parse(health->body);
+  CHECK(body.at("status") == "loading");
+  CHECK(body.at("error").at("message") == "the model is loading");
+  const auto completion = client.Post("/v1/completions", R"({"prompt": "a"})", "application/json");
+  REQUIRE(completion);
+  CHECK(completion->status == 503);
+  CHECK(json::parse(completion->body).at("error").at("code") == "loading");
+  const auto page = client.Get("/");
+  REQUIRE(page);
+  CHECK(page->status == 200);
+  CHECK(page->body.find("<canvas id=\"memory\">") != std::string::npos);
+  server.shutdown(std::chrono::milliseconds(0));
+  CHECK_FALSE(httplib::Client("127.0.0.1", port).Get("/health"));  // no longer accepting
 }

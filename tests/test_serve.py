@@ -21,7 +21,7 @@ import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_harness import HOST, Server, sse_events, test_model  # noqa: E402
+from serve_harness import HOST, Server, open_stream, sse_events, test_model, wait_for  # noqa: E402
 
 
 def _import_openai():
@@ -72,9 +72,7 @@ class ServeTest(unittest.TestCase):
                              timeout=120, max_retries=0)
 
     def assert_idle_and_baseline(self):
-        deadline = time.time() + 10
-        while time.time() < deadline and self.server.metric("pthrun_slots_active") != 0:
-            time.sleep(0.05)
+        wait_for(lambda: self.server.metric("pthrun_slots_active") == 0, 10)
         self.assertEqual(self.server.metric("pthrun_slots_active"), 0)
         self.assertEqual(self.server.metric("pthrun_queue_depth"), 0)
         self.assertEqual(self.server.metric("pthrun_allocated_bytes", device="cpu", scope="all"), self.baseline)
@@ -241,14 +239,13 @@ class ServeTest(unittest.TestCase):
     def test_disconnects_mid_stream_free_their_slots(self):
         generated_before = self.server.metric("pthrun_generated_tokens_total")
         for i in range(8):
-            body = json.dumps({"prompt": PROMPT, "max_tokens": 240, "temperature": 0, "stream": i % 2 == 0}).encode()
-            with socket.create_connection((HOST, self.server.port), timeout=30) as s:
+            if i % 2 == 0:  # streaming: gone after the first event
+                open_stream(self.server.port, {"prompt": PROMPT, "max_tokens": 240, "temperature": 0}).close()
+                continue
+            body = json.dumps({"prompt": PROMPT, "max_tokens": 240, "temperature": 0}).encode()
+            with socket.create_connection((HOST, self.server.port), timeout=30) as s:  # gone at once
                 s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                           b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-                if i % 2 == 0:
-                    seen = b""
-                    while b"data: " not in seen:
-                        seen += s.recv(4096)
         # Each slot is freed within steps of its client leaving, long before 240 tokens each.
         self.assert_idle_and_baseline()
         generated = self.server.metric("pthrun_generated_tokens_total") - generated_before
@@ -344,16 +341,9 @@ class ServeLimitsTest(unittest.TestCase):
 
     def test_full_queue_is_503_with_retry_after(self):
         with Server(test_model(), "--slots", "1", "--max-queue", "1") as server:
-            long_body = json.dumps({"prompt": PROMPT, "max_tokens": 250, "stream": True}).encode()
-            hog = socket.create_connection((HOST, server.port), timeout=30)
-            hog.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " + str(len(long_body)).encode() +
-                        b"\r\n\r\n" + long_body)
-            while b"data: " not in hog.recv(4096):
-                pass
+            hog = open_stream(server.port, {"prompt": PROMPT, "max_tokens": 250})
             waiting = ThreadPoolExecutor(1).submit(server.json, "POST", "/v1/completions", {"prompt": "a", "max_tokens": 2})
-            deadline = time.time() + 30
-            while server.metric("pthrun_queue_depth") != 1 and time.time() < deadline:
-                time.sleep(0.02)
+            self.assertTrue(wait_for(lambda: server.metric("pthrun_queue_depth") == 1))
             status, headers, data = server.request("POST", "/v1/completions", {"prompt": "b", "max_tokens": 2})
             self.assertEqual(status, 503)
             self.assertEqual(headers.get("Retry-After"), "1")
@@ -367,11 +357,10 @@ class ServeLimitsTest(unittest.TestCase):
 
         def stream():
             result["status"], _, result["data"] = server.request(
-                "POST", "/v1/completions", {"prompt": PROMPT, "max_tokens": 40, "temperature": 0, "stream": True})
+                "POST", "/v1/completions", {"prompt": PROMPT, "max_tokens": 120, "temperature": 0, "stream": True})
         t = threading.Thread(target=stream)
         t.start()
-        while server.metric("pthrun_slots_active") != 1:
-            time.sleep(0.01)
+        self.assertTrue(wait_for(lambda: server.metric("pthrun_slots_active") == 1))
         server.proc.send_signal(signal.SIGTERM)
         t.join(120)
         self.assertEqual(server.proc.wait(60), 0)
@@ -384,12 +373,7 @@ class ServeLimitsTest(unittest.TestCase):
 
     def test_shutdown_deadline_cuts_long_requests(self):
         server = Server(test_model(), "--shutdown-timeout", "0.5")
-        with socket.create_connection((HOST, server.port), timeout=30) as s:
-            body = json.dumps({"prompt": PROMPT, "max_tokens": 250, "stream": True}).encode()
-            s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " + str(len(body)).encode() +
-                      b"\r\n\r\n" + body)
-            while b"data: " not in s.recv(4096):
-                pass
+        with open_stream(server.port, {"prompt": PROMPT, "max_tokens": 250}):
             started = time.time()
             server.proc.send_signal(signal.SIGINT)
             self.assertEqual(server.proc.wait(60), 0)

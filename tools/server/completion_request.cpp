@@ -1,7 +1,7 @@
 #include "tools/server/completion_request.h"
 
+#include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include "runtime/error.h"
 #include "tools/server/api_error.h"

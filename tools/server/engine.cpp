@@ -116,7 +116,16 @@ void Engine::run() {
   while (true) {
     admit();
     if (active_count_.load() > 0) {
-      step();
+      try {
+        step();
+      } catch (const std::exception& e) {  // a failed step ends its choices, not the server
+        for (int64_t b = 0; b < options_.slots; ++b)
+          if (active_[static_cast<std::size_t>(b)]) {
+            ChoiceUpdate update;
+            update.error = e.what();
+            finish_slot(b, std::move(update), FinishReason::error);
+          }
+      }
       continue;
     }
     std::unique_lock lock(mutex_);

@@ -2,6 +2,7 @@
 // bounded pool of HTTP threads, and graceful shutdown.
 #include "tools/server/server.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>

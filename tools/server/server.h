@@ -29,7 +29,7 @@ namespace pthrun::serve {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                     // 0: any free port
-  std::string api_key;                 // "": no key needed
+  std::string api_key = {};            // "": no key needed
   std::size_t max_body_bytes = 1 << 20;
   int http_threads = 16;               // connections served at once
   int read_timeout_seconds = 5;        // a client slower than this is dropped
