@@ -134,7 +134,9 @@ void Engine::run() {
   }
 }
 
-// Moves queued jobs into free slots, oldest first, while the oldest fits.
+// Moves the oldest queued job into free slots when it fits. One prefill per step: prompts that
+// arrive together get their first tokens one after another, each right after its prefill,
+// and running choices wait for one prefill at most between their tokens.
 void Engine::admit() {
   while (true) {
     std::shared_ptr<Queued> job;
@@ -145,12 +147,13 @@ void Engine::admit() {
       job = std::move(queue_.front());
       queue_.pop_front();
     }
-    start(job);
+    const bool prefilled = start(job);
     publish_gauges();
+    if (prefilled) break;
   }
 }
 
-void Engine::start(const std::shared_ptr<Queued>& job) {
+bool Engine::start(const std::shared_ptr<Queued>& job) {
   std::vector<int64_t> slots;
   for (int64_t b = 0; b < options_.slots && static_cast<int64_t>(slots.size()) < job->job.choices; ++b)
     if (!active_[static_cast<std::size_t>(b)]) slots.push_back(b);
@@ -171,7 +174,7 @@ void Engine::start(const std::shared_ptr<Queued>& job) {
       job->channel->push(std::move(update));
     }
     --jobs_in_flight_;
-    return;
+    return true;
   }
   for (std::size_t i = 0; i < slots.size(); ++i) {
     const auto b = static_cast<std::size_t>(slots[i]);
@@ -186,6 +189,7 @@ void Engine::start(const std::shared_ptr<Queued>& job) {
     if (cancelled) finish_slot(slots[i], {}, FinishReason::cancelled);
     else if (job->job.max_tokens == 0) finish_slot(slots[i], {}, FinishReason::length);
   }
+  return !cancelled && job->job.max_tokens > 0;
 }
 
 void Engine::step() {

@@ -7,8 +7,8 @@
 //   if (engine.submit({{job, channel}}) != Submit::queued) ... 503;
 //   while (!channel->done()) for (ChoiceUpdate& u : channel->take(20ms)) stream(u);
 //
-// Each step the engine (1) admits queued jobs into free slots, prefilling their prompts (a
-// job's n choices share one prefill: the slot is copied), (2) samples one token for every
+// Each step the engine (1) admits the oldest queued job into free slots, prefilling its prompt
+// (a job's n choices share one prefill: the slot is copied), (2) samples one token for every
 // slot, (3) hands each active slot's token to its job — text, stop strings, finish — and frees
 // the slots of finished or cancelled jobs at once, (4) decodes every active slot in one
 // batched forward. Batching does not change results: a slot's tokens are those it gets alone
@@ -148,7 +148,8 @@ class Engine {
 
   void run();
   void admit();
-  void start(const std::shared_ptr<Queued>& job);
+  // Prefills the job into free slots; false when it needed no prefill (cancelled, or no tokens).
+  bool start(const std::shared_ptr<Queued>& job);
   void step();
   void on_token(int64_t slot, int32_t token, const float* logits, Clock::time_point now);
   void finish_slot(int64_t slot, ChoiceUpdate update, FinishReason reason);
