@@ -204,6 +204,10 @@ httplib::Server::HandlerResponse on_error(Server::State& state, const httplib::R
                              "method_not_allowed"));
   } else if (res.status == 404) {
     send_error(res, ApiError(404, str("no such endpoint: ", req.method, " ", req.path.substr(0, 200)), "", "not_found"));
+  } else if (res.status == 413 && req.get_header_value("Content-Type").starts_with("application/x-www-form-urlencoded")) {
+    // httplib caps form-encoded bodies at 8 KiB, whatever --max-body says.
+    send_error(res, ApiError(413, "a form-encoded body is limited to 8 KiB: send JSON with 'Content-Type: application/json'",
+                             "", "request_too_large"));
   } else if (res.status == 413) {
     send_error(res, ApiError(413, str("the request body is larger than the limit of ", state.options.max_body_bytes, " bytes"),
                              "", "request_too_large"));
