@@ -113,6 +113,22 @@ void Session::reset(int64_t slot) {
   sample_steps_[static_cast<std::size_t>(slot)] = 0;
 }
 
+void Session::copy_slot(int64_t from, int64_t to) {
+  const int64_t length = this->length(from);
+  check_slot(to);
+  if (from == to) return;
+  Buffers& b = buffers_;
+  if (length > 0) {
+    // (L, B, NH, T, HS): every layer's and head's first `length` positions.
+    auto held = [length](const Tensor& cache, int64_t slot) { return cache.select(1, slot).slice(2, 0, length); };
+    held(b.k_cache, to).copy_from(held(b.k_cache, from), &stream_);
+    held(b.v_cache, to).copy_from(held(b.v_cache, from), &stream_);
+  }
+  b.logits.select(0, to).copy_from(b.logits.select(0, from), &stream_);
+  lengths_[static_cast<std::size_t>(to)] = length;
+  sample_steps_[static_cast<std::size_t>(to)] = 0;
+}
+
 void Session::reset_all() {
   for (int64_t slot = 0; slot < batch_; ++slot) reset(slot);
 }
@@ -141,7 +157,8 @@ void Session::run_blocks(int64_t rows, bool decode, int64_t slot, int64_t pos0) 
     kernels::linear(qkv, ln, lw.qkv_w, layout, lw.qkv_b, Epilogue::none, matmul, s);
     kernels::kv_cache_append(k_cache, v_cache, qkv, sequences, positions, heads, s);
     if (decode)
-      kernels::attention_decode(att, qkv, k_cache, v_cache, positions, heads, b.attention_workspace, s);
+      kernels::attention_decode(att, qkv, k_cache.slice(0, 0, rows), v_cache.slice(0, 0, rows), positions, heads,
+                                b.attention_workspace, s);
     else
       kernels::attention_prefill(att, qkv, k_cache.select(0, slot), v_cache.select(0, slot), pos0, heads, s);
     kernels::linear(proj, att, lw.proj_w, layout, lw.proj_b, Epilogue::none, matmul, s);
@@ -188,17 +205,17 @@ Tensor Session::prefill(int64_t slot, std::span<const int32_t> tokens, bool all_
   return out;
 }
 
-void Session::enqueue_decode() {
+void Session::enqueue_decode(int64_t rows) {
   Buffers& b = buffers_;
-  const auto bytes = static_cast<std::size_t>(batch_) * sizeof(int32_t);
+  const auto bytes = static_cast<std::size_t>(rows) * sizeof(int32_t);
   memcpy_async(b.tokens.data_ptr(), b.host_tokens.data(), bytes, stream_);
   memcpy_async(b.positions.data_ptr(), b.host_positions.data(), bytes, stream_);
   memcpy_async(b.sequences.data_ptr(), b.host_sequences.data(), bytes, stream_);
-  run_blocks(batch_, /*decode=*/true, 0, 0);
+  run_blocks(rows, /*decode=*/true, 0, 0);
   kernels::MatmulOptions matmul = model_->matmul_options();
   matmul.row_invariant = true;
-  kernels::linear(b.logits, b.ln.slice(0, 0, batch_), model_->weights().head, WeightLayout::out_in, Tensor(),
-                  Epilogue::none, matmul, stream_);
+  kernels::linear(b.logits.slice(0, 0, rows), b.ln.slice(0, 0, rows), model_->weights().head, WeightLayout::out_in,
+                  Tensor(), Epilogue::none, matmul, stream_);
 }
 
 void Session::decode(std::span<const int32_t> tokens, const std::vector<bool>& active) {
@@ -222,6 +239,12 @@ void Session::decode(std::span<const int32_t> tokens, const std::vector<bool>& a
     b.host_sequences.as<int32_t>()[i] = active[slot] ? static_cast<int32_t>(i) : kernels::kSkipRow;
   }
 
+  // Rows past the last active slot are left out: a server with many idle slots pays for the
+  // busy ones only (row b is slot b, so the rows before it all run).
+  int64_t rows = 1;
+  for (int64_t i = 0; i < batch_; ++i)
+    if (active[static_cast<std::size_t>(i)]) rows = i + 1;
+
   // The graph is captured at the second call: the first runs eagerly so that every lazily
   // created handle (cuBLAS, its workspace) exists before capture.
   const bool graph = cuda_graphs_ && graph_failure_.empty() && device().is_cuda() && batch_ == 1;
@@ -229,7 +252,7 @@ void Session::decode(std::span<const int32_t> tokens, const std::vector<bool>& a
     b.decode_graph.replay(stream_);
     ++graph_replays_;
   } else if (graph && decode_calls_ >= 1) {
-    graph_failure_ = b.decode_graph.capture(stream_, [this] { enqueue_decode(); });
+    graph_failure_ = b.decode_graph.capture(stream_, [this] { enqueue_decode(1); });
     if (graph_failure_.empty()) {
       ++graph_captures_;
       b.decode_graph.replay(stream_);
@@ -237,10 +260,10 @@ void Session::decode(std::span<const int32_t> tokens, const std::vector<bool>& a
     } else {
       std::fprintf(stderr, "warning: %s: the decode step could not be captured in a CUDA graph (%s); decoding "
                    "without one\n", name_.c_str(), graph_failure_.c_str());
-      enqueue_decode();
+      enqueue_decode(1);
     }
   } else {
-    enqueue_decode();
+    enqueue_decode(rows);
   }
   ++decode_calls_;
   for (int64_t i = 0; i < batch_; ++i)

@@ -72,12 +72,17 @@ class Session {
   // Empties one slot (its cache is overwritten as it refills), its sampler's steps included.
   void reset(int64_t slot);
   void reset_all();
+  // Makes slot `to` a copy of slot `from`: its cached tokens and its logits row, with its
+  // sampler's steps restarted (its sampler itself is kept). Several continuations of one
+  // prompt share its prefill this way (a completion request's n choices).
+  void copy_slot(int64_t from, int64_t to);
 
   // Appends `tokens` to `slot`; the logits of its last token go to row `slot` of logits().
   // With all_logits, returns every position's logits, (T, V) f32 on the device (this allocates).
   Tensor prefill(int64_t slot, std::span<const int32_t> tokens, bool all_logits = false);
   // Appends tokens[b] to every slot b with active[b]. Inactive slots are left untouched (their
-  // logits rows hold garbage afterwards). Logits go to logits() rows 0..B-1.
+  // logits rows hold garbage afterwards). Logits go to logits() rows 0..B-1. Only rows up to
+  // the last active slot are computed.
   void decode(std::span<const int32_t> tokens, const std::vector<bool>& active);
   // (B, V) f32 on the session's device.
   Tensor logits() const { return buffers_.logits; }
@@ -104,7 +109,7 @@ class Session {
   // The transformer over the first `rows` rows of the token/position buffers; leaves the final
   // LayerNorm's output in `ln`. Prefill: one slot from pos0; decode: one row per slot.
   void run_blocks(int64_t rows, bool decode, int64_t slot, int64_t pos0);
-  void enqueue_decode();
+  void enqueue_decode(int64_t rows);  // the first `rows` slots
 
   struct Buffers {
     int64_t rows = 0;                              // R = max(B, T)

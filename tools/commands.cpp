@@ -17,6 +17,7 @@ extern const Command init_command;
 extern const Command inspect_command;
 extern const Command kernel_bench_command;
 extern const Command load_bench_command;
+extern const Command serve_command;
 extern const Command stream_bench_command;
 extern const Command tokenize_bench_command;
 extern const Command tokenize_command;
@@ -25,6 +26,7 @@ std::span<const Command* const> all_commands() {
   static const Command* const commands[] = {
       &demo_command,
       &generate_command,
+      &serve_command,
       &forward_command,
       &bench_command,
       &init_command,

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Throughput and time to first token of `pthrun serve` under concurrent clients.
+
+    python3 tools/serve_bench.py                      # gpt2-small (random weights), CPU
+    python3 tools/serve_bench.py --model m.pth --device cuda --concurrency 1,4,16,64
+
+For each concurrency C, C client threads send streaming completions back to back (each a prompt
+of --prompt-tokens token ids and --new-tokens new tokens, greedy, no early stop possible on the
+model's side but <|endoftext|>), --waves requests per thread. Printed per C: generated tokens/s
+over the level's wall time, the median and p99 time from sending a request to its first streamed
+text, and the ratio of throughput to C = 1's. Servers run on loopback with --port 0; each level
+gets a fresh server with --slots S (default: S = max(C)); `--slots-per-level` uses S = C instead.
+A benchmark, not a test: run it on a quiet machine and read the medians.
+"""
+import argparse
+import http.client
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+import serve_harness  # noqa: E402
+
+
+def one_request(port, prompt, new_tokens):
+    """(seconds to the first text, generated tokens)."""
+    body = json.dumps({"prompt": prompt, "max_tokens": new_tokens, "temperature": 0, "stream": True,
+                       "stream_options": {"include_usage": True}})
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    start = time.perf_counter()
+    conn.request("POST", "/v1/completions", body=body, headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    assert r.status == 200, r.read()
+    first, tokens, buffer = None, 0, b""
+    while True:
+        chunk = r.read1(65536)
+        if not chunk:
+            break
+        buffer += chunk
+        while b"\n\n" in buffer:
+            event, buffer = buffer.split(b"\n\n", 1)
+            data = event[len(b"data: "):]
+            if data == b"[DONE]":
+                continue
+            payload = json.loads(data)
+            if payload.get("usage"):
+                tokens = payload["usage"]["completion_tokens"]
+            elif payload["choices"] and payload["choices"][0]["text"] and first is None:
+                first = time.perf_counter() - start
+    conn.close()
+    return first if first is not None else time.perf_counter() - start, tokens
+
+
+def run_level(port, concurrency, waves, prompt_tokens, new_tokens, vocab, seed):
+    rng = random.Random(seed)
+    prompts = [[rng.randrange(vocab - 1) for _ in range(prompt_tokens)] for _ in range(concurrency * waves)]
+    results, lock = [], threading.Lock()
+
+    def client(k):
+        for w in range(waves):
+            got = one_request(port, prompts[k * waves + w], new_tokens)
+            with lock:
+                results.append(got)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    ttfts = sorted(r[0] for r in results)
+    tokens = sum(r[1] for r in results)
+    p99 = ttfts[min(len(ttfts) - 1, int(round(0.99 * (len(ttfts) - 1))))]
+    return {"tokens_per_s": tokens / wall, "ttft_median": statistics.median(ttfts), "ttft_p99": p99,
+            "tokens": tokens, "requests": len(results), "wall": wall}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pthrun", default=serve_harness.PTHRUN)
+    parser.add_argument("--model", help="checkpoint (default: gpt2-small with random weights, made once)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="f32")
+    parser.add_argument("--concurrency", default="1,4,16")
+    parser.add_argument("--slots", type=int, help="server slots (default: the largest concurrency)")
+    parser.add_argument("--slots-per-level", action="store_true", help="each level's server has C slots")
+    parser.add_argument("--prompt-tokens", type=int, default=128)
+    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--waves", type=int, default=2, help="requests each client sends, one after another")
+    args = parser.parse_args()
+    serve_harness.PTHRUN = args.pthrun
+
+    model = args.model
+    if model is None:
+        model = os.path.join(tempfile.gettempdir(), "pthrun-bench-gpt2-small.pth")
+        if not os.path.exists(model):
+            subprocess.run([args.pthrun, "init", "--config", "gpt2-small", "-o", model], check=True, capture_output=True)
+    levels = [int(c) for c in args.concurrency.split(",")]
+    context = args.prompt_tokens + args.new_tokens
+    print(f"model {os.path.basename(model)}, device {args.device} ({args.dtype}), prompts of {args.prompt_tokens} tokens, "
+          f"{args.new_tokens} new tokens, {args.waves} requests per client")
+    print("| concurrency | slots | requests | generated tokens/s | x vs C=1 | TTFT median s | TTFT p99 s |")
+    print("|---|---|---|---|---|---|---|")
+    base = None
+    for c in levels:
+        slots = c if args.slots_per_level else (args.slots or max(levels))
+        with serve_harness.Server(model, "--slots", str(slots), "--ctx", str(context), "--max-queue", str(4 * c),
+                                  "--device", args.device, "--dtype", args.dtype) as server:
+            vocab = server.json("GET", "/v1/models")[1]["data"][0]["meta"]["vocab_size"]
+            run_level(server.port, 1, 1, args.prompt_tokens, 4, vocab, 0)  # warm-up
+            r = run_level(server.port, c, args.waves, args.prompt_tokens, args.new_tokens, vocab, c)
+        base = base or r["tokens_per_s"]
+        print(f"| {c} | {slots} | {r['requests']} | {r['tokens_per_s']:.1f} | {r['tokens_per_s'] / base:.2f} | "
+              f"{r['ttft_median']:.3f} | {r['ttft_p99']:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
