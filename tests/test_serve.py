@@ -331,6 +331,12 @@ class ServeLimitsTest(unittest.TestCase):
                         self.assertEqual(json.loads(data)["error"]["code"], "invalid_api_key")
                 good = {"Authorization": "Bearer s3cret"}
                 self.assertEqual(server.request("GET", "/v1/models", headers=good)[0], 200)
+                # The page: 401 without the key; the header or ?key= opens it.
+                self.assertEqual(server.request("GET", "/")[0], 401)
+                self.assertEqual(server.request("GET", "/?key=wrong")[0], 401)
+                self.assertEqual(server.request("GET", "/", headers=good)[0], 200)
+                self.assertEqual(server.request("GET", "/?key=s3cret")[0], 200)
+                self.assertFalse(any("s3cret" in line for line in server.log))  # the log shows no query string
                 self.assertEqual(server.request("GET", "/nowhere", headers=good)[0], 404)
                 if openai is not None:
                     client = openai.OpenAI(base_url=f"http://{HOST}:{server.port}/v1", api_key="s3cret", max_retries=0)

@@ -192,7 +192,8 @@ httplib::Server::Handler api(Server::State& state, ApiHandler handler) {
 }
 
 // Errors httplib raises itself (bad request line, body too large, no route) get a JSON body;
-// a known path asked with another method is 405, and without the key any path but /health 401.
+// a known path asked with another method is 405, and without the key any path but /health 401
+// (the page checks its own key, which it also takes from the query string).
 httplib::Server::HandlerResponse on_error(Server::State& state, const httplib::Request& req, httplib::Response& res) {
   if (!res.body.empty() || res.content_provider_) return httplib::Server::HandlerResponse::Unhandled;
   const Route* route = find_route(req.path);
@@ -250,7 +251,15 @@ void install_routes(Server::State& state) {
     current_request_log() = RequestLog{.start = Clock::now()};
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  http.Get("/", [](const httplib::Request&, httplib::Response& res) {
+  // The page needs the key like every path but /health. A browser cannot send a header when it
+  // opens a page, so the page also takes it as ?key= (the log never shows query strings).
+  http.Get("/", [&state](const httplib::Request& req, httplib::Response& res) {
+    const ServerOptions& o = state.options;
+    if (!authorized(o, req) && !(req.has_param("key") && same_key(req.get_param_value("key"), o.api_key))) {
+      send_error(res, ApiError(401, "a valid API key is required: open /?key=KEY, or send 'Authorization: Bearer KEY'",
+                               "", "invalid_api_key"));
+      return;
+    }
     res.set_content(std::string(page_html()), "text/html; charset=utf-8");
   });
   http.Get("/health", [&state](const httplib::Request& req, httplib::Response& res) { health(state, req, res); });
