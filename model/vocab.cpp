@@ -75,25 +75,18 @@ struct StringHash {
 using SymbolIds = std::unordered_map<std::string, TokenId, StringHash, std::equal_to<>>;
 
 // An integer literal's value; -1 for anything else ("5.0" included).
-int64_t integer_or_minus_one(const Json& value) {
-  if (!value.is_number()) return -1;
-  try {
-    return value.as_int();
-  } catch (const Error&) {
-    return -1;
-  }
+int64_t integer_or_minus_one(const JsonValue& value) {
+  return value.is_number_integer() && (!value.is_number_unsigned() || value.get<uint64_t>() <= INT64_MAX)
+             ? value.get<int64_t>()
+             : -1;
 }
 
 // encoder.json / vocab.json: {"token": id, ...}.
 SymbolIds read_token_ids(const std::string& path, Vocabulary& vocab) {
-  Json doc;
-  try {
-    doc = parse_json(read_file(path));
-  } catch (const Error& e) {
-    throw Error(str(path, ": ", e.what()));
-  }
-  PTHRUN_CHECK(doc.is_object(), path, ": expected a JSON object of token -> id, found ", doc.kind_name());
-  const auto& members = doc.members();
+  const std::string text = read_file(path);
+  const JsonValue doc = with_context({path}, [&] { return parse_json(text); });
+  PTHRUN_CHECK(doc.is_object(), path, ": expected a JSON object of token -> id, found ", json_describe(doc));
+  const auto& members = doc.get_ref<const JsonValue::object_t&>();
   PTHRUN_CHECK(!members.empty() && members.size() <= INT32_MAX, path, ": ", members.size(),
                " tokens, expected 1 to ", INT32_MAX);
   const auto count = static_cast<int64_t>(members.size());
@@ -104,7 +97,7 @@ SymbolIds read_token_ids(const std::string& path, Vocabulary& vocab) {
   for (const auto& [symbol, value] : members) {
     const int64_t id = integer_or_minus_one(value);
     PTHRUN_CHECK(id >= 0 && id < count, path, ": token ", json_quote(symbol), ": expected an integer id from 0 to ",
-                 count - 1, ", found ", value.is_number() ? str(value.as_double()) : value.kind_name());
+                 count - 1, ", found ", json_describe(value));
     const auto slot = static_cast<std::size_t>(id);
     PTHRUN_CHECK(!symbol_of_id[slot], path, ": tokens ", json_quote(*symbol_of_id[slot]), " and ",
                  json_quote(symbol), " both have id ", id);

@@ -59,7 +59,7 @@ std::vector<Case> catalogue() {
   const std::string g = "generate " + quote(model) + " --heads 4 ";
   return {
       // Files that are not checkpoints, or not ones pthrun reads.
-      {"missing file", "inspect {dir}/missing.pth", "cannot open {dir}/missing.pth: No such file or directory"},
+      {"missing file", "inspect {dir}/missing.pth", "{dir}/missing.pth: cannot open: No such file or directory"},
       {"empty file", "inspect {dir}/empty.pth", "{dir}/empty.pth: the file is empty"},
       {"random bytes", "inspect {dir}/random.pth", "not a checkpoint pthrun can read"},
       {"a JSON file", "inspect {dir}/text.json", "expected a torch.save zip, a legacy torch file, safetensors"},
@@ -68,7 +68,7 @@ std::vector<Case> catalogue() {
       {"TorchScript", "inspect " + reject + "torchscript.pt", "this is a TorchScript archive"},
       {"torch.package", "inspect " + reject + "torch_package.pt", "this is a torch.package archive"},
       {"the pre-0.1.10 tar format", "inspect " + reject + "tar_legacy.pth", "a tar archive: the checkpoint format of torch before 0.1.10"},
-      {"a legacy stream cut short", "inspect {dir}/legacy_cut.pth", "legacy_cut.pth: truncated: storage"},
+      {"a legacy stream cut short", "inspect {dir}/legacy_cut.pth", "legacy_cut.pth: legacy storage '416342144' at byte 905: truncated"},
       {"safetensors header past the end", "inspect {dir}/long_header.safetensors", "safetensors header of 1000000000 bytes (the file has 10"},
       {"safetensors header not JSON", "inspect {dir}/bad_json.safetensors", "safetensors header: invalid JSON at byte 5"},
       // Pickles that would run code, or that hold what pthrun does not load.

@@ -59,7 +59,7 @@ TEST_CASE("a checkpoint truncated while mapped is an error, not a crash (SIGBUS)
   LoadOptions options;
   options.progress = false;
   CHECK_THROWS_WITH(load_tensors(checkpoint, requests, options),
-                    doctest::Contains((path + " was truncated while pthrun was reading it").c_str()));
+                    doctest::Contains((path + ": the file was truncated while pthrun was reading it").c_str()));
   // The process goes on, and other files read as usual.
   CHECK(Checkpoint::open(small_model()).tensors().size() > 10);
 }

@@ -54,7 +54,7 @@ void check_refusal(const std::string& path, std::initializer_list<const char*> p
 
 std::string unpickle_error(const std::string& bytes, PickleLimits limits = {}) {
   return error_of([&] {
-    unpickle({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, "test.pkl", PersistentIds::zip, limits);
+    unpickle({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, {"test.pkl"}, PersistentIds::zip, limits);
   });
 }
 

@@ -9,7 +9,7 @@
 # on the machine (nvcc on PATH), and runs on the CPU otherwise.
 set -euo pipefail
 
-packages=(cmake g++ make pkg-config libzip-dev zlib1g-dev libopenblas-dev)
+packages=(cmake g++ make pkg-config libzip-dev zlib1g-dev libopenblas-dev nlohmann-json3-dev libdeflate-dev)
 if [[ ${1:-} == --test ]]; then
   # doctest for the suites; real PyTorch and NumPy, which tests use as references where they
   # are importable (reading files pthrun writes); rsvg-convert to render charts as PNG.

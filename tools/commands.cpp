@@ -20,6 +20,7 @@ extern const CommandSpec load_bench_command;
 extern const CommandSpec stream_bench_command;
 extern const CommandSpec tokenize_bench_command;
 extern const CommandSpec tokenize_command;
+extern const CommandSpec verify_command;
 
 std::span<const CommandSpec* const> all_commands() {
   static const CommandSpec* const commands[] = {
@@ -31,6 +32,7 @@ std::span<const CommandSpec* const> all_commands() {
       &convert_command,
       &inspect_command,
       &dump_command,
+      &verify_command,
       &tokenize_command,
       &tokenize_bench_command,
       &load_bench_command,

@@ -15,6 +15,7 @@ std::vector<OptionSpec> with_model_options(std::vector<OptionSpec> options) {
                                       "else the GPT-2 preset for the width)"});
   options.push_back({"key", 0, "K", "the state dict's entry in a checkpoint dict, e.g. model_state_dict"});
   options.push_back({"tf32", 0, nullptr, "let f32 matrix products on the GPU use TF32 tensor cores"});
+  options.push_back({"verify", 0, nullptr, "check every record loaded against its zip CRC-32"});
   return options;
 }
 
@@ -38,6 +39,7 @@ ModelOptions model_options(const ParsedArgs& args) {
   if (args.has("heads")) options.heads = args.get_int("heads", 0, 1, 4096);
   options.key = args.get_or("key", "");
   options.load.progress = isatty(STDERR_FILENO) != 0;
+  options.load.verify = args.has("verify");
   // TF32 is a process-wide switch of the matrix products, as torch.backends.cuda.matmul.allow_tf32 is.
   kernels::allow_tf32(args.has("tf32"));
   return options;

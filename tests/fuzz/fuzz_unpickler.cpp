@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   // The first byte picks which persistent ids are allowed, as the formats do.
   const auto ids = static_cast<pthrun::PersistentIds>(data[0] % 3);
   try {
-    const pthrun::Unpickled u = pthrun::unpickle({data + 1, size - 1}, "fuzz", ids);
+    const pthrun::Unpickled u = pthrun::unpickle({data + 1, size - 1}, {"fuzz"}, ids);
     pthrun::JsonWriter out;
     pthrun::write_value_json(out, u.root);
     (void)pthrun::plain_values(u.root);
