@@ -61,7 +61,8 @@ class Finisher {
     if (value.kind() == Value::Kind::tensor) {
       const std::size_t index = value.tensor_index();
       PTHRUN_ASSERT(index < part_.tensors.size());
-      charge(sizeof(TensorInfo) + 2 * name.size());  // the description, and the name twice (names_)
+      // The description (in a vector that may double), its name, and the name in names_.
+      charge(2 * sizeof(TensorInfo) + 2 * name.size() + 128);
       if (!resolved_[index]) resolved_[index] = resolve(part_.tensors[index], name);
       TensorInfo info = *resolved_[index];
       info.name = name;
@@ -92,8 +93,13 @@ class Finisher {
   static std::string child_name(const Value& container, std::size_t i, const std::string& name) {
     const bool dict = container.kind() == Value::Kind::dict;
     const std::size_t key_size = dict ? container.keys()[i].key_text_size() : std::to_string(i).size();
-    PTHRUN_CHECK(name.size() + 1 + key_size <= kMaxNameBytes, "a key path of ", name.size() + 1 + key_size,
-                 " bytes, more than the ", kMaxNameBytes, " allowed (under ", in_quotes(name, 64), ")");
+    const std::size_t size = name.empty() ? key_size : name.size() + 1 + key_size;
+    if (size > kMaxNameBytes) {
+      const Value& key = container.keys()[i];  // lists' keys are never this long
+      const std::string start = key.is_text() ? key.as_string().substr(0, 64) : key.key_text();
+      throw Error(str("a key path of ", size, " bytes, more than the ", kMaxNameBytes, " allowed: ",
+                      in_quotes((name.empty() ? "" : name.substr(0, 64) + ".") + start, 64), "..."));
+    }
     const std::string key = dict ? container.keys()[i].key_text() : std::to_string(i);
     return name.empty() ? key : name + "." + key;
   }

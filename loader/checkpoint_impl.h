@@ -29,8 +29,8 @@ namespace pthrun {
 // Names are key paths: a tensor's name may hold at most this many bytes and segments.
 constexpr std::size_t kMaxNameBytes = 1024;
 constexpr std::size_t kMaxNameDepth = 64;
-constexpr uint64_t kMetadataMemoryBase = uint64_t(64) << 20;
-constexpr uint64_t kMetadataMemoryPerByte = 16;
+constexpr uint64_t kMetadataMemoryBase = uint64_t(32) << 20;
+constexpr uint64_t kMetadataMemoryPerByte = 12;  // torch's state dicts need 4 to 6
 
 // Where a storage's bytes are: a range of a mapped file, or a compressed zip entry.
 struct StorageRecord {

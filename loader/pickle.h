@@ -40,7 +40,7 @@ struct PickleLimits {
   std::size_t max_stack = std::size_t(1) << 20;      // values on the stack at once
   std::size_t max_string = std::size_t(64) << 20;    // one str or bytes value
   std::size_t memory_base = std::size_t(64) << 20;   // memory: this much, plus
-  std::size_t memory_per_byte = 16;                  //   this much per byte read
+  std::size_t memory_per_byte = 64;                  //   this much per byte read (torch's need 24 to 42)
 };
 
 // Which persistent ids the pickle may contain.

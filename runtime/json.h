@@ -39,7 +39,7 @@ struct JsonLimits {
   std::size_t max_members = SIZE_MAX;                    // members of one object
   // The parsed value may take at most memory_base + memory_per_byte x the text's size.
   std::size_t memory_base = std::size_t(64) << 20;
-  std::size_t memory_per_byte = 16;
+  std::size_t memory_per_byte = 24;  // real files need 5 to 11
 };
 
 // Throws pthrun::Error "invalid JSON at byte N: ..." (N counted from 0).

@@ -17,6 +17,7 @@
 
 #include "runtime/error.h"
 #include "runtime/file_util.h"
+#include "runtime/utf8.h"
 
 namespace pthrun::test {
 
@@ -48,6 +49,19 @@ inline CliResult run_pthrun(const std::string& args, const std::string& env = ""
   CliResult r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out_path), read_file(err_path)};
   fs::remove_all(dir);
   return r;
+}
+
+// Text a terminal can show as it is: valid UTF-8, no control character but newlines, no
+// invisible layout controls (C1, bidirectional overrides). Everything pthrun prints must be.
+inline bool is_clean_output(std::string_view text) {
+  for (std::size_t pos = 0; pos < text.size();) {
+    const std::size_t n = utf8_sequence_length(text.substr(pos));
+    if (n == 0) return false;
+    const char32_t cp = decode_utf8(text.substr(pos), n);
+    if ((cp < 0x20 && cp != '\n') || cp == 0x7f || is_invisible_control(cp)) return false;
+    pos += n;
+  }
+  return true;
 }
 
 // The Pythons with torch found at configure time (PTHRUN_TORCH_PYTHONS), for tests that have

@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cmath>
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "loader/checkpoint.h"
+#include "loader/zip_archive.h"
 #include "tests/test_util.h"
 #include "tests/cli_runner.h"
 #include "runtime/convert_element.h"
@@ -129,6 +131,68 @@ std::string error_of(F&& f) {
   }
   FAIL_CHECK("no pthrun::Error was thrown");
   return "";
+}
+
+// A zip of deflated records, as re-zipping tools write it: local headers with sizes and CRC,
+// no alignment, no descriptors. `level` is zlib's (1 fast, 9 small).
+inline void write_deflated_zip(const std::string& path, const std::vector<std::pair<std::string, std::string>>& records,
+                               int level = 9) {
+  std::string body, central;
+  auto le = [](std::string& s, uint64_t v, int n) {
+    for (int k = 0; k < n; ++k) s += static_cast<char>((v >> (8 * k)) & 0xff);
+  };
+  for (const auto& [name, data] : records) {
+    std::string packed(compressBound(static_cast<uLong>(data.size())), '\0');
+    z_stream z{};
+    REQUIRE(deflateInit2(&z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    z.avail_in = static_cast<uInt>(data.size());
+    z.next_out = reinterpret_cast<Bytef*>(packed.data());
+    z.avail_out = static_cast<uInt>(packed.size());
+    REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
+    packed.resize(z.total_out);
+    deflateEnd(&z);
+    const auto crc = static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
+    const uint64_t offset = body.size();
+    for (std::string* h : {&body, &central}) {
+      const bool cd = h == &central;
+      le(*h, cd ? 0x02014b50 : 0x04034b50, 4);
+      if (cd) le(*h, 20, 2);
+      le(*h, 20, 2);
+      le(*h, 0, 2);  // flags
+      le(*h, 8, 2);  // deflated
+      le(*h, 0, 4);  // time, date
+      le(*h, crc, 4);
+      le(*h, packed.size(), 4);
+      le(*h, data.size(), 4);
+      le(*h, name.size(), 2);
+      le(*h, 0, 2);
+      if (cd) {
+        le(*h, 0, 6);  // comment length, disk, internal attributes
+        le(*h, 0, 4);  // external attributes
+        le(*h, offset, 4);
+      }
+      *h += name;
+    }
+    body += packed;
+  }
+  std::string end;
+  le(end, 0x06054b50, 4);
+  le(end, 0, 4);
+  le(end, records.size(), 2);
+  le(end, records.size(), 2);
+  le(end, central.size(), 4);
+  le(end, body.size(), 4);
+  le(end, 0, 2);
+  write_bytes(path, body + central + end);
+}
+
+// A copy of a stored zip with every record deflated.
+inline void write_deflated_copy(const std::string& from, const std::string& to) {
+  const auto zip = ZipArchive::open(MappedFile::open(from));
+  std::vector<std::pair<std::string, std::string>> records;
+  for (const ZipEntry& e : zip->entries()) records.emplace_back(e.name, zip->read(e, 1 << 30));
+  write_deflated_zip(to, records);
 }
 
 // Builds pickles opcode by opcode (protocol 2 unless a test says otherwise).

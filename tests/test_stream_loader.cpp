@@ -36,63 +36,6 @@ LoadStats load_one(const Checkpoint& ckpt, const TensorInfo& info, const Tensor&
   return load_tensors(ckpt, {{info, dst}}, options);
 }
 
-// A copy of a stored zip with every record deflated, as re-zipping tools write it: local
-// headers with sizes and CRC, no alignment, no descriptors.
-void write_deflated_copy(const std::string& from, const std::string& to) {
-  const auto file = MappedFile::open(from);
-  const auto zip = ZipArchive::open(file);
-  std::string body, central;
-  auto le = [](std::string& s, uint64_t v, int n) {
-    for (int k = 0; k < n; ++k) s += static_cast<char>((v >> (8 * k)) & 0xff);
-  };
-  for (const ZipEntry& e : zip->entries()) {
-    const std::string data = zip->read(e, 1 << 30);
-    uLongf bound = compressBound(static_cast<uLong>(data.size()));
-    std::string packed(bound, '\0');
-    z_stream z{};
-    REQUIRE(deflateInit2(&z, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK);
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-    z.avail_in = static_cast<uInt>(data.size());
-    z.next_out = reinterpret_cast<Bytef*>(packed.data());
-    z.avail_out = static_cast<uInt>(packed.size());
-    REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
-    packed.resize(z.total_out);
-    deflateEnd(&z);
-    const uint32_t crc = static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
-    const uint64_t offset = body.size();
-    for (std::string* h : {&body, &central}) {
-      const bool cd = h == &central;
-      le(*h, cd ? 0x02014b50 : 0x04034b50, 4);
-      if (cd) le(*h, 20, 2);
-      le(*h, 20, 2);
-      le(*h, 0, 2);  // flags
-      le(*h, 8, 2);  // deflated
-      le(*h, 0, 4);  // time, date
-      le(*h, crc, 4);
-      le(*h, packed.size(), 4);
-      le(*h, data.size(), 4);
-      le(*h, e.name.size(), 2);
-      le(*h, 0, 2);
-      if (cd) {
-        le(*h, 0, 6);  // comment length, disk, internal attributes
-        le(*h, 0, 4);  // external attributes
-        le(*h, offset, 4);
-      }
-      *h += e.name;
-    }
-    body += packed;
-  }
-  std::string end;
-  le(end, 0x06054b50, 4);
-  le(end, 0, 4);
-  le(end, zip->entries().size(), 2);
-  le(end, zip->entries().size(), 2);
-  le(end, central.size(), 4);
-  le(end, body.size(), 4);
-  le(end, 0, 2);
-  write_bytes(to, body + central + end);
-}
-
 const std::size_t staging_sizes[] = {8, 24, 64, 4096, std::size_t(64) << 20};
 
 }  // namespace
