@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "loader/zip_archive.h"
 #include "loader_test_util.h"
 
 using namespace pthrun;
@@ -177,4 +178,41 @@ TEST_CASE("errors: one line, status 1; usage errors status 2") {
   check_error(run_pthrun("inspect --key model " + fixture("loader/torch2.15/checkpoint.pth")), 1, "no entry 'model'");
   CHECK_FALSE(std::filesystem::exists(path_in(dir, "x.npy")));
   CHECK_FALSE(std::filesystem::exists(path_in(dir, "n.npy")));
+}
+
+TEST_CASE("verify checks every record; --verify checks what a model command loads") {
+  const CliResult ok = run_pthrun("verify " + fixture("loader/torch2.15/views.pth"));
+  CHECK(ok.status == 0);
+  CHECK(ok.out.find("  views/data.pkl ") != std::string::npos);
+  CHECK(ok.out.find("  views/data/13 ") != std::string::npos);
+  CHECK(ok.out.find("20 records: 20 verified, 0 not checksummed") != std::string::npos);
+  const CliResult crc_zero = run_pthrun("verify " + fixture("loader/torch2.15/crc_zero.pth"));
+  CHECK(crc_zero.status == 0);
+  CHECK(crc_zero.out.find("not checksummed\n") != std::string::npos);
+  const CliResult legacy = run_pthrun("verify " + fixture("loader/torch1.13/legacy.pth"));
+  CHECK(legacy.status == 0);
+  CHECK(legacy.out.find("legacy files carry no checksums: nothing was verified") != std::string::npos);
+  const CliResult json = run_pthrun("verify --json " + fixture("loader/torch2.15/views.pth"));
+  CHECK(json.status == 0);
+  const JsonValue doc = parse_json(json.out);
+  CHECK(json_array(doc, "records").size() == 20);
+  CHECK(json_string(json_array(doc, "records")[0], "result") == "verified");
+
+  // One changed byte in a weight: verify and --verify refuse, naming the record; a load
+  // without --verify does not read the CRCs of data records and goes on.
+  TempDir dir;
+  const std::string model = fixture("model/book_noqkv.pth");
+  const auto zip = ZipArchive::open(MappedFile::open(model));
+  const ZipEntry* weight = zip->find("book_noqkv/data/3");
+  REQUIRE(weight);
+  std::string bytes = read_file(model);
+  bytes[static_cast<std::size_t>(weight->data_offset + 7)] ^= 0x10;
+  write_bytes(path_in(dir, "book_noqkv.pth"), bytes);
+  check_error(run_pthrun("verify " + path_in(dir, "book_noqkv.pth")), 1,
+              path_in(dir, "book_noqkv.pth") + ": entry book_noqkv/data/3: corrupt: its bytes have CRC-32");
+  const std::string forward = "forward " + path_in(dir, "book_noqkv.pth") + " --heads 4 --tokens 1,2 -o " + path_in(dir, "l.npy");
+  check_error(run_pthrun(forward + " --verify"), 1, "entry book_noqkv/data/3: corrupt");
+  CHECK_FALSE(std::filesystem::exists(path_in(dir, "l.npy")));
+  CHECK(run_pthrun(forward).status == 0);
+  CHECK(run_pthrun("forward " + model + " --heads 4 --tokens 1,2 --verify -o " + path_in(dir, "m.npy")).status == 0);
 }

@@ -174,3 +174,34 @@ TEST_CASE("tied tensors share one storage key; views keep offset and strides") {
   const ZipArchive& zip = *ckpt.impl().archives.front();
   CHECK(zip.find("views/data/10")->header_offset < zip.find("views/data/2")->header_offset);
 }
+
+TEST_CASE("legacy files over 256 MiB load: the pickle's limit is on the pickle, not the file") {
+  // Written at test time by real torch (tests/write_large_legacy.py): 300 MB of float32 after
+  // a small pickle, one storage tagged cuda:0 as a checkpoint saved from a GPU.
+  const std::vector<std::string> pythons = torch_pythons();
+  if (pythons.empty()) {
+    MESSAGE("no Python with torch was found at configure time: no large legacy file to read");
+    return;
+  }
+  TempDir dir;
+  const std::string path = path_in(dir, "large_legacy.pth");
+  const std::string command = str(pythons.front(), " ", PTHRUN_SOURCE_DIR, "/tests/write_large_legacy.py ", path);
+  REQUIRE(std::system(command.c_str()) == 0);
+  REQUIRE(std::filesystem::file_size(path) > (uint64_t(256) << 20));
+  const Checkpoint ckpt = Checkpoint::open(path);
+  CHECK(ckpt.format() == CheckpointFormat::legacy);
+  const std::vector<TensorInfo> tensors = ckpt.state_dict();
+  REQUIRE(tensors.size() == 2);
+  CHECK(tensors[0].name == "big");
+  CHECK(tensors[0].shape == Shape{75'000'000});
+  CHECK(ckpt.read(tensors[1]).to_doubles() == std::vector<double>{0.5, -1.5, 2.5, -3.5});  // the cuda:0 one
+  // Both ends of the big one, through views of it.
+  TensorInfo head = tensors[0], tail = tensors[0];
+  head.shape = tail.shape = Shape{4096};
+  tail.storage_offset = 75'000'000 - 4096;
+  const std::vector<double> first = ckpt.read(head).to_doubles(), last = ckpt.read(tail).to_doubles();
+  for (int64_t i = 0; i < 4096; ++i) {
+    CHECK(first[static_cast<std::size_t>(i)] == static_cast<double>(i % 4093));
+    CHECK(last[static_cast<std::size_t>(i)] == static_cast<double>((75'000'000 - 4096 + i) % 4093));
+  }
+}
