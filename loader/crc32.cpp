@@ -12,10 +12,22 @@ namespace {
 // Pieces a worker takes at a time: large enough that queueing costs nothing, small enough
 // that the workers keep up with a copy close behind them.
 constexpr std::size_t kPieceBytes = std::size_t(4) << 20;
+constexpr std::size_t kInlineBytes = std::size_t(256) << 10;
 
 }  // namespace
 
 uint32_t crc32_update(uint32_t crc, const void* data, std::size_t bytes) { return libdeflate_crc32(crc, data, bytes); }
+
+uint32_t crc32_zlib(uint32_t crc, const void* data, std::size_t bytes) {
+  const auto* p = static_cast<const Bytef*>(data);
+  uLong out = crc;
+  for (std::size_t done = 0; done < bytes;) {  // zlib takes 32-bit lengths
+    const auto n = static_cast<uInt>(std::min<std::size_t>(bytes - done, uInt(1) << 30));
+    out = ::crc32(out, p + done, n);
+    done += n;
+  }
+  return static_cast<uint32_t>(out);
+}
 
 uint32_t crc32_combine(uint32_t crc_a, uint32_t crc_b, uint64_t bytes_b) {
   return static_cast<uint32_t>(::crc32_combine(crc_a, crc_b, static_cast<z_off_t>(bytes_b)));
@@ -37,16 +49,40 @@ ParallelCrc::~ParallelCrc() {
 
 void ParallelCrc::add(const void* data, std::size_t bytes) {
   const auto* p = static_cast<const uint8_t*>(data);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (std::size_t at = 0; at < bytes; at += kPieceBytes)
-      pieces_.push_back({p + at, std::min(kPieceBytes, bytes - at)});
+  std::unique_lock<std::mutex> lock(mutex_);
+  // Small runs are checksummed here and now, while the caller's copy left them in the cache:
+  // handing them over would cost more than the CRC.
+  if (bytes <= kInlineBytes) {
+    lock.unlock();
+    const uint32_t crc = crc32_update(0, p, bytes);
+    lock.lock();
+    pieces_.push_back({p, bytes, crc, true});
+    return;
   }
+  for (std::size_t at = 0; at < bytes; at += kPieceBytes) pieces_.push_back({p + at, std::min(kPieceBytes, bytes - at)});
+  lock.unlock();
   wake_.notify_all();
+}
+
+// The next piece nobody has taken; nullptr when none. Called with the mutex held.
+ParallelCrc::Piece* ParallelCrc::take() {
+  while (next_ < pieces_.size() && pieces_[next_].done) ++next_;
+  return next_ < pieces_.size() ? &pieces_[next_++] : nullptr;
+}
+
+void ParallelCrc::compute(Piece& piece, std::unique_lock<std::mutex>& lock) {
+  lock.unlock();
+  const uint32_t crc = crc32_update(0, piece.data, piece.bytes);
+  lock.lock();
+  piece.crc = crc;
+  piece.done = true;
+  done_.notify_all();
 }
 
 uint32_t ParallelCrc::finish() {
   std::unique_lock<std::mutex> lock(mutex_);
+  // The caller checksums what no worker has taken yet rather than wait for them.
+  while (Piece* piece = take()) compute(*piece, lock);
   done_.wait(lock, [&] { return std::all_of(pieces_.begin(), pieces_.end(), [](const Piece& p) { return p.done; }); });
   uint32_t crc = 0;
   for (const Piece& piece : pieces_) crc = crc32_combine(crc, piece.crc, piece.bytes);
@@ -58,15 +94,10 @@ uint32_t ParallelCrc::finish() {
 void ParallelCrc::work() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
-    wake_.wait(lock, [&] { return stopping_ || next_ < pieces_.size(); });
+    Piece* piece = nullptr;
+    wake_.wait(lock, [&] { return stopping_ || (piece = take()) != nullptr; });
     if (stopping_) return;
-    Piece& piece = pieces_[next_++];  // deque: references stay valid as pieces are added
-    lock.unlock();
-    const uint32_t crc = crc32_update(0, piece.data, piece.bytes);
-    lock.lock();
-    piece.crc = crc;
-    piece.done = true;
-    done_.notify_all();
+    compute(*piece, lock);  // deque: the piece stays where it is as others are added
   }
 }
 

@@ -21,6 +21,8 @@
 namespace pthrun {
 
 uint32_t crc32_update(uint32_t crc, const void* data, std::size_t bytes);
+// The same by zlib, for comparing the two (pthrun stream-bench --verify).
+uint32_t crc32_zlib(uint32_t crc, const void* data, std::size_t bytes);
 // The CRC of A then B from CRC(A), CRC(B) and B's length.
 uint32_t crc32_combine(uint32_t crc_a, uint32_t crc_b, uint64_t bytes_b);
 
@@ -44,6 +46,8 @@ class ParallelCrc {
     uint32_t crc = 0;
     bool done = false;
   };
+  Piece* take();
+  void compute(Piece& piece, std::unique_lock<std::mutex>& lock);
   void work();
 
   std::mutex mutex_;

@@ -259,6 +259,7 @@ Unpickled Machine::run() {
     (this->*row->run)(decode(row->arg));
   }
   Unpickled out;
+  charge(nodes_.size() * sizeof(converted_[0]));
   converted_.resize(nodes_.size());
   out.root = to_value(stack_.back(), 0).value;
   out.storages = std::move(storages);

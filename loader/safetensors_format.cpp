@@ -63,7 +63,9 @@ Part read_safetensors(Checkpoint::Impl& impl, std::shared_ptr<const MappedFile> 
   std::vector<Range> ranges;
   std::vector<Value> keys, values;
   Part part;
-  for (const auto& [name, entry] : header.get_ref<const JsonValue::object_t&>()) {
+  for (const auto& member : header.get_ref<const JsonValue::object_t&>()) {
+    const std::string& name = member.first;
+    const JsonValue& entry = member.second;
     if (name == "__metadata__") {
       PTHRUN_CHECK_AT(path, entry.is_object(), "__metadata__ is not an object");
       for (const auto& [key, value] : entry.items())

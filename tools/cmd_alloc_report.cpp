@@ -8,6 +8,7 @@
 #include "runtime/alloc_trace.h"
 #include "runtime/error.h"
 #include "runtime/file_util.h"
+#include "runtime/quote.h"
 #include "tools/alloc_timeline.h"
 #include "tools/cli.h"
 #include "tools/memory_viz.h"
@@ -20,14 +21,10 @@ namespace {
 int run_alloc_report(const ParsedArgs& args) {
   args.max_positional(1);
   const std::string& path = args.positional(0, "the trace file (TRACE.json)");
-  TraceDocument trace;
-  try {
-    trace = trace_from_json(read_file(path));
-  } catch (const Error& e) {
-    throw Error(str(path, ": ", e.what()));
-  }
+  const std::string text = read_file(path);
+  const TraceDocument trace = with_context({path}, [&] { return trace_from_json(text); });
   const Fragmentation f = fragmentation(trace);
-  std::printf("trace of %s (%s allocator): %zu events%s\n", trace.device.c_str(), trace.mode.c_str(),
+  std::printf("trace of %s (%s allocator): %zu events%s\n", printable(trace.device).c_str(), printable(trace.mode).c_str(),
               trace.events.size(), trace.dropped ? str(", ", trace.dropped, " earlier ones dropped by the ring").c_str() : "");
   std::printf("  peak allocated          %s\n", format_bytes(static_cast<double>(f.peak_allocated)).c_str());
   std::printf("  peak reserved           %s\n", format_bytes(static_cast<double>(f.peak_reserved)).c_str());
@@ -46,7 +43,7 @@ int run_alloc_report(const ParsedArgs& args) {
   for (std::size_t c = 0; c < timeline.categories.size(); ++c) {
     const double peak = *std::max_element(timeline.allocated[c].begin(), timeline.allocated[c].end());
     names.push_back(str(timeline.categories[c], " (", format_bytes(peak), ")"));
-    std::printf("    %-22s %s\n", timeline.categories[c].c_str(), format_bytes(peak).c_str());
+    std::printf("    %-22s %s\n", printable(timeline.categories[c]).c_str(), format_bytes(peak).c_str());
   }
   if (auto out = args.get("output")) {
     StackedAreaChart chart{str("Memory on ", trace.device, " (", trace.mode, " allocator)"), "time (ms)",

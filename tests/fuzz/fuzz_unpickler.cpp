@@ -1,9 +1,11 @@
 // libFuzzer target: the unpickler on arbitrary bytes. Any input must end in a result or a
-// pthrun::Error; a crash, a sanitizer report, a hang or a huge allocation is a bug.
-// Built and run by tools/fuzz.sh.
+// pthrun::Error whose message is one clean line; a crash, a sanitizer report, a hang or a huge
+// allocation (fuzz.sh runs with -rss_limit_mb) is a bug. The tree it builds is written as JSON,
+// as `inspect --json` does, which must parse back. Built and run by tools/fuzz.sh.
 #include <cstddef>
 #include <cstdint>
 
+#include "fuzz_checks.h"
 #include "loader/pickle.h"
 #include "loader/value.h"
 #include "runtime/error.h"
@@ -17,8 +19,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     const pthrun::Unpickled u = pthrun::unpickle({data + 1, size - 1}, {"fuzz"}, ids);
     pthrun::JsonWriter out;
     pthrun::write_value_json(out, u.root);
+    pthrun::fuzz::require_valid_json(out.text());
     (void)pthrun::plain_values(u.root);
-  } catch (const pthrun::Error&) {
+  } catch (const pthrun::Error& e) {
+    pthrun::fuzz::require_clean_line(e.what());
   }
   return 0;
 }
