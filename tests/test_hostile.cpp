@@ -204,7 +204,11 @@ std::vector<Case> cases() {
 
 TEST_CASE("hostile files: refused, in one line, with memory bounded by the file") {
   TempDir dir("hostile");
+  // The program alone (its libraries: with the CUDA backend, most of it), for reference.
+  const Measured alone = run_measured({"--help"}, dir);
   std::string table = "\n| case | file bytes | peak RSS | bound | seconds |\n|---|---|---|---|---|\n";
+  table += str("| `pthrun --help`, for reference | - | ", format_bytes(static_cast<double>(alone.peak_rss)), " | - | ",
+               alone.seconds, " |\n");
   for (Case& c : cases()) {
     CAPTURE(c.what);
     const Setup setup = c.make(dir);
