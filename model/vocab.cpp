@@ -21,6 +21,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// GPT-2's files are 1 MB and 0.5 MB; a vocabulary of a million tokens fits too. A file far
+// larger is not one, and is not read whole.
+constexpr std::size_t kMaxVocabFileBytes = std::size_t(64) << 20;
+
 // GPT-2's byte-level alphabet; every symbol is below U+0100 + 68.
 constexpr char32_t alphabet_end = 0x100 + 68;
 
@@ -83,7 +87,7 @@ int64_t integer_or_minus_one(const JsonValue& value) {
 
 // encoder.json / vocab.json: {"token": id, ...}.
 SymbolIds read_token_ids(const std::string& path, Vocabulary& vocab) {
-  const std::string text = read_file(path);
+  const std::string text = read_file(path, kMaxVocabFileBytes);
   const JsonValue doc = with_context({path}, [&] { return parse_json(text); });
   PTHRUN_CHECK(doc.is_object(), path, ": expected a JSON object of token -> id, found ", json_describe(doc));
   const auto& members = doc.get_ref<const JsonValue::object_t&>();
@@ -120,7 +124,7 @@ SymbolIds read_token_ids(const std::string& path, Vocabulary& vocab) {
 
 // vocab.bpe / merges.txt: an optional "#version" line, then "left right" per line, by rank.
 void read_merges(const std::string& path, const std::string& vocab_path, const SymbolIds& ids, Vocabulary& vocab) {
-  const std::string text = read_file(path);
+  const std::string text = read_file(path, kMaxVocabFileBytes);
   std::unordered_map<uint64_t, std::size_t> line_of_pair;
   std::string joined;
   std::size_t line_no = 0;

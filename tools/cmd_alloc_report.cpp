@@ -8,6 +8,7 @@
 #include "runtime/alloc_trace.h"
 #include "runtime/error.h"
 #include "runtime/file_util.h"
+#include "runtime/json.h"
 #include "runtime/quote.h"
 #include "tools/alloc_timeline.h"
 #include "tools/cli.h"
@@ -21,7 +22,7 @@ namespace {
 int run_alloc_report(const ParsedArgs& args) {
   args.max_positional(1);
   const std::string& path = args.positional(0, "the trace file (TRACE.json)");
-  const std::string text = read_file(path);
+  const std::string text = read_file(path, JsonLimits{}.max_bytes);
   const TraceDocument trace = with_context({path}, [&] { return trace_from_json(text); });
   const Fragmentation f = fragmentation(trace);
   std::printf("trace of %s (%s allocator): %zu events%s\n", printable(trace.device).c_str(), printable(trace.mode).c_str(),
