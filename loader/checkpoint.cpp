@@ -13,6 +13,7 @@
 #include "loader/stream_loader.h"
 #include "runtime/checked_math.h"
 #include "runtime/error.h"
+#include "runtime/quote.h"
 
 namespace pthrun {
 
@@ -44,26 +45,39 @@ std::string hex_prefix(const MappedFile& file) {
   return out;
 }
 
-// Names tensor leaves by key path and validates each tensor once.
+// Names tensor leaves by key path and validates each tensor once. Names are checked before
+// they are built (length, depth), and what the names and descriptions take is charged against
+// the checkpoint's metadata budget, so a tree that references one long key a million times
+// cannot make a million long names.
 class Finisher {
  public:
-  Finisher(Checkpoint::Impl& impl, Part& part) : impl_(impl), part_(part), resolved_(part.tensors.size()) {}
+  Finisher(Checkpoint::Impl& impl, Part& part)
+      : impl_(impl),
+        part_(part),
+        resolved_(part.tensors.size()),
+        memory_limit_(kMetadataMemoryBase + kMetadataMemoryPerByte * impl.metadata_bytes) {}
 
-  void walk(const Value& value, const std::string& name) {
+  void walk(const Value& value, const std::string& name, std::size_t depth) {
     if (value.kind() == Value::Kind::tensor) {
       const std::size_t index = value.tensor_index();
       PTHRUN_ASSERT(index < part_.tensors.size());
+      // The description (in a vector that may double), its name, and the name in names_.
+      charge(2 * sizeof(TensorInfo) + 2 * name.size() + 128);
       if (!resolved_[index]) resolved_[index] = resolve(part_.tensors[index], name);
       TensorInfo info = *resolved_[index];
       info.name = name;
-      PTHRUN_CHECK(names_.insert(name).second, impl_.path, ": two tensors are both named '", name, "'");
+      PTHRUN_CHECK(names_.insert(name).second, "two tensors are both named ", in_quotes(name));
       impl_.tensors.push_back(std::move(info));
       return;
     }
-    if (!value.is_container()) return;
+    if (!value.is_container() || !value.contains_tensor()) return;
+    PTHRUN_CHECK(depth < kMaxNameDepth, "tensors nested more than ", kMaxNameDepth, " levels deep (under ",
+                 in_quotes(name, 64), ")");
+    // Every name below a dict holding tensors is checked, the plain values' too: they are the
+    // names `inspect` lists.
     for (std::size_t i = 0; i < value.items().size(); ++i) {
-      const std::string key = value.kind() == Value::Kind::dict ? value.keys()[i].key_text() : std::to_string(i);
-      walk(value.items()[i], name.empty() ? key : name + "." + key);
+      const std::string child = child_name(value, i, name);
+      if (value.items()[i].contains_tensor()) walk(value.items()[i], child, depth + 1);
     }
   }
 
@@ -75,17 +89,40 @@ class Finisher {
   }
 
  private:
+  // "<name>.<key>", refused before it is built when it would be too long.
+  static std::string child_name(const Value& container, std::size_t i, const std::string& name) {
+    const bool dict = container.kind() == Value::Kind::dict;
+    const std::size_t key_size = dict ? container.keys()[i].key_text_size() : std::to_string(i).size();
+    const std::size_t size = name.empty() ? key_size : name.size() + 1 + key_size;
+    if (size > kMaxNameBytes) {
+      const Value& key = container.keys()[i];  // lists' keys are never this long
+      const std::string start = key.is_text() ? key.as_string().substr(0, 64) : key.key_text();
+      throw Error(str("a key path of ", size, " bytes, more than the ", kMaxNameBytes, " allowed: ",
+                      in_quotes((name.empty() ? "" : name.substr(0, 64) + ".") + start, 64), "..."));
+    }
+    const std::string key = dict ? container.keys()[i].key_text() : std::to_string(i);
+    return name.empty() ? key : name + "." + key;
+  }
+
+  void charge(std::size_t bytes) {
+    memory_ += bytes;
+    PTHRUN_CHECK(memory_ <= memory_limit_, "the tensors' names and descriptions would take more than ", memory_limit_,
+                 " bytes for ", impl_.metadata_bytes, " bytes of metadata (a tensor referenced many times?)");
+  }
+
+ private:
   TensorInfo resolve(const RawTensor& raw, const std::string& name) {
     const StorageRecord& record = impl_.record(raw.storage_key);
     const DType* dtype = torch_dtype(raw.dtype);
-    PTHRUN_CHECK(dtype, record.where, ": unsupported dtype ", raw.dtype, " (tensor '", name,
-                 "'); pthrun reads float32, float16, bfloat16, float64, int64, int32, int16, int8, uint8 and bool");
+    PTHRUN_CHECK_AT(record.where, dtype, "unsupported dtype ", raw.dtype, " (tensor ", in_quotes(name),
+                    "); pthrun reads float32, float16, bfloat16, float64, int64, int32, int16, int8, uint8 and bool");
     auto [it, inserted] = storage_dtypes_.emplace(raw.storage_key, *dtype);
-    PTHRUN_CHECK(it->second == *dtype, record.where, ": the storage is viewed as both ", dtype_name(it->second),
-                 " and ", dtype_name(*dtype), " (tensor '", name, "')");
+    PTHRUN_CHECK_AT(record.where, it->second == *dtype, "the storage is viewed as both ", dtype_name(it->second),
+                    " and ", dtype_name(*dtype), " (tensor ", in_quotes(name), ")");
     const auto size = static_cast<int64_t>(itemsize(*dtype));
-    PTHRUN_CHECK(!(record.big_endian && size > 1), record.where,
-                 ": big-endian data (byteorder 'big') is not supported; save the checkpoint on a little-endian machine");
+    PTHRUN_CHECK_AT(
+        record.where, !(record.big_endian && size > 1),
+        "big-endian data (byteorder 'big') is not supported; save the checkpoint on a little-endian machine");
     TensorInfo info;
     info.dtype = *dtype;
     info.shape = raw.shape;
@@ -102,6 +139,8 @@ class Finisher {
   std::vector<std::optional<TensorInfo>> resolved_;
   std::unordered_set<std::string> names_;
   std::unordered_map<std::string, DType> storage_dtypes_;
+  const uint64_t memory_limit_;
+  uint64_t memory_ = 0;
 };
 
 // The dicts whose values include tensors directly and whose other values hold none.
@@ -174,67 +213,75 @@ std::size_t torch_itemsize(std::string_view name) {
 
 const StorageRecord& Checkpoint::Impl::record(const std::string& storage_key) const {
   auto it = storages.find(storage_key);
-  PTHRUN_CHECK(it != storages.end(), path, ": no storage '", storage_key, "'");
+  PTHRUN_CHECK_AT(path, it != storages.end(), "no storage ", in_quotes(storage_key));
   return it->second;
 }
 
 CheckpointFormat detect_file_format(const MappedFile& file) {
   const std::string& path = file.path();
-  PTHRUN_CHECK(file.size() > 0, path, ": the file is empty");
+  PTHRUN_CHECK_AT(path, file.size() > 0, "the file is empty");
   const uint8_t* p = file.data();
   auto starts = [&](const char* magic, std::size_t n) { return file.size() >= n && std::memcmp(p, magic, n) == 0; };
   if (starts("PK\x03\x04", 4) || starts("PK\x05\x06", 4)) return CheckpointFormat::zip;
   if (is_legacy_stream(file)) return CheckpointFormat::legacy;
   if (starts("PYTORCH1", 8))
-    throw Error(str(path, ": the PYTORCH1 preview format is not supported; re-save the checkpoint with torch.save"));
+    throw Error(path, str("the PYTORCH1 preview format is not supported; re-save the checkpoint with torch.save"));
   if (file.size() >= 512 && std::memcmp(p + 257, "ustar", 5) == 0)
-    throw Error(str(path, ": a tar archive: the checkpoint format of torch before 0.1.10 is not supported; "
+    throw Error(path, str("a tar archive: the checkpoint format of torch before 0.1.10 is not supported; "
                           "re-save it with a current torch.save"));
   if (file.size() >= 10 && p[8] == '{') return CheckpointFormat::safetensors;
-  throw Error(str(path, ": not a checkpoint pthrun can read (first bytes ", hex_prefix(file),
-                  "); expected a torch.save zip, a legacy torch file, safetensors, or a folder of .pth files"));
+  throw Error(path, str("not a checkpoint pthrun can read (first bytes ", hex_prefix(file),
+                        "); expected a torch.save zip, a legacy torch file, safetensors, or a folder of .pth files"));
 }
 
 void check_view(const TensorInfo& info, const StorageRecord& record) {
   const auto size = static_cast<int64_t>(itemsize(info.dtype));
   const std::string& name = info.name;
-  PTHRUN_CHECK(record.nbytes % static_cast<uint64_t>(size) == 0, record.where, ": ", record.nbytes,
-               " bytes is not a whole number of ", dtype_name(info.dtype), " elements (tensor '", name, "')");
-  PTHRUN_CHECK(info.shape.size() == info.strides.size(), record.where, ": tensor '", name, "' has shape ",
-               info.shape.to_string(), " but stride ", info.strides.to_string());
+  PTHRUN_CHECK_AT(record.where, record.nbytes % static_cast<uint64_t>(size) == 0, record.nbytes,
+                  " bytes is not a whole number of ", dtype_name(info.dtype), " elements (tensor ", in_quotes(name),
+                  ")");
+  PTHRUN_CHECK_AT(record.where, info.shape.size() == info.strides.size(), "tensor ", in_quotes(name), " has shape ",
+                  info.shape.to_string(), " but stride ", info.strides.to_string());
   const auto storage_elems = static_cast<int64_t>(record.nbytes / static_cast<uint64_t>(size));
   int64_t numel = 1, last = info.storage_offset;
-  PTHRUN_CHECK(info.storage_offset >= 0, record.where, ": tensor '", name, "' has a negative storage offset");
+  PTHRUN_CHECK_AT(record.where, info.storage_offset >= 0, "tensor ", in_quotes(name), " has a negative storage offset");
   for (int d = 0; d < info.shape.size(); ++d) {
-    PTHRUN_CHECK(info.shape[d] >= 0 && info.strides[d] >= 0, record.where, ": tensor '", name,
-                 "' has a negative size or stride");
+    PTHRUN_CHECK_AT(record.where, info.shape[d] >= 0 && info.strides[d] >= 0, "tensor ", in_quotes(name),
+                    " has a negative size or stride");
     int64_t reach = 0;
-    PTHRUN_CHECK(!__builtin_mul_overflow(numel, info.shape[d], &numel), record.where, ": tensor '", name,
-                 "' of shape ", info.shape.to_string(), ": its size overflows 64 bits");
-    PTHRUN_CHECK(info.shape[d] == 0 || (!__builtin_mul_overflow(info.shape[d] - 1, info.strides[d], &reach) &&
-                                        !__builtin_add_overflow(last, reach, &last)),
-                 record.where, ": tensor '", name, "' (shape ", info.shape.to_string(), ", stride ",
-                 info.strides.to_string(), ", offset ", info.storage_offset, "): its extent overflows 64 bits");
+    PTHRUN_CHECK_AT(record.where, !__builtin_mul_overflow(numel, info.shape[d], &numel), "tensor ", in_quotes(name),
+                    " of shape ", info.shape.to_string(), ": its size overflows 64 bits");
+    PTHRUN_CHECK_AT(record.where,
+                    info.shape[d] == 0 || (!__builtin_mul_overflow(info.shape[d] - 1, info.strides[d], &reach) &&
+                                           !__builtin_add_overflow(last, reach, &last)),
+                    "tensor ", in_quotes(name), " (shape ", info.shape.to_string(), ", stride ",
+                    info.strides.to_string(), ", offset ", info.storage_offset, "): its extent overflows 64 bits");
   }
-  PTHRUN_CHECK(static_cast<uint64_t>(numel) <= kMaxViewBytes / static_cast<uint64_t>(size), record.where,
-               ": tensor '", name, "' of shape ", info.shape.to_string(), " is larger than ", kMaxViewBytes, " bytes");
+  PTHRUN_CHECK_AT(record.where, static_cast<uint64_t>(numel) <= kMaxViewBytes / static_cast<uint64_t>(size), "tensor ",
+                  in_quotes(name), " of shape ", info.shape.to_string(), " is larger than ", kMaxViewBytes, " bytes");
   if (numel == 0)
-    PTHRUN_CHECK(info.storage_offset <= storage_elems, record.where, ": empty tensor '", name, "' at offset ",
-                 info.storage_offset, " lies beyond its storage of ", storage_elems, " elements");
+    PTHRUN_CHECK_AT(record.where, info.storage_offset <= storage_elems, "empty tensor ", in_quotes(name), " at offset ",
+                    info.storage_offset, " lies beyond its storage of ", storage_elems, " elements");
   else
-    PTHRUN_CHECK(last < storage_elems, record.where, ": tensor '", name, "' (shape ", info.shape.to_string(),
-                 ", stride ", info.strides.to_string(), ", offset ", info.storage_offset, ") reaches element ", last,
-                 " of a storage of ", storage_elems, " elements");
+    PTHRUN_CHECK_AT(record.where, last < storage_elems, "tensor ", in_quotes(name), " (shape ", info.shape.to_string(),
+                    ", stride ", info.strides.to_string(), ", offset ", info.storage_offset, ") reaches element ", last,
+                    " of a storage of ", storage_elems, " elements");
 }
 
 void finish(Checkpoint::Impl& impl, Part part) {
   Finisher finisher(impl, part);
-  finisher.walk(part.root, "");
+  finisher.walk(part.root, "", 0);
   impl.by_index = finisher.by_index();
   impl.root = std::move(part.root);
 }
 
 Checkpoint Checkpoint::open(const std::string& path) {
+  // No error leaves without naming the file (errors from deep inside, an overflow or a JSON
+  // type check, are given it here).
+  return with_context({path}, [&] { return open_file(path); });
+}
+
+Checkpoint Checkpoint::open_file(const std::string& path) {
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   struct stat info {};
@@ -295,13 +342,16 @@ std::vector<TensorInfo> Checkpoint::state_dict(std::string_view key) const {
     if (!node) {
       std::string top;  // what there is to choose from, at the top of the tree
       if (root.kind() == Value::Kind::dict)
-        for (std::size_t i = 0; i < root.keys().size() && i < 10; ++i) top += (i ? ", " : "") + root.keys()[i].key_text();
-      throw Error(str(impl_->path, ": no entry '", key, "' in the checkpoint",
-                      top.empty() ? std::string() : str(" (its top-level keys: ", top, root.keys().size() > 10 ? ", ..." : "", ")")));
+        for (std::size_t i = 0; i < root.keys().size() && i < 10; ++i)
+          top += (i ? ", " : "") + printable(root.keys()[i].key_text(), 64);
+      throw Error(impl_->path,
+                  str("no entry ", in_quotes(key), " in the checkpoint",
+                      top.empty() ? std::string()
+                                  : str(" (its top-level keys: ", top, root.keys().size() > 10 ? ", ..." : "", ")")));
     }
     if (node->kind() == Value::Kind::tensor) return one(*node);
-    PTHRUN_CHECK(is_state_dict(*node), impl_->path, ": entry '", key, "' is a ", kind_name(node->kind()),
-                 node->kind() == Value::Kind::dict ? " without tensor values" : "", ", not a dict of tensors");
+    PTHRUN_CHECK_AT(impl_->path, is_state_dict(*node), "entry ", in_quotes(key), " is a ", kind_name(node->kind()),
+                    node->kind() == Value::Kind::dict ? " without tensor values" : "", ", not a dict of tensors");
     return entries(*node);
   }
   if (root.kind() == Value::Kind::tensor) return one(root);
@@ -325,12 +375,12 @@ std::vector<TensorInfo> Checkpoint::state_dict(std::string_view key) const {
     if (found.size() == 1) return entries(*found.front().first);
     if (found.size() > 1) {
       std::string names;
-      for (const auto& f : found) names += (names.empty() ? "'" : ", '") + f.second + "'";
-      throw Error(str(impl_->path, ": several dicts of tensors (", names, "); choose one with a key"));
+      for (const auto& f : found) names += (names.empty() ? "" : ", ") + in_quotes(f.second);
+      throw Error(impl_->path, str("several dicts of tensors (", names, "); choose one with a key"));
     }
     level = std::move(next);
   }
-  throw Error(str(impl_->path, ": no dict of tensors in the checkpoint"));
+  throw Error(impl_->path, str("no dict of tensors in the checkpoint"));
 }
 
 Tensor Checkpoint::read(const TensorInfo& info) const {
@@ -341,9 +391,9 @@ Tensor Checkpoint::read(const TensorInfo& info) const {
 
 Tensor Checkpoint::map(const TensorInfo& info) const {
   const StorageRecord& record = impl_->record(info.storage_key);
-  PTHRUN_CHECK(!record.compressed(), record.where, ": a compressed record cannot be mapped; read() copies it");
-  PTHRUN_CHECK(!record.big_endian || itemsize(info.dtype) == 1, record.where,
-               ": big-endian data cannot be mapped; read() converts it");
+  PTHRUN_CHECK_AT(record.where, !record.compressed(), "a compressed record cannot be mapped; read() copies it");
+  PTHRUN_CHECK_AT(record.where, !record.big_endian || itemsize(info.dtype) == 1,
+                  "big-endian data cannot be mapped; read() converts it");
   check_view(info, record);
   // The storage borrows the record's bytes and holds the mapping, as long as any view lives.
   auto* bytes = const_cast<uint8_t*>(record.file->data() + record.offset);

@@ -73,6 +73,7 @@ class Checkpoint {
 
  private:
   explicit Checkpoint(std::unique_ptr<Impl> impl);
+  static Checkpoint open_file(const std::string& path);
   std::unique_ptr<Impl> impl_;
 };
 

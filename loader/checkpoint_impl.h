@@ -6,9 +6,15 @@
 // and returns a Part: the value tree and the tensors as the file describes them. finish()
 // then names every tensor by its key path and checks each view against its record, so the
 // checks are written once for all formats.
+//
+// Memory: the metadata a checkpoint holds (its tree, names, records and tensor descriptions)
+// may take at most kMetadataMemoryBase + kMetadataMemoryPerByte x the metadata bytes the
+// readers report in Impl::metadata_bytes (pickles, a safetensors header); finish() charges what
+// it builds against that, and the unpickler keeps its own budget of the same shape.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -20,9 +26,17 @@
 
 namespace pthrun {
 
+// Names are key paths: a tensor's name may hold at most this many bytes and segments.
+constexpr std::size_t kMaxNameBytes = 1024;
+constexpr std::size_t kMaxNameDepth = 64;
+constexpr uint64_t kMetadataMemoryBase = uint64_t(32) << 20;
+constexpr uint64_t kMetadataMemoryPerByte = 12;  // torch's state dicts need 4 to 6
+
 // Where a storage's bytes are: a range of a mapped file, or a compressed zip entry.
 struct StorageRecord {
-  std::string where;  // "model.pth: entry archive/data/0", for messages
+  ErrorContext where;           // {"model.pth", "entry archive/data/0"}, for messages
+  std::string name;             // the record's name in its file ("archive/data/0"); empty without one
+  std::optional<uint32_t> crc;  // the CRC-32 a zip archive records for it
   std::shared_ptr<const MappedFile> file;
   uint64_t offset = 0;  // of the first byte in `file` (uncompressed records)
   uint64_t nbytes = 0;
@@ -55,6 +69,7 @@ struct Checkpoint::Impl {
   std::vector<TensorInfo> tensors;   // every tensor leaf, named by its full key path
   std::unordered_map<std::string, StorageRecord> storages;
   std::vector<std::unique_ptr<ZipArchive>> archives;  // keep the records' entries alive
+  uint64_t metadata_bytes = 0;                        // pickles and headers read, for the memory budget
 
   const StorageRecord& record(const std::string& storage_key) const;
 };

@@ -90,17 +90,17 @@ int register_mapping(const void* data, uint64_t size) {
 
 std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   FileDescriptor file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  PTHRUN_CHECK(file.fd >= 0, "cannot open ", path, ": ", std::strerror(errno));
+  PTHRUN_CHECK_AT(path, file.fd >= 0, "cannot open: ", std::strerror(errno));
   struct stat info {};
-  PTHRUN_CHECK(::fstat(file.fd, &info) == 0, "cannot read ", path, ": ", std::strerror(errno));
-  PTHRUN_CHECK(S_ISREG(info.st_mode), path, " is not a regular file");
+  PTHRUN_CHECK_AT(path, ::fstat(file.fd, &info) == 0, "cannot read: ", std::strerror(errno));
+  PTHRUN_CHECK_AT(path, S_ISREG(info.st_mode), "not a regular file");
   std::shared_ptr<MappedFile> mapped(new MappedFile);
   mapped->path_ = path;
   mapped->size_ = static_cast<uint64_t>(info.st_size);
   if (mapped->size_ == 0) return mapped;
   void* data = ::mmap(nullptr, static_cast<std::size_t>(mapped->size_), PROT_READ, MAP_PRIVATE, file.fd, 0);
-  PTHRUN_CHECK(data != MAP_FAILED, "cannot map ", path, " (", format_bytes(static_cast<double>(mapped->size_)),
-               "): ", std::strerror(errno));
+  PTHRUN_CHECK_AT(path, data != MAP_FAILED, "cannot map its ", format_bytes(static_cast<double>(mapped->size_)), ": ",
+                  std::strerror(errno));
   mapped->data_ = static_cast<const uint8_t*>(data);
   mapped->slot_ = register_mapping(data, mapped->size_);
   return mapped;
@@ -118,8 +118,8 @@ void MappedFile::check_intact() const {
   if (slot_ < 0 || !slots[slot_].truncated.load()) return;
   struct stat info {};
   const bool exists = ::stat(path_.c_str(), &info) == 0;
-  throw Error(str(path_, " was truncated while pthrun was reading it: it had ", size_, " bytes, it has ",
-                  exists ? std::to_string(info.st_size) : std::string("none (it is gone)"), " now"));
+  throw Error(path_, str("the file was truncated while pthrun was reading it: it had ", size_, " bytes, it has ",
+                         exists ? std::to_string(info.st_size) : std::string("none (it is gone)"), " now"));
 }
 
 void MappedFile::advise_sequential() const {

@@ -5,12 +5,15 @@
 //
 // Limits (PickleLimits) bound everything a hostile pickle could inflate: lengths are checked
 // against the bytes that remain before any copy, the memo is a map (a huge index costs
-// nothing), and nesting, stack, node and string sizes are capped.
+// nothing), nesting, stack, node and string sizes are capped, and every allocation is charged
+// against a memory budget that grows with the bytes read (charge()).
 #include <algorithm>
 #include <array>
 #include <cstring>
 
 #include "loader/pickle_machine.h"
+#include "runtime/quote.h"
+#include "runtime/utf8.h"
 
 namespace pthrun::pickle_detail {
 
@@ -30,6 +33,28 @@ enum Arg : uint8_t {
   arg_text8,    // u8 length, then bytes
   arg_lines2,   // "module\nname\n"
 };
+
+// A dict from its children (key, value, key, value, ...). Python keeps the first position of
+// a repeated key and its last value. Keys are compared by kind and content without copying
+// them: a key may be a long string shared by many dicts.
+Value make_dict(std::vector<Value> children, bool ordered) {
+  std::vector<Value> keys, values;
+  std::unordered_map<std::string_view, std::size_t> texts[2];  // str keys, bytes keys
+  std::unordered_map<std::string, std::size_t> others;         // ints, bools, None, floats
+  for (std::size_t i = 0; i + 1 < children.size(); i += 2) {
+    Value& key = children[i];
+    std::size_t first = keys.size();
+    if (key.is_text()) first = texts[key.kind() == Value::Kind::bytes].emplace(key.as_string(), first).first->second;
+    else first = others.emplace(str(kind_name(key.kind()), ":", key.key_text()), first).first->second;
+    if (first == keys.size()) {
+      keys.push_back(std::move(key));
+      values.push_back(std::move(children[i + 1]));
+    } else {
+      values[first] = std::move(children[i + 1]);
+    }
+  }
+  return Value::dict(std::move(keys), std::move(values), ordered);
+}
 
 }  // namespace
 
@@ -124,19 +149,36 @@ struct OpcodeTable {
   }
 };
 
-Machine::Machine(std::span<const uint8_t> bytes, std::string_view where, PersistentIds ids,
+Machine::Machine(std::span<const uint8_t> bytes, const ErrorContext& where, PersistentIds ids,
                  const PickleLimits& limits)
-    : bytes_(bytes), where_(where), ids_(ids), limits_(limits) {}
+    : bytes_(bytes), where_(where), ids_(ids), limits_(limits) {
+  // The limit is on the pickle, which ends at STOP: a legacy file's storages follow it.
+  if (bytes_.size() > limits_.max_bytes) {
+    bytes_ = bytes_.first(limits_.max_bytes);
+    capped_ = true;
+  }
+}
 
 std::string Machine::position() const { return str(" (", op_name_, " at byte ", op_at_, ")"); }
 
+void Machine::charge(std::size_t bytes) {
+  memory_ += bytes;
+  const std::size_t limit = limits_.memory_base + limits_.memory_per_byte * pos_;
+  if (memory_ > limit)
+    fail("the pickle would take more than ", limit, " bytes of memory after reading ", pos_,
+         " bytes (shared references or many small objects)");
+}
+
 NodeId Machine::add(Node node) {
   if (nodes_.size() >= limits_.max_nodes) fail("more than ", limits_.max_nodes, " objects");
+  charge(sizeof(Node) + node.text.size() + node.items.size() * sizeof(NodeId));
   nodes_.push_back(std::move(node));
   return static_cast<NodeId>(nodes_.size() - 1);
 }
 
 const uint8_t* Machine::take(uint64_t n, const char* what) {
+  if (n > bytes_.size() - pos_ && capped_)
+    fail("the pickle does not end within the limit of ", limits_.max_bytes, " bytes");
   if (n > bytes_.size() - pos_)
     fail("truncated: ", what, " needs ", n, " bytes, ", bytes_.size() - pos_, " remain");
   const uint8_t* p = bytes_.data() + pos_;
@@ -202,11 +244,11 @@ Machine::Operand Machine::decode(uint8_t arg_kind) {
 }
 
 Unpickled Machine::run() {
-  if (bytes_.size() > limits_.max_bytes)
-    refuse("a pickle of ", bytes_.size(), " bytes exceeds the limit of ", limits_.max_bytes);
   while (!stopped_) {
     op_at_ = pos_;
     op_name_ = "end of data";
+    if (pos_ >= bytes_.size() && capped_)
+      fail("the pickle does not end within the limit of ", limits_.max_bytes, " bytes");
     if (pos_ >= bytes_.size()) fail("truncated: the pickle ends without STOP");
     const uint8_t code = bytes_[pos_++];
     const OpcodeTable::Row* row = OpcodeTable::find(code);
@@ -217,61 +259,73 @@ Unpickled Machine::run() {
     (this->*row->run)(decode(row->arg));
   }
   Unpickled out;
-  std::size_t budget = limits_.max_nodes;
-  out.root = to_value(stack_.back(), 0, budget);
+  charge(nodes_.size() * sizeof(converted_[0]));
+  converted_.resize(nodes_.size());
+  out.root = to_value(stack_.back(), 0).value;
   out.storages = std::move(storages);
   out.tensors = std::move(tensors);
   out.end = pos_;
   return out;
 }
 
-Value Machine::to_value(NodeId id, std::size_t depth, std::size_t& budget) const {
-  if (depth > limits_.max_depth) refuse("values nested deeper than ", limits_.max_depth, " levels (or a container that contains itself)");
-  if (budget == 0) refuse("the pickle expands to more than ", limits_.max_nodes, " values (shared references)");
-  --budget;
-  const Node& n = nodes_[id];
-  auto children = [&](std::size_t first, std::size_t step) {
-    std::vector<Value> out;
-    out.reserve(n.items.size() / step);
-    for (std::size_t i = first; i < n.items.size(); i += step) out.push_back(to_value(n.items[i], depth + 1, budget));
-    return out;
+// Each object is converted once; a second reference shares the Value. What the tree costs
+// expanded (as its walkers will see it) is summed on the way up and held to the limits.
+const Machine::Converted& Machine::to_value(NodeId id, std::size_t depth) {
+  auto too_deep = [&] {
+    refuse("values nested deeper than ", limits_.max_depth, " levels (or a container that contains itself)");
   };
+  if (converted_[id]) {
+    if (depth + converted_[id]->height > limits_.max_depth) too_deep();
+    return *converted_[id];
+  }
+  if (depth > limits_.max_depth) too_deep();
+  const Node& n = nodes_[id];
+  Converted out;
+  out.values = 1;
+  out.bytes = sizeof(Value);
+  std::vector<Value> children;
+  children.reserve(n.items.size());
+  for (NodeId item : n.items) {
+    const Converted& child = to_value(item, depth + 1);
+    children.push_back(child.value);
+    out.height = std::max(out.height, child.height + 1);
+    out.values += child.values;
+    out.bytes += child.bytes;
+    // Both are bounded by the budget below, so the sums never overflow.
+    if (out.values > limits_.max_nodes)
+      refuse("the pickle expands to more than ", limits_.max_nodes, " values (shared references)");
+    const std::size_t limit = limits_.memory_base + limits_.memory_per_byte * pos_;
+    if (out.bytes > limit) refuse("the pickle expands to more than ", limit, " bytes of values (shared references)");
+  }
+  charge(sizeof(Value) * (1 + children.size()));
   switch (n.kind) {
-    case NodeKind::none: return Value();
-    case NodeKind::boolean: return Value::boolean(n.flag);
-    case NodeKind::integer: return Value::integer(n.number);
-    case NodeKind::floating: return Value::floating(n.real);
-    case NodeKind::string: return Value::string(n.text);
-    case NodeKind::bytes: return Value::bytes(n.text);
-    case NodeKind::tuple: return Value::tuple(children(0, 1));
-    case NodeKind::list: return Value::list(children(0, 1));
-    case NodeKind::dict: {
-      // Python keeps the first position of a repeated key and its last value.
-      std::vector<Value> keys = children(0, 2), values = children(1, 2);
-      std::vector<Value> unique_keys, unique_values;
-      std::unordered_map<std::string, std::size_t> seen;
-      for (std::size_t i = 0; i < keys.size(); ++i) {
-        const std::string identity = str(kind_name(keys[i].kind()), ":", keys[i].key_text());
-        auto [it, inserted] = seen.emplace(identity, unique_keys.size());
-        if (inserted) {
-          unique_keys.push_back(std::move(keys[i]));
-          unique_values.push_back(std::move(values[i]));
-        } else {
-          unique_values[it->second] = std::move(values[i]);
-        }
-      }
-      return Value::dict(std::move(unique_keys), std::move(unique_values), n.flag);
-    }
-    case NodeKind::tensor: return Value::tensor(static_cast<std::size_t>(n.number));
+    case NodeKind::none: break;
+    case NodeKind::boolean: out.value = Value::boolean(n.flag); break;
+    case NodeKind::integer: out.value = Value::integer(n.number); break;
+    case NodeKind::floating: out.value = Value::floating(n.real); break;
+    case NodeKind::string: out.value = Value::string(n.text); break;
+    case NodeKind::bytes: out.value = Value::bytes(n.text); break;
+    case NodeKind::tuple: out.value = Value::tuple(std::move(children)); break;
+    case NodeKind::list: out.value = Value::list(std::move(children)); break;
+    case NodeKind::dict: out.value = make_dict(std::move(children), n.flag); break;
+    case NodeKind::tensor: out.value = Value::tensor(static_cast<std::size_t>(n.number)); break;
     case NodeKind::global:
       // A dtype is a plain value in some checkpoints (a config's torch_dtype).
-      if (n.tag == GlobalTag::dtype) return Value::string("torch." + n.text);
-      refuse("the pickle holds the global ", n.text, " as a value; only tensors and plain values are read");
+      if (n.tag != GlobalTag::dtype)
+        refuse("the pickle holds the global ", printable(n.text),
+               " as a value; only tensors and plain values are read");
+      out.value = Value::string("torch." + n.text);
+      break;
     case NodeKind::storage:
-      refuse("the pickle holds a bare storage (key '", storages[static_cast<std::size_t>(n.number)].key,
-             "'), not a tensor");
+      refuse("the pickle holds a bare storage (key ", in_quotes(storages[static_cast<std::size_t>(n.number)].key),
+             "), not a tensor");
   }
-  PTHRUN_ASSERT(false);
+  if (n.kind == NodeKind::string || n.kind == NodeKind::bytes) {
+    charge(n.text.size());
+    out.bytes += n.text.size();
+  }
+  converted_[id] = std::move(out);
+  return *converted_[id];
 }
 
 void Machine::push(NodeId id) {
@@ -304,6 +358,7 @@ void Machine::attach(NodeId container, NodeId child) {
   const uint32_t depth = std::max(nodes_[container].depth, nodes_[child].depth + 1);
   if (depth > limits_.max_depth) fail("values nested deeper than ", limits_.max_depth, " levels");
   nodes_[container].depth = depth;
+  charge(2 * sizeof(NodeId));  // the item, and the vector's room to grow
   nodes_[container].items.push_back(child);
 }
 
@@ -331,6 +386,18 @@ NodeId Machine::make_text(NodeKind kind, std::string_view text) {
   n.kind = kind;
   n.text = std::string(text);
   return add(std::move(n));
+}
+
+void Machine::check_utf8(std::string_view text, const char* what) const {
+  for (std::size_t i = 0; i < text.size();) {
+    const std::size_t n = utf8_sequence_length(text.substr(i));
+    if (n == 0) {
+      const auto offset = static_cast<std::size_t>(reinterpret_cast<const uint8_t*>(text.data()) - bytes_.data()) + i;
+      fail(what, " that is not valid UTF-8: byte 0x", "0123456789abcdef"[static_cast<uint8_t>(text[i]) >> 4],
+           "0123456789abcdef"[static_cast<uint8_t>(text[i]) & 15], " at byte ", offset);
+    }
+    i += n;
+  }
 }
 
 void Machine::check_key(NodeId key) {
@@ -363,7 +430,10 @@ void Machine::op_newfalse(const Operand&) { push(make_scalar(NodeKind::boolean, 
 void Machine::op_int(const Operand& op) { push(make_scalar(NodeKind::integer, op.i)); }
 void Machine::op_uint(const Operand& op) { push(make_scalar(NodeKind::integer, static_cast<int64_t>(op.u))); }
 void Machine::op_float(const Operand& op) { push(make_scalar(NodeKind::floating, 0, op.f)); }
-void Machine::op_unicode(const Operand& op) { push(make_text(NodeKind::string, op.text)); }
+void Machine::op_unicode(const Operand& op) {
+  check_utf8(op.text, "a str");
+  push(make_text(NodeKind::string, op.text));
+}
 void Machine::op_bytes(const Operand& op) { push(make_text(NodeKind::bytes, op.text)); }
 void Machine::op_empty_tuple(const Operand&) { push(make_tuple({})); }
 void Machine::op_tuple(const Operand&) { push(make_tuple(pop_mark())); }
@@ -428,7 +498,11 @@ void Machine::op_setitems(const Operand&) {
   }
 }
 
-void Machine::op_global(const Operand& op) { push(torch_global(*this, op.text, op.text2)); }
+void Machine::op_global(const Operand& op) {
+  check_utf8(op.text, "a global's module");
+  check_utf8(op.text2, "a global's name");
+  push(torch_global(*this, op.text, op.text2));
+}
 
 void Machine::op_stack_global(const Operand&) {
   NodeId name = pop(), module = pop();
@@ -450,7 +524,7 @@ void Machine::op_build(const Operand&) {
 void Machine::op_newobj(const Operand&) {
   pop();
   NodeId cls = pop();
-  fail("this file pickles a Python object of class ", nodes_[cls].text,
+  fail("this file pickles a Python object of class ", printable(nodes_[cls].text),
        "; save model.state_dict() instead (nothing was executed)");
 }
 
@@ -460,9 +534,14 @@ void Machine::op_binpersid(const Operand&) {
 }
 
 void Machine::op_put(const Operand& op) {
-  if (memo_.size() >= limits_.max_memo && !memo_.count(op.u))
-    fail("more than ", limits_.max_memo, " memo entries");
-  memo_[op.u] = top();
+  const NodeId value = top();
+  if (auto it = memo_.find(op.u); it != memo_.end()) {
+    it->second = value;
+    return;
+  }
+  if (memo_.size() >= limits_.max_memo) fail("more than ", limits_.max_memo, " memo entries");
+  charge(64);  // a hash map node and its bucket
+  memo_.emplace(op.u, value);
 }
 
 void Machine::op_memoize(const Operand&) {
@@ -489,7 +568,7 @@ void Machine::op_frame(const Operand& op) {
 
 namespace pthrun {
 
-Unpickled unpickle(std::span<const uint8_t> bytes, std::string_view where, PersistentIds ids,
+Unpickled unpickle(std::span<const uint8_t> bytes, const ErrorContext& where, PersistentIds ids,
                    const PickleLimits& limits) {
   return pickle_detail::Machine(bytes, where, ids, limits).run();
 }

@@ -10,6 +10,13 @@
 // functions, storage classes, dtypes, torch.Size and torch.device. Anything else is refused
 // with an error naming the global; nothing is ever called. Every length is checked against
 // the bytes that remain and against PickleLimits before anything is allocated.
+//
+// Memory is bounded by what was read: everything the unpickler builds (objects, container
+// items, memo entries, tensor descriptions, and the tree of values, where a string referenced
+// n times through the memo counts n times) is charged as it is made against memory_base +
+// memory_per_byte x the bytes read so far. A small pickle cannot become a large tree; the tree
+// itself shares every memo reference (see value.h), so it costs less than it is charged.
+// Strings must be valid UTF-8, as Python's unpickler requires.
 #pragma once
 
 #include <cstddef>
@@ -20,17 +27,20 @@
 #include <vector>
 
 #include "loader/value.h"
+#include "runtime/error.h"
 #include "runtime/shape.h"
 
 namespace pthrun {
 
 struct PickleLimits {
-  std::size_t max_bytes = std::size_t(256) << 20;   // the whole pickle
+  std::size_t max_bytes = std::size_t(256) << 20;    // the pickle, up to STOP (a legacy file goes on)
   std::size_t max_depth = 256;                       // containers and MARKs nested
   std::size_t max_nodes = std::size_t(1) << 21;      // objects created, and values in the tree
   std::size_t max_memo = std::size_t(1) << 20;       // memo entries
   std::size_t max_stack = std::size_t(1) << 20;      // values on the stack at once
   std::size_t max_string = std::size_t(64) << 20;    // one str or bytes value
+  std::size_t memory_base = std::size_t(64) << 20;   // memory: this much, plus
+  std::size_t memory_per_byte = 64;                  //   this much per byte read (torch's need 24 to 42)
 };
 
 // Which persistent ids the pickle may contain.
@@ -63,9 +73,10 @@ struct Unpickled {
   std::size_t end = 0;                   // offset just past STOP
 };
 
-// `where` starts every error message ("model.pth: entry archive/data.pkl"). Reading stops at
-// STOP; `end` says where, so several pickles can be read back to back (the legacy format).
-Unpickled unpickle(std::span<const uint8_t> bytes, std::string_view where, PersistentIds ids,
+// `where` names the file and entry in every error ({"model.pth", "entry archive/data.pkl"}).
+// Reading stops at STOP; `end` says where, so several pickles can be read back to back (the
+// legacy format), and bytes after STOP are never looked at.
+Unpickled unpickle(std::span<const uint8_t> bytes, const ErrorContext& where, PersistentIds ids,
                    const PickleLimits& limits = {});
 
 }  // namespace pthrun

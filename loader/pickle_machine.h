@@ -4,10 +4,12 @@
 // Every object the pickle creates is a Node in one arena and is referred to by index, so memo
 // references share objects exactly as Python's do, a container may even contain itself, and
 // nothing leaks when parsing fails halfway. The arena is turned into a Value tree at the end,
-// which is where cycles and exponential sharing are caught (depth and node limits).
+// converting each object once (a memo reference shares the converted value), which is where
+// cycles (depth) and exponential sharing (values and bytes as expanded) are caught.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -58,7 +60,7 @@ struct Node {
 
 class Machine {
  public:
-  Machine(std::span<const uint8_t> bytes, std::string_view where, PersistentIds ids, const PickleLimits& limits);
+  Machine(std::span<const uint8_t> bytes, const ErrorContext& where, PersistentIds ids, const PickleLimits& limits);
   // Runs to STOP and returns the unpickled tree.
   Unpickled run();
 
@@ -69,15 +71,17 @@ class Machine {
   std::vector<PickledStorage> storages;
   std::unordered_map<std::string, std::size_t> storage_index;  // key -> storages index
   std::vector<PickledTensor> tensors;
+  // Charges `bytes` of memory against the limit (see PickleLimits).
+  void charge(std::size_t bytes);
   // Throws pthrun::Error: "<where>: <message> (<opcode> at byte N)".
   template <typename... Args>
   [[noreturn]] void fail(Args&&... args) const {
-    throw Error(str(where_, ": ", std::forward<Args>(args)..., position()));
+    throw Error(where_, str(std::forward<Args>(args)..., position()));
   }
   // Same, without the position: for errors about what the file is rather than where.
   template <typename... Args>
   [[noreturn]] void refuse(Args&&... args) const {
-    throw Error(str(where_, ": ", std::forward<Args>(args)...));
+    throw Error(where_, str(std::forward<Args>(args)...));
   }
 
  private:
@@ -101,7 +105,15 @@ class Machine {
   NodeId make_scalar(NodeKind kind, int64_t number, double real = 0);
   NodeId make_text(NodeKind kind, std::string_view text);
   void check_key(NodeId key);
-  Value to_value(NodeId id, std::size_t depth, std::size_t& budget) const;
+  void check_utf8(std::string_view text, const char* what) const;
+  // A converted object and what it costs expanded (every reference counted).
+  struct Converted {
+    Value value;
+    uint64_t values = 0;     // values in the expanded tree
+    uint64_t bytes = 0;      // their memory, strings counted at each reference
+    std::size_t height = 0;  // levels of containers below it
+  };
+  const Converted& to_value(NodeId id, std::size_t depth);
 
   // One member per supported opcode (pickle.cpp's table points at them).
   void op_mark(const Operand&);
@@ -141,7 +153,8 @@ class Machine {
   void op_frame(const Operand&);
 
   std::span<const uint8_t> bytes_;
-  std::string where_;
+  bool capped_ = false;  // bytes_ was cut to max_bytes: running out means too long
+  ErrorContext where_;
   PersistentIds ids_;
   PickleLimits limits_;
   std::size_t pos_ = 0;      // next byte to decode
@@ -152,6 +165,8 @@ class Machine {
   std::vector<NodeId> stack_;
   std::vector<std::size_t> marks_;  // stack sizes at each open MARK
   std::unordered_map<uint64_t, NodeId> memo_;
+  std::size_t memory_ = 0;                           // charged so far
+  std::vector<std::optional<Converted>> converted_;  // per node, once converted
 };
 
 // torch_pickle.cpp: the allowlist and what the allowed globals do.

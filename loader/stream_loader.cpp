@@ -12,6 +12,10 @@
 // asynchronously (device_stager.h). Compressed zip records have no bytes in the mapping: they
 // are inflated front to back into a window of staging_bytes, and the views are served from
 // each window as it passes; a non-contiguous view of such a record must fit in one window.
+//
+// Verify (LoadOptions::verify). Each record read is checked whole against its zip CRC-32,
+// computed over the bytes as they are copied: chunks of the mapping go to CRC worker threads
+// right after the copy (crc32.h), windows of an inflated record are checksummed as they pass.
 #include "loader/stream_loader.h"
 
 #include <algorithm>
@@ -22,11 +26,13 @@
 #include <tuple>
 
 #include "loader/checkpoint_impl.h"
+#include "loader/crc32.h"
 #include "loader/device_stager.h"
 #include "loader/host_copy.h"
 #include "runtime/alloc_trace.h"
 #include "runtime/error.h"
 #include "runtime/interrupt.h"
+#include "runtime/quote.h"
 
 namespace pthrun {
 
@@ -64,14 +70,17 @@ bool source_contiguous(const TensorInfo& t) {
 void check_request(const Checkpoint::Impl& impl, const LoadRequest& r) {
   const TensorInfo& s = r.source;
   const Tensor& d = r.destination;
-  PTHRUN_CHECK(d.defined(), impl.path, ": tensor '", s.name, "': the destination is undefined");
-  PTHRUN_CHECK(d.shape() == s.shape, impl.path, ": tensor '", s.name, "': the checkpoint has shape ",
-               s.shape.to_string(), ", the destination ", d.shape().to_string());
-  PTHRUN_CHECK(d.dtype() == s.dtype || (is_floating(d.dtype()) && is_floating(s.dtype)), impl.path, ": tensor '",
-               s.name, "': cannot load ", dtype_name(s.dtype), " into a ", dtype_name(d.dtype()), " destination");
+  const ErrorContext where{impl.path, "tensor " + in_quotes(s.name)};
+  PTHRUN_CHECK_AT(where, d.defined(), "the destination is undefined");
+  PTHRUN_CHECK_AT(where, d.shape() == s.shape, "the checkpoint has shape ", s.shape.to_string(), ", the destination ",
+                  d.shape().to_string());
+  PTHRUN_CHECK_AT(where, d.dtype() == s.dtype || (is_floating(d.dtype()) && is_floating(s.dtype)), "cannot load ",
+                  dtype_name(s.dtype), " into a ", dtype_name(d.dtype()), " destination");
+  PTHRUN_CHECK_AT(where, d.device().is_cpu() || d.device().is_cuda(), "unsupported destination device ",
+                  d.device().to_string());
   auto it = impl.storages.find(s.storage_key);
-  PTHRUN_CHECK(it != impl.storages.end(), impl.path, ": tensor '", s.name, "' names storage '", s.storage_key,
-               "', which this checkpoint does not have");
+  PTHRUN_CHECK_AT(where, it != impl.storages.end(), "it names storage ", in_quotes(s.storage_key),
+                  ", which this checkpoint does not have");
   check_view(s, it->second);
 }
 
@@ -111,6 +120,7 @@ class Streamer {
   Streamer(const Checkpoint::Impl& impl, const LoadOptions& options, bool any_cuda, uint64_t tensors, uint64_t bytes)
       : impl_(impl), options_(options), progress_(options, tensors, bytes) {
     if (any_cuda) stager_ = std::make_unique<DeviceStager>(options.staging_bytes);
+    if (options.verify) crc_ = std::make_unique<ParallelCrc>();
     chunk_bytes_ = stager_ ? stager_->chunk_bytes() : std::max<std::size_t>(options.staging_bytes / 4 / 8 * 8, 8);
   }
 
@@ -119,32 +129,14 @@ class Streamer {
     current_file_ = record.file.get();
     for (const Group& g : job.groups)
       if (g.source.numel() == 0) progress_.advance(g.requests.size(), 0);
-    if (job.end <= job.begin) return;  // only empty tensors
-    if (!record.compressed()) {
-      record.file->advise_willneed(record.offset + job.begin, job.end - job.begin);
-      const uint8_t* base = record.file->data() + record.offset;
-      // A record read by one contiguous view is done with chunk by chunk, front to back.
-      const bool release_behind = job.groups.size() == 1 && job.groups[0].contiguous;
-      for (const Group& g : job.groups) {
-        if (g.source.numel() == 0) continue;
-        const uint8_t* at_zero = base + g.begin;  // element 0 of the view
-        const auto size = static_cast<int64_t>(itemsize(g.source.dtype));
-        stream_range(
-            g, 0, g.source.numel(),
-            [&](int64_t first) { return at_zero + element_offset(g.source.shape, g.source.strides, first) * size; },
-            [&](int64_t first, int64_t count) {
-              if (release_behind)
-                record.file->release(record.offset + g.begin + static_cast<uint64_t>(first * size),
-                                     static_cast<uint64_t>(count * size));
-            });
-      }
-      bytes_read_ += job.end - job.begin;
-      // Every byte of this record has been copied out (a storage is one job): its pages need
-      // not stay in our resident set, so host memory stays flat however large the file.
-      record.file->release(record.offset + job.begin, job.end - job.begin);
-      return;
-    }
-    run_compressed(job);
+    const bool verify = options_.verify && record.crc;
+    uint32_t crc = 0;
+    if (!record.compressed()) crc = run_mapped(job, verify);
+    else crc = run_compressed(job, verify);
+    if (!options_.verify) return;
+    RecordCheck check{record.file->path(), record.name, record.nbytes, Checksum::none_in_format};
+    if (verify) check.result = compare_crc(record.where, *record.crc, crc);
+    records_.push_back(std::move(check));
   }
 
   void finish() {
@@ -153,23 +145,70 @@ class Streamer {
   }
 
   uint64_t bytes_read() const { return bytes_read_; }
+  std::vector<RecordCheck> take_records() { return std::move(records_); }
 
  private:
+  // Copies every view of a record straight from the mapping. When verifying, each chunk is
+  // handed to the CRC workers as soon as it has been copied (the bytes are still in the cache),
+  // and the record's CRC, bytes the views skip included, is returned.
+  uint32_t run_mapped(const Job& job, bool verify) {
+    const StorageRecord& record = *job.record;
+    const uint8_t* base = record.file->data() + record.offset;
+    uint64_t crc_done = 0;  // the record's bytes handed to the CRC workers
+    auto crc_to = [&](uint64_t end) {
+      if (!verify || end <= crc_done) return;
+      crc_->add(base + crc_done, static_cast<std::size_t>(end - crc_done));
+      crc_done = end;
+    };
+    if (job.end > job.begin) {
+      record.file->advise_willneed(record.offset + job.begin, job.end - job.begin);
+      // A record read by one contiguous view is done with chunk by chunk, front to back. When
+      // verifying, pages stay until the CRC workers are done with them.
+      const bool one_pass = job.groups.size() == 1 && job.groups[0].contiguous;
+      for (const Group& g : job.groups) {
+        if (g.source.numel() == 0) continue;
+        const uint8_t* at_zero = base + g.begin;  // element 0 of the view
+        const auto size = static_cast<int64_t>(itemsize(g.source.dtype));
+        stream_range(
+            g, 0, g.source.numel(),
+            [&](int64_t first) { return at_zero + element_offset(g.source.shape, g.source.strides, first) * size; },
+            [&](int64_t first, int64_t count) {
+              const uint64_t chunk = g.begin + static_cast<uint64_t>(first * size);
+              if (one_pass && verify) crc_to(chunk + static_cast<uint64_t>(count * size));
+              else if (one_pass) record.file->release(record.offset + chunk, static_cast<uint64_t>(count * size));
+            });
+      }
+      bytes_read_ += job.end - job.begin;
+    }
+    crc_to(record.nbytes);
+    const uint32_t crc = verify ? crc_->finish() : 0;
+    // Every byte of this record has been copied out (a storage is one job): its pages need
+    // not stay in our resident set, so host memory stays flat however large the file.
+    if (verify) record.file->release(record.offset, record.nbytes);
+    else if (job.end > job.begin) record.file->release(record.offset + job.begin, job.end - job.begin);
+    return crc;
+  }
+
   // Inflates the record front to back, one window at a time, serving each view's elements
   // as they pass. Non-contiguous views were checked to fit one window with the whole record.
-  void run_compressed(const Job& job) {
+  // When verifying, the whole record is inflated and each window checksummed as it passes.
+  uint32_t run_compressed(const Job& job, bool verify) {
     const StorageRecord& record = *job.record;
     const uint64_t window = std::max<uint64_t>(options_.staging_bytes / 8 * 8, 8);
-    std::vector<uint8_t> buffer(static_cast<std::size_t>(std::min(window, job.end)));
+    const uint64_t end = verify ? record.nbytes : job.end;
+    if (end == 0) return 0;
+    std::vector<uint8_t> buffer(static_cast<std::size_t>(std::min(window, end)));
     ZipArchive::Reader reader = record.archive->reader(*record.entry);
-    for (uint64_t pos = 0; pos < job.end;) {
-      const uint64_t n = std::min(window, job.end - pos);
+    uint32_t crc = 0;
+    for (uint64_t pos = 0; pos < end;) {
+      const uint64_t n = std::min(window, end - pos);
       reader.read(buffer.data(), n);
+      if (verify) crc = crc32_update(crc, buffer.data(), static_cast<std::size_t>(n));
       for (const Group& g : job.groups) {
         if (g.source.numel() == 0) continue;
         const auto size = static_cast<uint64_t>(itemsize(g.source.dtype));
         if (!g.contiguous) {
-          PTHRUN_ASSERT(pos == 0 && n == job.end);
+          PTHRUN_ASSERT(pos == 0 && n >= job.end);
           const uint8_t* at_zero = buffer.data() + g.begin;
           stream_range(g, 0, g.source.numel(), [&](int64_t first) {
             return at_zero + element_offset(g.source.shape, g.source.strides, first) * static_cast<int64_t>(size);
@@ -184,7 +223,8 @@ class Streamer {
       }
       pos += n;
     }
-    bytes_read_ += job.end;
+    bytes_read_ += end;
+    return crc;
   }
 
   // Copies elements [begin, end) of the group's view to its destinations, chunk by chunk;
@@ -241,6 +281,8 @@ class Streamer {
   const LoadOptions& options_;
   ProgressReport progress_;
   std::unique_ptr<DeviceStager> stager_;
+  std::unique_ptr<ParallelCrc> crc_;  // with options.verify
+  std::vector<RecordCheck> records_;
   std::size_t chunk_bytes_ = 0;
   uint64_t bytes_read_ = 0;
   const MappedFile* current_file_ = nullptr;  // the file the job in progress reads
@@ -256,8 +298,6 @@ LoadStats load_tensors(const Checkpoint& checkpoint, const std::vector<LoadReque
   bool any_cuda = false;
   for (const LoadRequest& r : requests) {
     check_request(impl, r);
-    PTHRUN_CHECK(r.destination.device().is_cpu() || r.destination.device().is_cuda(), impl.path, ": tensor '",
-                 r.source.name, "': unsupported destination device ", r.destination.device().to_string());
     any_cuda = any_cuda || r.destination.device().is_cuda();
     stats.bytes_written += r.destination.nbytes();
   }
@@ -281,11 +321,12 @@ LoadStats load_tensors(const Checkpoint& checkpoint, const std::vector<LoadReque
         job.begin = std::min(job.begin, g.begin);
         job.end = std::max(job.end, g.end);
       }
-      PTHRUN_CHECK(!job.record->compressed() || g.contiguous ||
-                       job.record->nbytes <= std::max<uint64_t>(options.staging_bytes / 8 * 8, 8),
-                   job.record->where, ": tensor '", r.source.name, "' is a strided view of a compressed record of ",
-                   job.record->nbytes, " bytes, more than the ", options.staging_bytes,
-                   " bytes of staging; re-save the checkpoint with torch.save (records stored, not deflated)");
+      PTHRUN_CHECK_AT(job.record->where,
+                      !job.record->compressed() || g.contiguous ||
+                          job.record->nbytes <= std::max<uint64_t>(options.staging_bytes / 8 * 8, 8),
+                      "tensor ", in_quotes(r.source.name), " is a strided view of a compressed record of ",
+                      job.record->nbytes, " bytes, more than the ", options.staging_bytes,
+                      " bytes of staging; re-save the checkpoint with torch.save (records stored, not deflated)");
       job.groups.push_back(std::move(g));
       group = &job.groups.back();
     }
@@ -307,6 +348,7 @@ LoadStats load_tensors(const Checkpoint& checkpoint, const std::vector<LoadReque
   for (const Job* job : jobs) streamer.run(*job);
   streamer.finish();
   stats.bytes_read = streamer.bytes_read();
+  stats.records = streamer.take_records();
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return stats;
 }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "loader/checkpoint.h"
+#include "loader/verify.h"
 #include "runtime/stream.h"
 #include "runtime/tensor.h"
 
@@ -41,6 +42,9 @@ struct LoadOptions {
   std::size_t staging_bytes = std::size_t(64) << 20;  // the pinned ring, in total
   // Told of the load's progress, on the loading thread (a progress bar: tools/progress_bar.h).
   std::function<void(const LoadProgress&)> on_progress;
+  // Check every record the load reads, whole, against its zip CRC-32 (verify.h); a mismatch
+  // throws pthrun::Error naming the record.
+  bool verify = false;
 };
 
 struct LoadStats {
@@ -48,6 +52,7 @@ struct LoadStats {
   uint64_t bytes_read = 0;     // from the file
   uint64_t bytes_written = 0;  // into destinations
   double seconds = 0;
+  std::vector<RecordCheck> records;  // with verify: one per record read, in the order read
 };
 
 LoadStats load_tensors(const Checkpoint& checkpoint, const std::vector<LoadRequest>& requests,

@@ -10,6 +10,7 @@
 #include <cctype>
 
 #include "loader/pickle_machine.h"
+#include "runtime/quote.h"
 
 namespace pthrun::pickle_detail {
 
@@ -158,6 +159,7 @@ NodeId rebuild_tensor(Machine& m, const std::vector<NodeId>& a, bool v3, std::si
     t.dtype = storage_dtype;
   }
   if (a.size() > fixed) expect_empty(m, a[fixed], "tensor metadata");
+  m.charge(sizeof(PickledTensor) + t.dtype.size());
   m.tensors.push_back(std::move(t));
   Node n;
   n.kind = NodeKind::tensor;
@@ -176,7 +178,8 @@ NodeId torch_global(Machine& m, std::string_view module, std::string_view name) 
   if (module == "torch")
     for (const char* d : dtype_names)
       if (name == d) return make_global(m, GlobalTag::dtype, std::string(name));
-  const std::string full = str(module, ".", name);
+  // The name comes from the file: printed escaped and cut short.
+  const std::string full = printable(str(module, ".", name));
   for (const Refusal& r : refused_globals)
     if (module == r.module && name == r.name) m.refuse(r.reason, " (global ", full, "; nothing was executed)");
   if (is_storage_module(module) && name.size() > 8 && name.substr(name.size() - 7) == "Storage" && name[0] == 'Q')
@@ -264,7 +267,7 @@ NodeId torch_persistent_load(Machine& m, NodeId pid) {
   const bool legacy = m.persistent_ids() == PersistentIds::legacy;
   if (a.empty() || m.node(a[0]).kind != NodeKind::string || m.node(a[0]).text != "storage")
     m.fail("a persistent id other than ('storage', ...)",
-           a.empty() || m.node(a[0]).kind != NodeKind::string ? "" : str(": '", m.node(a[0]).text, "'"));
+           a.empty() || m.node(a[0]).kind != NodeKind::string ? "" : ": " + in_quotes(m.node(a[0]).text));
   if (a.size() != (legacy ? 6u : 5u)) m.fail("a storage persistent id of ", a.size(), " elements, expected ", legacy ? 6 : 5);
   const Node& cls = m.node(a[1]);
   if (cls.kind != NodeKind::global || cls.tag != GlobalTag::storage_class) m.fail("a persistent id without a storage class");
@@ -277,11 +280,13 @@ NodeId torch_persistent_load(Machine& m, NodeId pid) {
 
   auto [it, inserted] = m.storage_index.emplace(key, m.storages.size());
   if (inserted) {
+    m.charge(sizeof(PickledStorage) + 2 * key.size() + 64);  // the storage, and its index entry
     m.storages.push_back({key, cls.text, numel});
   } else {
     const PickledStorage& s = m.storages[it->second];
     if (s.dtype != cls.text || s.numel != numel)
-      m.fail("storage '", key, "' is declared twice: ", s.numel, " x ", s.dtype, ", then ", numel, " x ", cls.text);
+      m.fail("storage ", in_quotes(key), " is declared twice: ", s.numel, " x ", s.dtype, ", then ", numel, " x ",
+             cls.text);
   }
   Node n;
   n.kind = NodeKind::storage;

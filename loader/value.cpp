@@ -46,6 +46,13 @@ const char* kind_name(Value::Kind kind) {
   return "?";
 }
 
+namespace {
+
+const std::string empty_text;
+const std::vector<Value> no_values;
+
+}  // namespace
+
 Value Value::boolean(bool flag) {
   Value v;
   v.kind_ = Kind::boolean;
@@ -70,28 +77,27 @@ Value Value::floating(double number) {
 Value Value::string(std::string text) {
   Value v;
   v.kind_ = Kind::string;
-  v.text_ = std::move(text);
+  v.text_ = std::make_shared<const std::string>(std::move(text));
   return v;
 }
 
 Value Value::bytes(std::string data) {
-  Value v;
+  Value v = string(std::move(data));
   v.kind_ = Kind::bytes;
-  v.text_ = std::move(data);
   return v;
 }
 
 Value Value::tuple(std::vector<Value> items) {
-  Value v;
+  Value v = list(std::move(items));
   v.kind_ = Kind::tuple;
-  v.items_ = std::move(items);
   return v;
 }
 
 Value Value::list(std::vector<Value> items) {
   Value v;
   v.kind_ = Kind::list;
-  v.items_ = std::move(items);
+  for (const Value& item : items) v.has_tensor_ = v.has_tensor_ || item.has_tensor_;
+  if (!items.empty()) v.children_ = std::make_shared<const Children>(Children{std::move(items), {}});
   return v;
 }
 
@@ -100,14 +106,15 @@ Value Value::dict(std::vector<Value> keys, std::vector<Value> values, bool order
   Value v;
   v.kind_ = Kind::dict;
   v.flag_ = ordered;
-  v.keys_ = std::move(keys);
-  v.items_ = std::move(values);
+  for (const Value& value : values) v.has_tensor_ = v.has_tensor_ || value.has_tensor_;
+  if (!keys.empty()) v.children_ = std::make_shared<const Children>(Children{std::move(values), std::move(keys)});
   return v;
 }
 
 Value Value::tensor(std::size_t index) {
   Value v;
   v.kind_ = Kind::tensor;
+  v.has_tensor_ = true;
   v.int_ = static_cast<int64_t>(index);
   return v;
 }
@@ -122,7 +129,8 @@ double Value::as_double() const {
 }
 
 const std::string& Value::as_string() const {
-  return check_kind(*this, kind_ == Kind::string || kind_ == Kind::bytes, "a str").text_;
+  check_kind(*this, is_text(), "a str");
+  return text_ ? *text_ : empty_text;
 }
 
 std::size_t Value::tensor_index() const {
@@ -130,21 +138,27 @@ std::size_t Value::tensor_index() const {
 }
 
 const std::vector<Value>& Value::items() const {
-  return check_kind(*this, is_container(), "a tuple, list or dict").items_;
+  check_kind(*this, is_container(), "a tuple, list or dict");
+  return children_ ? children_->items : no_values;
 }
 
-const std::vector<Value>& Value::keys() const { return check_kind(*this, kind_ == Kind::dict, "a dict").keys_; }
+const std::vector<Value>& Value::keys() const {
+  check_kind(*this, kind_ == Kind::dict, "a dict");
+  return children_ ? children_->keys : no_values;
+}
 
 const Value* Value::find(std::string_view key) const {
-  if (kind_ != Kind::dict) return nullptr;
-  for (std::size_t i = 0; i < keys_.size(); ++i)
-    if (keys_[i].key_text() == key) return &items_[i];
+  if (kind_ != Kind::dict || !children_) return nullptr;
+  for (std::size_t i = 0; i < children_->keys.size(); ++i) {
+    const Value& k = children_->keys[i];
+    if (k.key_text_size() == key.size() && k.key_text() == key) return &children_->items[i];
+  }
   return nullptr;
 }
 
 std::string Value::key_text() const {
   switch (kind_) {
-    case Kind::string: return text_;
+    case Kind::string: return as_string();
     case Kind::integer: return std::to_string(int_);
     case Kind::boolean: return flag_ ? "True" : "False";
     case Kind::none: return "None";
@@ -152,12 +166,7 @@ std::string Value::key_text() const {
   }
 }
 
-bool Value::contains_tensor() const {
-  if (kind_ == Kind::tensor) return true;
-  for (const Value& item : items_)
-    if (item.contains_tensor()) return true;
-  return false;
-}
+std::size_t Value::key_text_size() const { return kind_ == Kind::string ? as_string().size() : key_text().size(); }
 
 std::vector<std::pair<std::string, const Value*>> plain_values(const Value& root) {
   std::vector<std::pair<std::string, const Value*>> out;

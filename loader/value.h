@@ -9,10 +9,15 @@
 // Dicts keep their insertion order (OrderedDict and dict alike); keys are Values too (torch
 // writes int keys for optimizer state). A key appears in dotted names as its key_text(): a
 // string as itself, an int in decimal.
+//
+// Copies share: a Value holds its text and its children through shared pointers, so a value
+// the pickle references a thousand times (its memo) exists once in memory, and copying a Value
+// never copies a string or a subtree. Whether a value holds a tensor is known in O(1).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -40,6 +45,7 @@ class Value {
 
   Kind kind() const { return kind_; }
   bool is_container() const { return kind_ == Kind::tuple || kind_ == Kind::list || kind_ == Kind::dict; }
+  bool is_text() const { return kind_ == Kind::string || kind_ == Kind::bytes; }
   // Each accessor throws pthrun::Error when the value is of another kind.
   bool as_bool() const;
   int64_t as_int() const;
@@ -56,16 +62,24 @@ class Value {
   const Value* find(std::string_view key) const;
   // The text of this value as a key in a dotted name.
   std::string key_text() const;
-  bool contains_tensor() const;
+  // Its size in bytes, without building it.
+  std::size_t key_text_size() const;
+  bool contains_tensor() const { return has_tensor_; }
 
  private:
+  struct Children {
+    std::vector<Value> items;
+    std::vector<Value> keys;  // dicts only
+  };
   Kind kind_ = Kind::none;
   bool flag_ = false;
-  int64_t int_ = 0;
-  double float_ = 0;
-  std::string text_;
-  std::vector<Value> items_;
-  std::vector<Value> keys_;
+  bool has_tensor_ = false;
+  union {
+    int64_t int_ = 0;
+    double float_;
+  };
+  std::shared_ptr<const std::string> text_;
+  std::shared_ptr<const Children> children_;
 };
 
 const char* kind_name(Value::Kind kind);

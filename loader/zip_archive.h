@@ -11,7 +11,8 @@
 // through zip_fread. Records must not overlap and must lie before the central directory.
 // Compressed (deflated) entries are read through libzip, reading exactly their size: libzip
 // checks the CRC when a read reaches the end, which fails on the CRC-0 files torch >= 2.6 can
-// write, so a reader never asks for more than the size.
+// write, so a reader never asks for more than the size. CRCs are checked here instead
+// (check_crc), where a CRC of 0 means "not checksummed".
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,8 @@
 #include <vector>
 
 #include "loader/mapped_file.h"
+#include "loader/verify.h"
+#include "runtime/error.h"
 
 struct zip;
 struct zip_file;
@@ -61,6 +64,14 @@ class ZipArchive {
   // A whole entry, stored or compressed, copied out; refuses entries over `max_bytes`.
   std::string read(const ZipEntry& entry, uint64_t max_bytes) const;
 
+  // Compares the CRC the archive records for an entry with `actual`, that of its bytes:
+  // verified; not checksummed when the archive records 0 for a non-empty entry (torch >= 2.6
+  // with CRCs off); any other difference throws, naming the entry.
+  Checksum check_crc(const ZipEntry& entry, uint32_t actual) const;
+  // Reads an entry whole (a stored one from the mapping, a deflated one through libzip, one
+  // window at a time) and checks its CRC.
+  Checksum verify(const ZipEntry& entry) const;
+
   // Reads an entry's uncompressed bytes front to back through libzip.
   class Reader {
    public:
@@ -81,8 +92,8 @@ class ZipArchive {
   };
   Reader reader(const ZipEntry& entry) const;
 
-  // "model.pth: entry archive/data/0", the prefix of messages about one entry.
-  std::string where(const ZipEntry& entry) const;
+  // {"model.pth", "entry archive/data/0"}: what errors about one entry name.
+  ErrorContext where(const ZipEntry& entry) const;
 
  private:
   explicit ZipArchive(std::shared_ptr<const MappedFile> file) : file_(std::move(file)) {}

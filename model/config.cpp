@@ -11,6 +11,9 @@ namespace pthrun {
 
 namespace {
 
+// Hugging Face's config.json files are a few KiB; one far larger is not one.
+constexpr std::size_t kMaxConfigBytes = std::size_t(1) << 20;
+
 constexpr Gpt2Preset gpt2_presets[] = {
     {"gpt2-small", 768, 12, 12},
     {"gpt2-medium", 1024, 24, 16},
@@ -66,18 +69,15 @@ HeadCount resolve_head_count(const std::string& checkpoint_path, int64_t channel
 
   const std::filesystem::path config_path = config_json_beside(checkpoint_path);
   if (std::filesystem::is_regular_file(config_path)) {
-    Json config;
-    try {
-      config = parse_json(read_file(config_path.string()));
-    } catch (const Error& e) {
-      throw Error(str(config_path.string(), ": ", e.what()));
-    }
-    for (const char* key : {"n_head", "num_attention_heads"}) {
-      if (const Json* value = config.is_object() ? config.find(key) : nullptr) {
-        PTHRUN_CHECK(value->is_number(), config_path.string(), ": \"", key, "\" is not a number");
-        return check(value->as_int(), config_path.string());
-      }
-    }
+    const std::string path = config_path.string();
+    const std::string text = read_file(path, kMaxConfigBytes);
+    const std::optional<int64_t> heads = with_context({path}, [&]() -> std::optional<int64_t> {
+      const JsonValue config = parse_json(text);
+      for (const char* key : {"n_head", "num_attention_heads"})
+        if (json_find(config, key)) return json_int(config, key);
+      return std::nullopt;
+    });
+    if (heads) return check(*heads, path);
   }
   for (const Gpt2Preset& preset : gpt2_presets)
     if (preset.channels == channels) return {preset.heads, str("the GPT-2 preset for width ", channels)};

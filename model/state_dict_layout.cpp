@@ -6,6 +6,7 @@
 #include <set>
 
 #include "runtime/error.h"
+#include "runtime/quote.h"
 
 namespace pthrun {
 
@@ -84,7 +85,7 @@ std::string hf_root_of(const std::vector<TensorInfo>& tensors) {
 
 std::string list_names(const std::vector<TensorInfo>& tensors, std::size_t n) {
   std::string out;
-  for (std::size_t i = 0; i < tensors.size() && i < n; ++i) out += (i ? ", " : "") + tensors[i].name;
+  for (std::size_t i = 0; i < tensors.size() && i < n; ++i) out += (i ? ", " : "") + printable(tensors[i].name, 64);
   return out;
 }
 
@@ -176,11 +177,20 @@ StateDictLayout read_layout(std::vector<TensorInfo> state_dict, const std::strin
   c.context = wpe->shape[0];
   PTHRUN_CHECK(c.vocab_size > 0 && c.channels > 0 && c.context > 0, source, ": empty embedding ",
                n.wte, " ", wte->shape.to_string(), " or ", n.wpe, " ", wpe->shape.to_string());
-  std::set<int64_t> layers;
+  std::map<int64_t, const TensorInfo*> layers;  // a tensor of each block
   for (const TensorInfo& t : tensors)
-    if (int64_t l = layer_index(t.name, n.layer_prefix); l >= 0) layers.insert(l);
+    if (int64_t l = layer_index(t.name, n.layer_prefix); l >= 0) layers.emplace(l, &t);
   PTHRUN_CHECK(!layers.empty(), source, ": no transformer blocks (", n.layer_prefix, "N.*) found");
-  c.layers = *layers.rbegin() + 1;  // a missing block in between shows up as missing tensors
+  // The block count comes from a name: checked against the blocks that have tensors before
+  // anything is built per block, so "trf_blocks.1000000000000.x" cannot ask for 10^12 blocks.
+  const auto [highest, named] = *layers.rbegin();
+  if (highest >= static_cast<int64_t>(layers.size())) {
+    int64_t gap = 0;
+    while (layers.count(gap)) ++gap;
+    throw Error(str(source, ": no tensors for block ", gap, " (", n.layer_prefix, gap, ".*), though ",
+                    in_quotes(layout.prefix + named->name), " names block ", highest));
+  }
+  c.layers = highest + 1;
   c.qkv_bias = layout.naming == Naming::hf || find(tensors, n.layer_prefix + "0." + n.qkv_b[0]);
   const TensorInfo* head = find(tensors, n.head);
   c.tied_head = layout.naming == Naming::hf ? (!head || same_view(*head, *wte)) : (head && same_view(*head, *wte));
@@ -223,7 +233,7 @@ LoadPlan plan_load(const StateDictLayout& layout) {
     const int64_t l = layer_index(t.name, n.layer_prefix);
     for (const std::string& buffer : n.ignored_in_layer)
       if (l >= 0 && t.name == str(n.layer_prefix, l, ".", buffer)) ignored = true;
-    if (!ignored) problems.push_back(str("unexpected ", layout.prefix, t.name));
+    if (!ignored) problems.push_back(str("unexpected ", layout.prefix, printable(t.name, 128)));
   }
   if (!problems.empty()) {
     std::string list;

@@ -21,6 +21,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// GPT-2's files are 1 MB and 0.5 MB; a vocabulary of a million tokens fits too. A file far
+// larger is not one, and is not read whole.
+constexpr std::size_t kMaxVocabFileBytes = std::size_t(64) << 20;
+
 // GPT-2's byte-level alphabet; every symbol is below U+0100 + 68.
 constexpr char32_t alphabet_end = 0x100 + 68;
 
@@ -75,25 +79,18 @@ struct StringHash {
 using SymbolIds = std::unordered_map<std::string, TokenId, StringHash, std::equal_to<>>;
 
 // An integer literal's value; -1 for anything else ("5.0" included).
-int64_t integer_or_minus_one(const Json& value) {
-  if (!value.is_number()) return -1;
-  try {
-    return value.as_int();
-  } catch (const Error&) {
-    return -1;
-  }
+int64_t integer_or_minus_one(const JsonValue& value) {
+  return value.is_number_integer() && (!value.is_number_unsigned() || value.get<uint64_t>() <= INT64_MAX)
+             ? value.get<int64_t>()
+             : -1;
 }
 
 // encoder.json / vocab.json: {"token": id, ...}.
 SymbolIds read_token_ids(const std::string& path, Vocabulary& vocab) {
-  Json doc;
-  try {
-    doc = parse_json(read_file(path));
-  } catch (const Error& e) {
-    throw Error(str(path, ": ", e.what()));
-  }
-  PTHRUN_CHECK(doc.is_object(), path, ": expected a JSON object of token -> id, found ", doc.kind_name());
-  const auto& members = doc.members();
+  const std::string text = read_file(path, kMaxVocabFileBytes);
+  const JsonValue doc = with_context({path}, [&] { return parse_json(text); });
+  PTHRUN_CHECK(doc.is_object(), path, ": expected a JSON object of token -> id, found ", json_describe(doc));
+  const auto& members = doc.get_ref<const JsonValue::object_t&>();
   PTHRUN_CHECK(!members.empty() && members.size() <= INT32_MAX, path, ": ", members.size(),
                " tokens, expected 1 to ", INT32_MAX);
   const auto count = static_cast<int64_t>(members.size());
@@ -104,7 +101,7 @@ SymbolIds read_token_ids(const std::string& path, Vocabulary& vocab) {
   for (const auto& [symbol, value] : members) {
     const int64_t id = integer_or_minus_one(value);
     PTHRUN_CHECK(id >= 0 && id < count, path, ": token ", json_quote(symbol), ": expected an integer id from 0 to ",
-                 count - 1, ", found ", value.is_number() ? str(value.as_double()) : value.kind_name());
+                 count - 1, ", found ", json_describe(value));
     const auto slot = static_cast<std::size_t>(id);
     PTHRUN_CHECK(!symbol_of_id[slot], path, ": tokens ", json_quote(*symbol_of_id[slot]), " and ",
                  json_quote(symbol), " both have id ", id);
@@ -127,7 +124,7 @@ SymbolIds read_token_ids(const std::string& path, Vocabulary& vocab) {
 
 // vocab.bpe / merges.txt: an optional "#version" line, then "left right" per line, by rank.
 void read_merges(const std::string& path, const std::string& vocab_path, const SymbolIds& ids, Vocabulary& vocab) {
-  const std::string text = read_file(path);
+  const std::string text = read_file(path, kMaxVocabFileBytes);
   std::unordered_map<uint64_t, std::size_t> line_of_pair;
   std::string joined;
   std::size_t line_no = 0;

@@ -162,15 +162,15 @@ void write_stats(JsonWriter& out, const AllocatorStats& stats) {
   out.end_object();
 }
 
-AllocatorStats read_stats(const Json& json) {
+AllocatorStats read_stats(const JsonValue& json) {
   AllocatorStats stats;
   for (const StatField& field : stat_fields) {
-    const Json& pools = json.at(field.name);
+    const JsonValue& pools = json_at(json, field.name);
     for (std::size_t pool = 0; pool < 3; ++pool)
       for (std::size_t part = 0; part < 4; ++part)
-        (stats.*field.field)[pool].*stat_part(part) = pools.at(pool_names[pool]).at(stat_parts[part]).as_int();
+        (stats.*field.field)[pool].*stat_part(part) = json_int(json_at(pools, pool_names[pool]), stat_parts[part]);
   }
-  for (const CounterField& field : counter_fields) stats.*field.field = json.at(field.name).as_int();
+  for (const CounterField& field : counter_fields) stats.*field.field = json_int(json, field.name);
   return stats;
 }
 
@@ -225,49 +225,49 @@ std::string trace_to_json(const TraceDocument& trace) {
 }
 
 TraceDocument trace_from_json(std::string_view text) {
-  Json json = parse_json(text);
-  PTHRUN_CHECK(json.is_object() && json.find("schema") && json.at("schema").is_string() &&
-                   json.at("schema").as_string() == trace_schema,
+  const JsonValue json = parse_json(text);
+  const JsonValue* schema = json_find(json, "schema");
+  PTHRUN_CHECK(schema && schema->is_string() && json_string(*schema) == trace_schema,
                "not a pthrun allocator trace (expected \"schema\": \"", trace_schema, "\")");
   TraceDocument doc;
-  doc.device = json.at("device").as_string();
-  doc.mode = json.at("mode").as_string();
-  doc.capacity = json.at("capacity").as_uint();
-  doc.dropped = json.at("dropped").as_uint();
-  for (const Json& e : json.at("events").items()) {
+  doc.device = json_string(json, "device");
+  doc.mode = json_string(json, "mode");
+  doc.capacity = json_uint(json, "capacity");
+  doc.dropped = json_uint(json, "dropped");
+  for (const JsonValue& e : json_array(json, "events")) {
     TraceDocument::Event event;
-    const std::string& action = e.at("action").as_string();
+    const std::string& action = json_string(e, "action");
     PTHRUN_CHECK(parse_trace_action(action, &event.event.action), "unknown trace action '", action, "'");
-    event.event.time_ns = e.at("t_ns").as_uint();
-    event.event.stream = e.at("stream").as_uint();
-    event.event.address = e.at("addr").as_uint();
-    event.event.size = e.at("size").as_uint();
-    event.event.requested = e.at("requested").as_uint();
-    event.label = e.at("label").as_string();
-    if (const Json* free = e.find("device_free")) event.event.device_free = free->as_uint();
+    event.event.time_ns = json_uint(e, "t_ns");
+    event.event.stream = json_uint(e, "stream");
+    event.event.address = json_uint(e, "addr");
+    event.event.size = json_uint(e, "size");
+    event.event.requested = json_uint(e, "requested");
+    event.label = json_string(e, "label");
+    if (json_find(e, "device_free")) event.event.device_free = json_uint(e, "device_free");
     doc.events.push_back(std::move(event));
   }
-  for (const Json& s : json.at("snapshot").at("segments").items()) {
+  for (const JsonValue& s : json_array(json_at(json, "snapshot"), "segments")) {
     SegmentInfo segment;
-    segment.address = s.at("addr").as_uint();
-    segment.size = s.at("size").as_uint();
-    segment.stream = s.at("stream").as_uint();
-    segment.small = s.at("pool").as_string() == "small";
-    for (const Json& b : s.at("blocks").items()) {
+    segment.address = json_uint(s, "addr");
+    segment.size = json_uint(s, "size");
+    segment.stream = json_uint(s, "stream");
+    segment.small = json_string(s, "pool") == "small";
+    for (const JsonValue& b : json_array(s, "blocks")) {
       BlockInfo block;
-      block.address = b.at("addr").as_uint();
-      block.size = b.at("size").as_uint();
-      block.requested = b.at("requested").as_uint();
-      const std::string& state = b.at("state").as_string();
+      block.address = json_uint(b, "addr");
+      block.size = json_uint(b, "size");
+      block.requested = json_uint(b, "requested");
+      const std::string& state = json_string(b, "state");
       block.state = state == "allocated"      ? BlockState::allocated
                     : state == "pending_free" ? BlockState::pending_free
                                               : BlockState::free;
-      block.label = b.at("label").as_string();
+      block.label = json_string(b, "label");
       segment.blocks.push_back(std::move(block));
     }
     doc.snapshot.segments.push_back(std::move(segment));
   }
-  doc.stats = read_stats(json.at("stats"));
+  doc.stats = read_stats(json_at(json, "stats"));
   return doc;
 }
 

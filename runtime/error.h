@@ -5,6 +5,16 @@
 // Every failure is an exception, never exit(): failure paths must be testable, and the CLI
 // turns any pthrun::Error into one line on stderr and exit status 1. Messages speak to the
 // user: which file, entry or argument, what was expected and what was found.
+//
+// The file and the entry an error concerns are fields of the error, not only text: code that
+// reads a file adds them to every error passing through it (add_context), so a message from
+// deep inside (an overflow, a JSON type check) cannot lose them:
+//
+//   try { parse(bytes); } catch (Error& e) { e.add_context({path, "entry " + printable(name)}); throw; }
+//   PTHRUN_CHECK_AT(where, n <= limit, n, " elements, expected at most ", limit);
+//
+// what() is always one line of valid UTF-8 of bounded length: text from a file is quoted by
+// the caller (runtime/quote.h), and the whole line passes through printable() once more.
 #pragma once
 
 #include <cstddef>
@@ -15,11 +25,43 @@
 
 namespace pthrun {
 
-// Base of everything pthrun throws on purpose.
+// Where an error happened: the file, and the part of it when there is one.
+struct ErrorContext {
+  ErrorContext() = default;
+  ErrorContext(std::string file, std::string entry = {}) : file(std::move(file)), entry(std::move(entry)) {}
+  std::string file;   // a path, as given; printed through printable()
+  std::string entry;  // printable text: "entry archive/data/0", "tensor 'wte.weight'"
+};
+
+// Base of everything pthrun throws on purpose. what() is "<file>: <entry>: <message>".
 class Error : public std::runtime_error {
  public:
-  explicit Error(const std::string& message) : std::runtime_error(message) {}
+  explicit Error(const std::string& message) : Error(ErrorContext{}, message) {}
+  Error(ErrorContext context, const std::string& message);
+  const char* what() const noexcept override { return text_.c_str(); }
+  const std::string& message() const { return message_; }
+  const ErrorContext& context() const { return context_; }
+  // Fills in the file, and the entry, that this error does not name yet. An entry is only
+  // added to an error about the same file (or about none).
+  void add_context(const ErrorContext& context);
+
+ private:
+  void compose();
+  ErrorContext context_;
+  std::string message_;
+  std::string text_;
 };
+
+// Runs f(); any pthrun::Error leaving it gets `context` added (see add_context).
+template <typename F>
+decltype(auto) with_context(const ErrorContext& context, F&& f) {
+  try {
+    return f();
+  } catch (Error& e) {
+    e.add_context(context);
+    throw;
+  }
+}
 
 // A bad command-line argument: the CLI exits with status 2 instead of 1.
 class UsageError : public Error {
@@ -75,6 +117,12 @@ std::string format_bytes(double bytes);
 #define PTHRUN_CHECK(cond, ...)                           \
   do {                                                    \
     if (!(cond)) throw ::pthrun::Error(::pthrun::str(__VA_ARGS__)); \
+  } while (0)
+
+// The same, the error naming the file and entry of `context` (an ErrorContext).
+#define PTHRUN_CHECK_AT(context, cond, ...)                                    \
+  do {                                                                         \
+    if (!(cond)) throw ::pthrun::Error((context), ::pthrun::str(__VA_ARGS__)); \
   } while (0)
 
 // An internal invariant: a failure is a pthrun bug, so the message carries the location.

@@ -18,9 +18,9 @@ std::string system_reason() { return std::strerror(errno); }
 
 }  // namespace
 
-std::string read_file(const std::string& path) {
+std::string read_file(const std::string& path, std::size_t max_bytes) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  PTHRUN_CHECK(fd >= 0, "cannot open ", path, ": ", system_reason());
+  PTHRUN_CHECK_AT(path, fd >= 0, "cannot open: ", system_reason());
   std::string out;
   char buffer[1 << 16];
   while (true) {
@@ -29,9 +29,13 @@ std::string read_file(const std::string& path) {
     if (n < 0) {
       std::string reason = system_reason();
       ::close(fd);
-      throw Error(str("cannot read ", path, ": ", reason));
+      throw Error(path, "cannot read: " + reason);
     }
     if (n == 0) break;
+    if (static_cast<std::size_t>(n) > max_bytes - out.size()) {
+      ::close(fd);
+      throw Error({path}, str("larger than the limit of ", max_bytes, " bytes for this file"));
+    }
     out.append(buffer, static_cast<std::size_t>(n));
   }
   ::close(fd);

@@ -6,13 +6,15 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace pthrun {
 
-// Throws pthrun::Error naming the file and the system's reason.
-std::string read_file(const std::string& path);
+// Throws pthrun::Error naming the file and the system's reason, or the limit when the file
+// holds more than max_bytes (checked while reading: a huge or endless file is not read whole).
+std::string read_file(const std::string& path, std::size_t max_bytes = SIZE_MAX);
 
 class OutputFile {
  public:

@@ -1,16 +1,26 @@
-// A small JSON reader and writer, for safetensors headers, tokenizer vocabularies, config.json,
-// allocator traces and the CLI's --json output.
+// JSON for pthrun: a bounded reader for untrusted text (safetensors headers, config.json,
+// vocabularies, allocator traces, HTTP request bodies) on nlohmann-json, typed reads that
+// throw pthrun::Error, and the writer behind every --json output.
 //
-//   Json doc = parse_json(text);                 // throws pthrun::Error with the byte offset
-//   int64_t n = doc.at("n_head").as_int();
+//   JsonValue doc = parse_json(text, limits);      // throws pthrun::Error with the byte offset
+//   int64_t heads = json_int(doc, "n_head");        // "\"n_head\": expected an integer ..., found a string"
+//   for (const auto& [name, entry] : doc.items()) ...  // members in the order of the text
 //   JsonWriter out; out.begin_object().key("format").value("zip").end_object();
 //
-// The reader takes untrusted input (safetensors headers come from downloaded files): nesting
-// depth is capped, strings must be valid UTF-8, and numbers keep their text so that 64-bit
-// integers (offsets, addresses) are read exactly rather than through a double.
+// parse_json enforces its limits while it parses (nlohmann's SAX interface), never after: the
+// text's size, nesting depth, the length of each string, the items of each array, the members
+// of each object, and the memory the parsed value takes, counted as it is built, which is what
+// keeps a small text from becoming a large value. Duplicate keys are refused. Strings are
+// valid UTF-8 (nlohmann's lexer checks). Integers are exact 64-bit values (int64 or uint64);
+// an integer literal beyond 64 bits is kept as a double, which the integer reads refuse.
+//
+// The writer's output is valid UTF-8 JSON whatever bytes a name holds: control characters are
+// escaped, and a byte that is not UTF-8 becomes U+FFFD.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,46 +28,42 @@
 
 namespace pthrun {
 
-class Json {
- public:
-  enum class Kind { null, boolean, number, string, array, object };
-
-  Kind kind() const { return kind_; }
-  bool is_null() const { return kind_ == Kind::null; }
-  bool is_number() const { return kind_ == Kind::number; }
-  bool is_string() const { return kind_ == Kind::string; }
-  bool is_array() const { return kind_ == Kind::array; }
-  bool is_object() const { return kind_ == Kind::object; }
-
-  // Each accessor throws pthrun::Error when the value is of another kind.
-  bool as_bool() const;
-  double as_double() const;
-  int64_t as_int() const;    // an integer literal within int64
-  uint64_t as_uint() const;  // an integer literal within uint64
-  const std::string& as_string() const;
-  const std::vector<Json>& items() const;
-  const std::vector<std::pair<std::string, Json>>& members() const;
-
-  // Object member lookup: nullptr / throws when absent.
-  const Json* find(std::string_view key) const;
-  const Json& at(std::string_view key) const;
-  std::string kind_name() const;
-
- private:
-  friend class JsonParser;
-  Kind kind_ = Kind::null;
-  bool boolean_ = false;
-  std::string text_;  // a string's value, or a number's literal
-  std::vector<Json> items_;
-  std::vector<std::pair<std::string, Json>> members_;
-};
+// Objects keep the order of the text.
+using JsonValue = nlohmann::ordered_json;
 
 struct JsonLimits {
-  int max_depth = 128;
-  std::size_t max_bytes = std::size_t(1) << 30;
+  std::size_t max_bytes = std::size_t(1) << 30;          // the text
+  int max_depth = 128;                                   // arrays and objects nested
+  std::size_t max_string_bytes = std::size_t(64) << 20;  // one string or key
+  std::size_t max_items = SIZE_MAX;                      // elements of one array
+  std::size_t max_members = SIZE_MAX;                    // members of one object
+  // The parsed value may take at most memory_base + memory_per_byte x the text's size.
+  std::size_t memory_base = std::size_t(64) << 20;
+  std::size_t memory_per_byte = 24;  // real files need 5 to 11
 };
 
-Json parse_json(std::string_view text, JsonLimits limits = {});
+// Throws pthrun::Error "invalid JSON at byte N: ..." (N counted from 0).
+JsonValue parse_json(std::string_view text, const JsonLimits& limits = {});
+
+// Typed reads. Each throws pthrun::Error saying what was expected and what was found; the
+// forms taking a key name the key ("\"n_head\": expected ...") and refuse a missing one.
+const JsonValue* json_find(const JsonValue& object, std::string_view key);  // nullptr: absent or not an object
+const JsonValue& json_at(const JsonValue& object, std::string_view key);
+bool json_bool(const JsonValue& value);
+int64_t json_int(const JsonValue& value);    // an integer within int64
+uint64_t json_uint(const JsonValue& value);  // a non-negative integer within uint64
+double json_double(const JsonValue& value);  // any number
+const std::string& json_string(const JsonValue& value);
+const JsonValue& json_array(const JsonValue& value);
+const JsonValue& json_object(const JsonValue& value);
+bool json_bool(const JsonValue& object, std::string_view key);
+int64_t json_int(const JsonValue& object, std::string_view key);
+uint64_t json_uint(const JsonValue& object, std::string_view key);
+double json_double(const JsonValue& object, std::string_view key);
+const std::string& json_string(const JsonValue& object, std::string_view key);
+const JsonValue& json_array(const JsonValue& object, std::string_view key);
+// "a string", "an array", ...; numbers as themselves ("-1", "1e+20").
+std::string json_describe(const JsonValue& value);
 
 // Streams JSON text; commas are placed automatically.
 class JsonWriter {
@@ -90,7 +96,7 @@ class JsonWriter {
   bool after_key_ = false;
 };
 
-// "a\"b" -> "\"a\\\"b\"" (quotes included).
+// "a\"b" -> "\"a\\\"b\"" (quotes included); invalid UTF-8 bytes become U+FFFD.
 std::string json_quote(std::string_view text);
 
 }  // namespace pthrun

@@ -35,4 +35,17 @@ std::size_t utf8_sequence_length(std::string_view s) {
   return n;
 }
 
+char32_t decode_utf8(std::string_view s, std::size_t n) {
+  auto byte = [&](std::size_t i) { return static_cast<char32_t>(static_cast<unsigned char>(s[i])); };
+  if (n == 1) return byte(0);
+  if (n == 2) return ((byte(0) & 0x1f) << 6) | (byte(1) & 0x3f);
+  if (n == 3) return ((byte(0) & 0x0f) << 12) | ((byte(1) & 0x3f) << 6) | (byte(2) & 0x3f);
+  return ((byte(0) & 0x07) << 18) | ((byte(1) & 0x3f) << 12) | ((byte(2) & 0x3f) << 6) | (byte(3) & 0x3f);
+}
+
+bool is_invisible_control(char32_t cp) {
+  return (cp >= 0x80 && cp <= 0x9f) || cp == 0x61c || cp == 0x200e || cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) ||
+         (cp >= 0x2066 && cp <= 0x2069);
+}
+
 }  // namespace pthrun

@@ -17,6 +17,7 @@
 
 #include "runtime/error.h"
 #include "runtime/file_util.h"
+#include "runtime/utf8.h"
 
 namespace pthrun::test {
 
@@ -54,6 +55,19 @@ inline CliResult run_program(const std::string& program, const std::string& args
 inline CliResult run_pthrun(const std::string& args, const std::string& env = "",
                             const std::string& stdin_path = "/dev/null") {
   return run_program(PTHRUN_BINARY_DIR "/pthrun", args, env, stdin_path);
+}
+
+// Text a terminal can show as it is: valid UTF-8, no control character but newlines, no
+// invisible layout controls (C1, bidirectional overrides). Everything pthrun prints must be.
+inline bool is_clean_output(std::string_view text) {
+  for (std::size_t pos = 0; pos < text.size();) {
+    const std::size_t n = utf8_sequence_length(text.substr(pos));
+    if (n == 0) return false;
+    const char32_t cp = decode_utf8(text.substr(pos), n);
+    if ((cp < 0x20 && cp != '\n') || cp == 0x7f || is_invisible_control(cp)) return false;
+    pos += n;
+  }
+  return true;
 }
 
 // The Pythons with torch found at configure time (PTHRUN_TORCH_PYTHONS), for tests that have

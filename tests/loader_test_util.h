@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cmath>
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "loader/checkpoint.h"
+#include "loader/zip_archive.h"
 #include "tests/test_util.h"
 #include "tests/cli_runner.h"
 #include "runtime/convert_element.h"
@@ -25,7 +27,7 @@
 
 namespace pthrun::test {
 
-inline Json manifest(const std::string& path) { return parse_json(read_file(path)); }
+inline JsonValue manifest(const std::string& path) { return parse_json(read_file(path)); }
 
 // `name` inside a temporary folder (cli_runner.h's TempDir).
 inline std::string path_in(const TempDir& dir, const std::string& name) { return dir / name; }
@@ -53,71 +55,67 @@ inline int64_t int_element(const Tensor& t, int64_t i) {
 }
 
 // Does `actual` hold exactly the manifest's value (numbers, or "nan", "inf", "-inf", "-0.0")?
-inline bool same_number(double actual, const Json& expected) {
+inline bool same_number(double actual, const JsonValue& expected) {
   if (expected.is_string()) {
-    const std::string& s = expected.as_string();
+    const std::string& s = expected.get_ref<const std::string&>();
     if (s == "nan") return std::isnan(actual);
     if (s == "inf") return actual == INFINITY;
     if (s == "-inf") return actual == -INFINITY;
     if (s == "-0.0") return actual == 0 && std::signbit(actual);
     return false;
   }
-  const double e = expected.as_double();
+  const double e = json_double(expected);
   return actual == e && std::signbit(actual) == std::signbit(e);
 }
 
 // Compares a contiguous CPU tensor with a manifest's "values" element by element; integers
 // are compared as 64-bit integers (int64 extremes are not doubles).
-inline void check_values(const Tensor& t, const Json& values, const std::string& what) {
+inline void check_values(const Tensor& t, const JsonValue& values, const std::string& what) {
   REQUIRE_MESSAGE(t.is_contiguous(), what);
-  REQUIRE_MESSAGE(static_cast<int64_t>(values.items().size()) == t.numel(), what);
+  REQUIRE_MESSAGE(static_cast<int64_t>(values.size()) == t.numel(), what);
   int bad = 0;
   for (int64_t i = 0; i < t.numel() && bad < 5; ++i) {
-    const Json& e = values.items()[static_cast<std::size_t>(i)];
+    const JsonValue& e = values[static_cast<std::size_t>(i)];
     bool ok;
     if (is_floating(t.dtype())) ok = same_number(element(t, i), e);
-    else ok = int_element(t, i) == e.as_int();
+    else ok = int_element(t, i) == json_int(e);
     if (!ok) {
       ++bad;
-      FAIL_CHECK(what << ": element " << i << " is " << element(t, i) << ", expected "
-                      << (e.is_string() ? e.as_string() : std::to_string(e.as_double())));
+      FAIL_CHECK(what << ": element " << i << " is " << element(t, i) << ", expected " << json_describe(e));
     }
   }
 }
 
-// JSON values equal, numbers by value (so 1 == 1.0 and exact floats compare exactly).
-inline bool same_json(const Json& a, const Json& b) {
+// JSON values equal, numbers by value (so 1 == 1.0 and exact floats compare exactly; integers
+// exactly, since int64 extremes are not doubles).
+inline bool same_json(const JsonValue& a, const JsonValue& b) {
   if (a.is_number() && b.is_number()) {
-    try {
-      return a.as_int() == b.as_int();  // integers exactly (int64 extremes are not doubles)
-    } catch (const Error&) {
-      return a.as_double() == b.as_double();
+    // Parsed integers are unsigned when non-negative, signed when negative.
+    if (a.is_number_integer() && b.is_number_integer())
+      return a.is_number_unsigned() == b.is_number_unsigned() && a == b;
+    return a.get<double>() == b.get<double>();
+  }
+  if (a.type() != b.type()) return false;
+  if (a.is_array()) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (!same_json(a[i], b[i])) return false;
+    return true;
+  }
+  if (a.is_object()) {
+    if (a.size() != b.size()) return false;
+    for (const auto& [key, value] : a.items()) {
+      const JsonValue* other = json_find(b, key);
+      if (!other || !same_json(value, *other)) return false;
     }
+    return true;
   }
-  if (a.kind() != b.kind()) return false;
-  switch (a.kind()) {
-    case Json::Kind::null: return true;
-    case Json::Kind::boolean: return a.as_bool() == b.as_bool();
-    case Json::Kind::string: return a.as_string() == b.as_string();
-    case Json::Kind::array:
-      if (a.items().size() != b.items().size()) return false;
-      for (std::size_t i = 0; i < a.items().size(); ++i)
-        if (!same_json(a.items()[i], b.items()[i])) return false;
-      return true;
-    case Json::Kind::object:
-      if (a.members().size() != b.members().size()) return false;
-      for (const auto& [key, value] : a.members()) {
-        const Json* other = b.find(key);
-        if (!other || !same_json(value, *other)) return false;
-      }
-      return true;
-    default: return false;
-  }
+  return a == b;
 }
 
-inline std::vector<int64_t> json_ints(const Json& array) {
+inline std::vector<int64_t> json_ints(const JsonValue& array) {
   std::vector<int64_t> out;
-  for (const Json& v : array.items()) out.push_back(v.as_int());
+  for (const JsonValue& v : array) out.push_back(json_int(v));
   return out;
 }
 
@@ -133,6 +131,68 @@ std::string error_of(F&& f) {
   }
   FAIL_CHECK("no pthrun::Error was thrown");
   return "";
+}
+
+// A zip of deflated records, as re-zipping tools write it: local headers with sizes and CRC,
+// no alignment, no descriptors. `level` is zlib's (1 fast, 9 small).
+inline void write_deflated_zip(const std::string& path, const std::vector<std::pair<std::string, std::string>>& records,
+                               int level = 9) {
+  std::string body, central;
+  auto le = [](std::string& s, uint64_t v, int n) {
+    for (int k = 0; k < n; ++k) s += static_cast<char>((v >> (8 * k)) & 0xff);
+  };
+  for (const auto& [name, data] : records) {
+    std::string packed(compressBound(static_cast<uLong>(data.size())), '\0');
+    z_stream z{};
+    REQUIRE(deflateInit2(&z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    z.avail_in = static_cast<uInt>(data.size());
+    z.next_out = reinterpret_cast<Bytef*>(packed.data());
+    z.avail_out = static_cast<uInt>(packed.size());
+    REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
+    packed.resize(z.total_out);
+    deflateEnd(&z);
+    const auto crc = static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
+    const uint64_t offset = body.size();
+    for (std::string* h : {&body, &central}) {
+      const bool cd = h == &central;
+      le(*h, cd ? 0x02014b50 : 0x04034b50, 4);
+      if (cd) le(*h, 20, 2);
+      le(*h, 20, 2);
+      le(*h, 0, 2);  // flags
+      le(*h, 8, 2);  // deflated
+      le(*h, 0, 4);  // time, date
+      le(*h, crc, 4);
+      le(*h, packed.size(), 4);
+      le(*h, data.size(), 4);
+      le(*h, name.size(), 2);
+      le(*h, 0, 2);
+      if (cd) {
+        le(*h, 0, 6);  // comment length, disk, internal attributes
+        le(*h, 0, 4);  // external attributes
+        le(*h, offset, 4);
+      }
+      *h += name;
+    }
+    body += packed;
+  }
+  std::string end;
+  le(end, 0x06054b50, 4);
+  le(end, 0, 4);
+  le(end, records.size(), 2);
+  le(end, records.size(), 2);
+  le(end, central.size(), 4);
+  le(end, body.size(), 4);
+  le(end, 0, 2);
+  write_bytes(path, body + central + end);
+}
+
+// A copy of a stored zip with every record deflated.
+inline void write_deflated_copy(const std::string& from, const std::string& to) {
+  const auto zip = ZipArchive::open(MappedFile::open(from));
+  std::vector<std::pair<std::string, std::string>> records;
+  for (const ZipEntry& e : zip->entries()) records.emplace_back(e.name, zip->read(e, 1 << 30));
+  write_deflated_zip(to, records);
 }
 
 // Builds pickles opcode by opcode (protocol 2 unless a test says otherwise).

@@ -1,7 +1,11 @@
 // The catalogue of bad input: files and arguments pthrun must refuse, each with the one line it
 // prints and the status it exits with. Nothing crashes, nothing is executed, and a command that
 // fails leaves no partial output file (outputs are written under a temporary name and renamed).
+// Every line printed is valid UTF-8 without control characters, whatever the file held, and
+// names the file it is about. The hostile files of tests/fixtures/hostile (memory, forged
+// lines, terminal escapes) are here too; their large versions are in test_hostile.cpp.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -9,6 +13,7 @@
 #include <vector>
 
 #include "runtime/file_util.h"
+#include "runtime/json.h"
 #include "tests/cli_runner.h"
 
 using namespace pthrun;
@@ -52,14 +57,27 @@ void make_files(const TempDir& dir) {
   REQUIRE(run_pthrun("convert " + quote(model) + " --heads 4 --per-tensor -o " + quote(dir / "shape")).status == 0);
   fs::copy_file(dir.path / "shape" / "trf_blocks.0.ff.layers.0.bias.pth", dir.path / "shape" / "trf_blocks.0.norm1.shift.pth",
                 fs::copy_options::overwrite_existing);
+  // A folder with a file whose name forges a line (and which is empty).
+  fs::create_directories(dir.path / "forged_folder");
+  write_file_atomically(dir / "forged_folder/w\nerror: forged line.pth", "");
+  // config.json beside a model: a number of a million digits, one beyond 64 bits, a sparse 3 GiB file.
+  for (const char* name : {"digits", "big_heads", "sparse"}) {
+    fs::create_directories(dir.path / name);
+    fs::copy_file(model, dir.path / name / "model.pth");
+  }
+  write_file_atomically(dir / "digits/config.json", "{\"n_head\": " + std::string(1000000, '7') + "}");
+  write_file_atomically(dir / "big_heads/config.json", "{\"n_head\": 99999999999999999999}");
+  write_file_atomically(dir / "sparse/config.json", "");
+  REQUIRE(::truncate((dir / "sparse/config.json").c_str(), off_t(3) << 30) == 0);
 }
 
 std::vector<Case> catalogue() {
   const std::string reject = fixtures + "reject/";
+  const std::string hostile = fixtures + "hostile/";
   const std::string g = "generate " + quote(model) + " --heads 4 ";
   return {
       // Files that are not checkpoints, or not ones pthrun reads.
-      {"missing file", "inspect {dir}/missing.pth", "cannot open {dir}/missing.pth: No such file or directory"},
+      {"missing file", "inspect {dir}/missing.pth", "{dir}/missing.pth: cannot open: No such file or directory"},
       {"empty file", "inspect {dir}/empty.pth", "{dir}/empty.pth: the file is empty"},
       {"random bytes", "inspect {dir}/random.pth", "not a checkpoint pthrun can read"},
       {"a JSON file", "inspect {dir}/text.json", "expected a torch.save zip, a legacy torch file, safetensors"},
@@ -68,7 +86,7 @@ std::vector<Case> catalogue() {
       {"TorchScript", "inspect " + reject + "torchscript.pt", "this is a TorchScript archive"},
       {"torch.package", "inspect " + reject + "torch_package.pt", "this is a torch.package archive"},
       {"the pre-0.1.10 tar format", "inspect " + reject + "tar_legacy.pth", "a tar archive: the checkpoint format of torch before 0.1.10"},
-      {"a legacy stream cut short", "inspect {dir}/legacy_cut.pth", "legacy_cut.pth: truncated: storage"},
+      {"a legacy stream cut short", "inspect {dir}/legacy_cut.pth", "legacy_cut.pth: legacy storage '416342144' at byte 905: truncated"},
       {"safetensors header past the end", "inspect {dir}/long_header.safetensors", "safetensors header of 1000000000 bytes (the file has 10"},
       {"safetensors header not JSON", "inspect {dir}/bad_json.safetensors", "safetensors header: invalid JSON at byte 5"},
       // Pickles that would run code, or that hold what pthrun does not load.
@@ -88,6 +106,47 @@ std::vector<Case> catalogue() {
       {"a record shorter than its tensor", "inspect " + reject + "storage_size_mismatch.pth", "holds 16 bytes, but the pickle declares 6 float32 elements (24 bytes)"},
       {"overlapping records", "inspect " + reject + "overlap.pth", "entries overlap/data/0 and overlap/data/1 overlap"},
       {"central directory and local header disagree", "inspect " + reject + "cd_local_mismatch.pth", "the central directory and the local header at byte 326 disagree"},
+      // Hostile files (tests/fixtures/hostile): memory amplification, refused early.
+      {"a string referenced 2,000 times through the memo", "inspect " + hostile + "memo_string.pth",
+       "entry memo_string/data.pkl: the pickle expands to more than"},
+      {"nested dicts under one long memoized key", "inspect " + hostile + "nested_keys.pth",
+       "a key path of 2048 bytes, more than the 1024 allowed"},
+      {"a safetensors shape of 50,000 sizes", "inspect " + hostile + "shape_items.safetensors",
+       "safetensors header: invalid JSON at byte 46: array 'shape' has more than 8 items"},
+      {"a deflated data.pkl inflating 1,000 times", "inspect " + hostile + "inflation.pth",
+       "entry inflation/data.pkl: inflates to 67108870 bytes, more than the 6282080 allowed"},
+      {"a tensor named for block 10^12", "forward " + hostile + "forged_layer.pth --heads 4 --tokens 1 -o {dir}/o.npy",
+       "no tensors for block 2 (trf_blocks.2.*), though 'trf_blocks.1000000000000.norm1.scale' names block", 1, "",
+       "{dir}/o.npy"},
+      {"a sparse 3 GiB config.json", "forward {dir}/sparse/model.pth --tokens 1 -o {dir}/o.npy",
+       "sparse/config.json: larger than the limit of 1048576 bytes"},
+      // Text from files that would forge an error line: escaped, on the one line.
+      {"a storage key with a forged line", "inspect " + hostile + "forged_key.pth",
+       "the pickle refers to storage '0\\nerror: forged line', but there is no entry"},
+      {"an entry name with a forged line", "inspect " + hostile + "forged_entry.pth",
+       "entry outside\\nerror: forged line lies outside the archive's folder forged_entry/"},
+      {"a tensor name with a forged line", "inspect " + hostile + "forged_tensor.pth",
+       "tensor 'w\\nerror: forged line' (shape [3, 3], stride [3, 1], offset 0) reaches element 8"},
+      {"a byteorder record with a forged line", "inspect " + hostile + "forged_byteorder.pth",
+       "entry forged_byteorder/byteorder: expected 'little' or 'big', found 'little\\nerror: forged line'"},
+      {"a file name in a folder with a forged line", "inspect {dir}/forged_folder",
+       "forged_folder/w\\nerror: forged line.pth: the file is empty"},
+      {"a name that is not UTF-8", "inspect " + hostile + "invalid_utf8.pth",
+       "entry invalid_utf8/data.pkl: a str that is not valid UTF-8: byte 0xd3 at byte 51"},
+      {"a number of a million digits in config.json", "forward {dir}/digits/model.pth --tokens 1 -o {dir}/o.npy",
+       "digits/config.json: invalid JSON at byte 1000010: number overflow parsing '7777"},
+      // Every error names its file, and the entry when there is one.
+      {"a data.pkl that does not match its CRC", "inspect " + hostile + "crc_mismatch.pth",
+       "crc_mismatch.pth: entry crc_mismatch/data.pkl: corrupt: its bytes have CRC-32 0x543aab39, the archive records "
+       "0xfd71cb08"},
+      {"a storage size beyond 64 bits", "inspect " + hostile + "storage_overflow.pth",
+       "storage_overflow.pth: entry storage_overflow/data/0: storage size overflows: 4611686018427387904 * 4"},
+      {"a negative safetensors offset", "inspect " + hostile + "negative_offset.safetensors",
+       "negative_offset.safetensors: tensor 'a': expected a non-negative integer within 64 bits, found -1"},
+      {"a safetensors size beyond 64 bits", "inspect " + hostile + "size_overflow.safetensors",
+       "size_overflow.safetensors: tensor 'a': tensor size overflows: 4294967296 * 4294967296"},
+      {"a head count beyond 64 bits in config.json", "forward {dir}/big_heads/model.pth --tokens 1 -o {dir}/o.npy",
+       "big_heads/config.json: 'n_head': expected an integer within 64 bits, found 1e+20"},
       // Checkpoints that are not the GPT-2 asked for.
       {"not a GPT-2", "generate " + fixtures + "loader/torch2.15/all_dtypes.pth --tokens 1", "does not look like a GPT-2 state dict"},
       {"a tensor missing", "generate {dir}/missing --heads 4 --tokens 1", "does not match GPT-2 in book naming (2 layers, width 48): missing trf_blocks.0.att.W_key.weight"},
@@ -153,11 +212,53 @@ TEST_CASE("the catalogue of bad input: one line, the right status, no partial ou
     CHECK(r.err.rfind("error: ", 0) == 0);
     CHECK(r.err.find(expected) != std::string::npos);
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);  // one line
+    CHECK(is_clean_output(r.err));
+    CHECK(r.err.size() < 2000);
     if (!c.output.empty()) CHECK_FALSE(fs::exists(replace_all(c.output, "{dir}", dir.path.string())));
     ++distinct_classes;
   }
-  CHECK(distinct_classes >= 30);
+  CHECK(distinct_classes >= 75);
   // No temporary file of any failed command is left in the scratch folder.
   for (const auto& entry : fs::directory_iterator(dir.path))
     CHECK_MESSAGE(entry.path().filename().string().find(".tmp-") == std::string::npos, entry.path().string());
+}
+
+TEST_CASE("names a terminal would act on are printed escaped, and --json is valid UTF-8") {
+  // names_escape.pth: real torch.save of names with a forged line, OSC and CSI sequences, a
+  // NUL, a tab, a right-to-left override and a C1 control; the manifest lists them.
+  const std::string path = fixtures + "hostile/names_escape.pth";
+  const std::vector<std::string> names = json_array(parse_json(read_file(path + ".json")), "names");
+  const CliResult table = run_pthrun("inspect " + quote(path));
+  REQUIRE(table.status == 0);
+  CHECK(is_clean_output(table.out));
+  CHECK(table.out.find("w\\nerror: forged line  ") != std::string::npos);
+  CHECK(table.out.find("\\x1b]0;pwned\\a\\x1b[2J  ") != std::string::npos);
+  CHECK(table.out.find("nul\\x00cut  ") != std::string::npos);
+  CHECK(table.out.find("abc\\u202egnp.exe  ") != std::string::npos);
+  CHECK(std::count(table.out.begin(), table.out.end(), '\n') == 4 + 1 + names.size());  // one line per tensor
+  const CliResult json = run_pthrun("inspect --json " + quote(path));
+  REQUIRE(json.status == 0);
+  CHECK(is_clean_output(json.out));
+  std::vector<std::string> listed;
+  const JsonValue doc = parse_json(json.out);
+  for (const JsonValue& t : json_array(doc, "tensors")) listed.push_back(json_string(t, "name"));
+  CHECK(listed == names);  // exactly, through JSON's escapes
+
+  // A folder whose file names hold a newline and a byte that is not UTF-8: the table escapes
+  // them, --json replaces the byte with U+FFFD.
+  TempDir dir("names");
+  REQUIRE(run_pthrun("convert " + quote(model) + " --heads 4 --per-tensor -o " + quote(dir / "folder")).status == 0);
+  fs::rename(dir.path / "folder" / "tok_emb.weight.pth", dir.path / "folder" / "tok\nemb\xff.pth");
+  const CliResult folder = run_pthrun("inspect " + quote(dir / "folder"));
+  REQUIRE(folder.status == 0);
+  CHECK(is_clean_output(folder.out));
+  CHECK(folder.out.find("\ntok\\nemb\\xff  ") != std::string::npos);
+  const CliResult folder_json = run_pthrun("inspect --json " + quote(dir / "folder"));
+  REQUIRE(folder_json.status == 0);
+  CHECK(is_clean_output(folder_json.out));
+  bool found = false;
+  const JsonValue folder_doc = parse_json(folder_json.out);
+  for (const JsonValue& t : json_array(folder_doc, "tensors"))
+    found = found || json_string(t, "name") == "tok\nemb\xef\xbf\xbd";
+  CHECK(found);
 }

@@ -79,7 +79,7 @@ TEST_CASE("convert: naming, dtype and per-tensor folders keep the model's logits
   CHECK(error <= 2e-2);
   CliResult inspect = run_pthrun("inspect " + quote(dir / "bf16.pth") + " --json");
   REQUIRE(inspect.status == 0);
-  CHECK(parse_json(inspect.out).at("tensors").items().at(0).at("dtype").as_string() == "bfloat16");
+  CHECK(parse_json(inspect.out).at("tensors").at(0).at("dtype").get<std::string>() == "bfloat16");
 }
 
 TEST_CASE("generate: text in, text out; ids and JSON; greedy is deterministic, seeds reproduce") {
@@ -96,15 +96,15 @@ TEST_CASE("generate: text in, text out; ids and JSON; greedy is deterministic, s
   CliResult json = run_pthrun("generate " + quote(path) + " --tokens 6109,3626,6100,345 -n 5 --json "
                               "--temperature 0.9 --top-k 50 --top-p 0.95 --seed 7");
   REQUIRE_MESSAGE(json.status == 0, json.err);
-  const Json doc = parse_json(json.out);
-  const Json& result = doc.at("results").items().at(0);
-  CHECK(result.at("ids").items().size() == 5);
-  CHECK(result.at("prompt_ids").items().size() == 4);
+  const JsonValue doc = parse_json(json.out);
+  const JsonValue& result = doc.at("results").at(0);
+  CHECK(result.at("ids").size() == 5);
+  CHECK(result.at("prompt_ids").size() == 4);
   CHECK(result.at("text").is_string());
-  CHECK(doc.at("decode_ms_per_token").as_double() > 0);
+  CHECK(doc.at("decode_ms_per_token").get<double>() > 0);
   CliResult again = run_pthrun("generate " + quote(path) + " --tokens 6109,3626,6100,345 -n 5 --json "
                                "--temperature 0.9 --top-k 50 --top-p 0.95 --seed 7");
-  CHECK(parse_json(again.out).at("results").items().at(0).at("ids").kind_name() == "an array");
+  CHECK(parse_json(again.out).at("results").at(0).at("ids").is_array());
   CHECK(again.out.substr(0, again.out.find("prefill")) == json.out.substr(0, json.out.find("prefill")));
 
   CliResult batch = run_pthrun("generate " + quote(path) + " --prompt 'Hello' --prompt 'The year 2024' -n 3");
@@ -144,16 +144,16 @@ TEST_CASE("alloc-report --snapshot writes what PyTorch's memory visualizer reads
   const Value root = unpickle({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, snapshot,
                               PersistentIds::none)
                          .root;
-  const Json trace_json = parse_json(read_file(trace));
+  const JsonValue trace_json = parse_json(read_file(trace));
   const auto& segments = root.find("segments")->items();
-  CHECK(segments.size() == trace_json.at("snapshot").at("segments").items().size());
+  CHECK(segments.size() == trace_json.at("snapshot").at("segments").size());
   for (const Value& segment : segments) {
     int64_t sum = 0;
     for (const Value& block : segment.find("blocks")->items()) sum += block.find("size")->as_int();
     CHECK(sum == segment.find("total_size")->as_int());
   }
   const auto& events = root.find("device_traces")->items().at(0).items();
-  CHECK(events.size() >= trace_json.at("events").items().size());
+  CHECK(events.size() >= trace_json.at("events").size());
   CHECK(events.at(0).find("action")->as_string() == "segment_alloc");
 
   // And by PyTorch's own visualizer code, where torch >= 2.1 is installed.
@@ -172,10 +172,10 @@ TEST_CASE("bench prints its figures") {
   const std::string path = init_small(dir);
   CliResult r = run_pthrun("bench " + quote(path) + " --prompt-tokens 8 --new-tokens 4 --repeat 2 --json");
   REQUIRE_MESSAGE(r.status == 0, r.err);
-  const Json doc = parse_json(r.out);
-  CHECK(doc.at("prefill_tokens_per_second").as_double() > 0);
-  CHECK(doc.at("decode_ms_per_token").as_double() > 0);
-  CHECK(doc.at("peak_reserved_bytes").as_int() >= doc.at("peak_allocated_bytes").as_int());
+  const JsonValue doc = parse_json(r.out);
+  CHECK(doc.at("prefill_tokens_per_second").get<double>() > 0);
+  CHECK(doc.at("decode_ms_per_token").get<double>() > 0);
+  CHECK(doc.at("peak_reserved_bytes").get<int64_t>() >= doc.at("peak_allocated_bytes").get<int64_t>());
 }
 
 TEST_CASE("load-bench: six strategies in child processes, with the peaks each must have") {
@@ -183,16 +183,16 @@ TEST_CASE("load-bench: six strategies in child processes, with the peaks each mu
   const std::string path = init_small(dir);
   CliResult r = run_pthrun("load-bench " + quote(path) + " --device cpu --json --svg " + quote(dir / "load.svg"));
   REQUIRE_MESSAGE(r.status == 0, r.err);
-  const Json doc = parse_json(r.out);
-  const auto& results = doc.at("results").items();
+  const JsonValue doc = parse_json(r.out);
+  const auto& results = doc.at("results");
   REQUIRE(results.size() == 6);
-  const int64_t weights = results.at(0).at("weights_bytes").as_int();
+  const int64_t weights = results.at(0).at("weights_bytes").get<int64_t>();
   const int64_t largest = 50257 * 768 * 4;  // tok_emb, also the largest temporary a strategy makes
   const int64_t state_dict = weights + 64 * 64 * 4;  // + the block's att.mask, which the model ignores
   auto peak = [&](std::size_t i, const char* strategy) {
-    CHECK(results.at(i).at("strategy").as_string() == strategy);
-    CHECK(results.at(i).at("seconds").as_double() > 0);
-    return results.at(i).at("device_peak_allocated").as_int();
+    CHECK(results.at(i).at("strategy").get<std::string>() == strategy);
+    CHECK(results.at(i).at("seconds").get<double>() > 0);
+    return results.at(i).at("device_peak_allocated").get<int64_t>();
   };
   // On the CPU "device" memory is host memory: a state dict held in RAM counts as well.
   CHECK(peak(0, "naive") == weights + state_dict);          // model + state dict on the device

@@ -57,7 +57,7 @@ TEST_CASE("a checkpoint truncated while mapped is an error, not a crash (SIGBUS)
   for (const TensorInfo& t : checkpoint.state_dict()) requests.push_back({t, Tensor::empty(t.shape, t.dtype, cpu_device)});
   LoadOptions options;
   CHECK_THROWS_WITH(load_tensors(checkpoint, requests, options),
-                    doctest::Contains((path + " was truncated while pthrun was reading it").c_str()));
+                    doctest::Contains((path + ": the file was truncated while pthrun was reading it").c_str()));
   // The process goes on, and other files read as usual.
   CHECK(Checkpoint::open(small_model()).tensors().size() > 10);
 }

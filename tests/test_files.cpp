@@ -52,7 +52,7 @@ TEST_CASE("an output file appears only when committed") {
 
 TEST_CASE("file errors name the file and the reason") {
   CHECK_THROWS_WITH(read_file("/nonexistent/file.pth"),
-                    "cannot open /nonexistent/file.pth: No such file or directory");
+                    "/nonexistent/file.pth: cannot open: No such file or directory");
   CHECK_THROWS_WITH(OutputFile("/nonexistent/dir/out.npy"),
                     "cannot create /nonexistent/dir/out.npy: No such file or directory");
 }

@@ -25,10 +25,10 @@ namespace {
 constexpr std::size_t MiB = std::size_t(1) << 20;
 const Device gpu = cuda_device(0);
 
-std::map<std::string, Json> manifest_values(const std::string& path) {
-  std::map<std::string, Json> out;
-  const Json m = manifest(path + ".json");
-  for (const Json& t : m.at("tensors").items()) out[t.at("name").as_string()] = t.at("values");
+std::map<std::string, JsonValue> manifest_values(const std::string& path) {
+  std::map<std::string, JsonValue> out;
+  const JsonValue m = manifest(path + ".json");
+  for (const JsonValue& t : m.at("tensors")) out[t.at("name").get<std::string>()] = t.at("values");
   return out;
 }
 

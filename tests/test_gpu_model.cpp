@@ -39,12 +39,12 @@ const char* const models[] = {"book_noqkv", "book_qkv", "book_bf16", "book_5head
 
 struct Fixture {
   std::string weights;
-  Json ref;
+  JsonValue ref;
 };
 
 Fixture fixture_model(const std::string& name) {
-  Json ref = parse_json(read_file(fixture("model/" + name + ".ref.json")));
-  return {fixture("model/" + ref.at("weights").as_string()), std::move(ref)};
+  JsonValue ref = parse_json(read_file(fixture("model/" + name + ".ref.json")));
+  return {fixture("model/" + ref.at("weights").get<std::string>()), std::move(ref)};
 }
 
 std::shared_ptr<const Gpt2Model> load_on(const Fixture& f, Device device, DType dtype = DType::f32, bool tf32 = false) {
@@ -52,13 +52,13 @@ std::shared_ptr<const Gpt2Model> load_on(const Fixture& f, Device device, DType 
   options.tf32 = tf32;
   options.device = device;
   options.dtype = dtype;
-  options.heads = f.ref.at("heads").as_int();
+  options.heads = f.ref.at("heads").get<int64_t>();
   return Gpt2Model::load(f.weights, options);
 }
 
-std::vector<int32_t> ids(const Json& array) {
+std::vector<int32_t> ids(const JsonValue& array) {
   std::vector<int32_t> out;
-  for (const Json& v : array.items()) out.push_back(static_cast<int32_t>(v.as_int()));
+  for (const JsonValue& v : array) out.push_back(static_cast<int32_t>(v.get<int64_t>()));
   return out;
 }
 
@@ -75,14 +75,14 @@ TEST_CASE("CUDA f32 forward equals the CPU's to 1e-4; greedy continuations equal
     CAPTURE(name);
     const Fixture f = fixture_model(name);
     const auto cpu = load_on(f, cpu_device), cuda = load_on(f, gpu);
-    for (const Json& prompt : f.ref.at("prompts").items()) {
+    for (const JsonValue& prompt : f.ref.at("prompts")) {
       const double error = relative_error(cuda->forward(ids(prompt)).to_floats(), cpu->forward(ids(prompt)).to_floats());
       CAPTURE(error);
       CHECK(error <= 1e-4);
     }
-    for (const Json& g : f.ref.at("greedy").items()) {
+    for (const JsonValue& g : f.ref.at("greedy")) {
       GenerationOptions options;
-      options.max_new_tokens = g.at("max_new_tokens").as_int();
+      options.max_new_tokens = g.at("max_new_tokens").get<int64_t>();
       CHECK(generate(cuda, {ids(g.at("prompt"))}, options).tokens[0] == ids(g.at("ids")));
     }
   }
@@ -92,7 +92,7 @@ TEST_CASE("--tf32: a model loaded with tf32 stays within 1e-2 of the CPU; one lo
   const Fixture f = fixture_model("book_qkv");
   const auto cpu = load_on(f, cpu_device), cuda = load_on(f, gpu);
   const auto cuda_tf32 = load_on(f, gpu, DType::f32, /*tf32=*/true);
-  const std::vector<int32_t> prompt = ids(f.ref.at("prompts").items().at(0));
+  const std::vector<int32_t> prompt = ids(f.ref.at("prompts").at(0));
   const std::vector<float> reference = cpu->forward(prompt).to_floats();
   const std::vector<float> strict = cuda->forward(prompt).to_floats();
   const std::vector<float> tf32 = cuda_tf32->forward(prompt).to_floats();
@@ -137,7 +137,7 @@ TEST_CASE("bf16 and f16 on the GPU: within 2e-2 of f32, top-1 agreement at least
 
 TEST_CASE("the decode graph is captured once, replayed after, gives eager decoding's tokens, and allocates nothing") {
   const Fixture f = fixture_model("book_qkv");
-  const std::vector<int32_t> prompt = ids(f.ref.at("prompts").items()[0]);
+  const std::vector<int32_t> prompt = ids(f.ref.at("prompts")[0]);
   GenerationOptions options;
   options.max_new_tokens = 20;
   options.sampling = {.temperature = 0.9f, .top_k = 20, .top_p = 0.95f};
@@ -177,7 +177,7 @@ TEST_CASE("the decode graph is captured once, replayed after, gives eager decodi
 TEST_CASE("an inactive slot on the GPU is untouched by decode, as on the CPU") {
   const Fixture f = fixture_model("book_qkv");
   const auto model = load_on(f, gpu);
-  const std::vector<int32_t> a = ids(f.ref.at("prompts").items()[0]), b = ids(f.ref.at("prompts").items()[1]);
+  const std::vector<int32_t> a = ids(f.ref.at("prompts")[0]), b = ids(f.ref.at("prompts")[1]);
   Session reference(model, {.slots = 1, .max_tokens = 40});
   reference.prefill(0, a);
   const int32_t first = reference.sample()[0];

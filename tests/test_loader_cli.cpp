@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "loader/zip_archive.h"
 #include "loader_test_util.h"
 
 using namespace pthrun;
@@ -52,34 +53,34 @@ TEST_CASE("inspect --json matches the manifests of every format") {
     INFO(path);
     const CliResult r = run_pthrun("inspect --json " + path);
     REQUIRE(r.status == 0);
-    const Json doc = parse_json(r.out);
-    const Json m = manifest(std::string(path) + ".json");
-    CHECK(doc.at("schema").as_string() == "pthrun.inspect/1");
-    CHECK(doc.at("file").as_string() == path);
-    CHECK(doc.at("format").as_string() == m.at("format").as_string());
+    const JsonValue doc = parse_json(r.out);
+    const JsonValue m = manifest(std::string(path) + ".json");
+    CHECK(doc.at("schema").get<std::string>() == "pthrun.inspect/1");
+    CHECK(doc.at("file").get<std::string>() == path);
+    CHECK(doc.at("format").get<std::string>() == m.at("format").get<std::string>());
     CHECK(doc.at("key").is_null());
-    std::map<std::string, const Json*> ours;
-    for (const Json& t : doc.at("tensors").items()) ours[t.at("name").as_string()] = &t;
-    REQUIRE(ours.size() == m.at("tensors").items().size());
+    std::map<std::string, const JsonValue*> ours;
+    for (const JsonValue& t : doc.at("tensors")) ours[t.at("name").get<std::string>()] = &t;
+    REQUIRE(ours.size() == m.at("tensors").size());
     uint64_t total = 0;
-    for (const Json& e : m.at("tensors").items()) {
-      const Json& t = *ours.at(e.at("name").as_string());
-      CHECK(t.at("dtype").as_string() == e.at("dtype").as_string());
+    for (const JsonValue& e : m.at("tensors")) {
+      const JsonValue& t = *ours.at(e.at("name").get<std::string>());
+      CHECK(t.at("dtype").get<std::string>() == e.at("dtype").get<std::string>());
       CHECK(json_ints(t.at("shape")) == json_ints(e.at("shape")));
       CHECK(json_ints(t.at("stride")) == json_ints(e.at("stride")));
-      CHECK(t.at("storage_offset").as_int() == e.at("storage_offset").as_int());
-      const auto size = itemsize(*parse_dtype(e.at("dtype").as_string()));
-      CHECK(t.at("nbytes").as_uint() == e.at("values").items().size() * size);
-      total += t.at("nbytes").as_uint();
+      CHECK(t.at("storage_offset").get<int64_t>() == e.at("storage_offset").get<int64_t>());
+      const auto size = itemsize(*parse_dtype(e.at("dtype").get<std::string>()));
+      CHECK(t.at("nbytes").get<uint64_t>() == e.at("values").size() * size);
+      total += t.at("nbytes").get<uint64_t>();
     }
-    CHECK(doc.at("total_bytes").as_uint() == total);
+    CHECK(doc.at("total_bytes").get<uint64_t>() == total);
     CHECK(same_json(doc.at("plain"), m.at("plain")));
   }
   const CliResult keyed = run_pthrun("inspect --json --key model_state_dict " + fixture("loader/torch1.13/checkpoint.pth"));
-  const Json doc = parse_json(keyed.out);
-  CHECK(doc.at("key").as_string() == "model_state_dict");
-  REQUIRE(doc.at("tensors").items().size() == 4);
-  CHECK(doc.at("tensors").items()[0].at("name").as_string() == "fc1.weight");
+  const JsonValue doc = parse_json(keyed.out);
+  CHECK(doc.at("key").get<std::string>() == "model_state_dict");
+  REQUIRE(doc.at("tensors").size() == 4);
+  CHECK(doc.at("tensors")[0].at("name").get<std::string>() == "fc1.weight");
 }
 
 TEST_CASE("dump writes the tensor's values as .npy, contiguous, bf16 widened to float32") {
@@ -112,15 +113,15 @@ TEST_CASE("dump writes the tensor's values as .npy, contiguous, bf16 widened to 
     const NpyFile npy = read_npy(out);
     CHECK(npy.descr == c.descr);
     // The manifest's entry: under its full name (model_state_dict.<name> for the checkpoint).
-    const Json m = manifest(path + ".json");
-    const Json* entry = nullptr;
-    for (const Json& t : m.at("tensors").items()) {
-      const std::string& name = t.at("name").as_string();
+    const JsonValue m = manifest(path + ".json");
+    const JsonValue* entry = nullptr;
+    for (const JsonValue& t : m.at("tensors")) {
+      const std::string& name = t.at("name").get<std::string>();
       if (name == c.name || name == str("model_state_dict.", c.name)) entry = &t;
     }
     REQUIRE(entry);
     CHECK(npy.shape == json_ints(entry->at("shape")));
-    const DType stored = std::string(c.descr) == "<f4" ? DType::f32 : *parse_dtype(entry->at("dtype").as_string());
+    const DType stored = std::string(c.descr) == "<f4" ? DType::f32 : *parse_dtype(entry->at("dtype").get<std::string>());
     const Tensor values = Tensor::from_host(npy.data.data(), {static_cast<int64_t>(npy.data.size() / itemsize(stored))}, stored);
     check_values(values, entry->at("values"), c.name);
   }
@@ -150,13 +151,13 @@ TEST_CASE("dump writes the tensor's values as .npy, contiguous, bf16 widened to 
   for (const auto& [name, file] : checked) {
     const std::string out = path_in(dir, str(name, ".npy")), json = path_in(dir, "numpy.json");
     REQUIRE(std::system(str(pythons.front(), " ", script, " ", out, " > ", json).c_str()) == 0);
-    const Json got = parse_json(read_file(json));
+    const JsonValue got = parse_json(read_file(json));
     const NpyFile npy = read_npy(out);
-    CHECK(got.at("descr").as_string() == npy.descr);
+    CHECK(got.at("descr").get<std::string>() == npy.descr);
     CHECK(json_ints(got.at("shape")) == npy.shape);
-    const Json m = manifest(fixture(file) + ".json");
-    for (const Json& t : m.at("tensors").items())
-      if (t.at("name").as_string() == name) CHECK_MESSAGE(same_json(got.at("values"), t.at("values")), name);
+    const JsonValue m = manifest(fixture(file) + ".json");
+    for (const JsonValue& t : m.at("tensors"))
+      if (t.at("name").get<std::string>() == name) CHECK_MESSAGE(same_json(got.at("values"), t.at("values")), name);
   }
 }
 
@@ -168,7 +169,7 @@ TEST_CASE("errors: one line, status 1; usage errors status 2") {
     check_error(run_pthrun(str("dump ", path, " weight -o ", path_in(dir, "x.npy"))), 1, path);
   }
   check_error(run_pthrun("inspect " + fixture("loader/torch2.15/float8.pth")), 1, "unsupported dtype float8_e4m3fn");
-  check_error(run_pthrun("inspect /nonexistent/model.pth"), 1, "cannot open /nonexistent/model.pth");
+  check_error(run_pthrun("inspect /nonexistent/model.pth"), 1, "/nonexistent/model.pth: cannot open");
   check_error(run_pthrun("inspect"), 2, "missing the checkpoint");
   check_error(run_pthrun("inspect --bogus x.pth"), 2, "unknown option '--bogus'");
   check_error(run_pthrun("dump " + fixture("loader/torch2.15/views.pth") + " base"), 2, "-o OUT.npy");
@@ -177,4 +178,41 @@ TEST_CASE("errors: one line, status 1; usage errors status 2") {
   check_error(run_pthrun("inspect --key model " + fixture("loader/torch2.15/checkpoint.pth")), 1, "no entry 'model'");
   CHECK_FALSE(std::filesystem::exists(path_in(dir, "x.npy")));
   CHECK_FALSE(std::filesystem::exists(path_in(dir, "n.npy")));
+}
+
+TEST_CASE("verify checks every record; --verify checks what a model command loads") {
+  const CliResult ok = run_pthrun("verify " + fixture("loader/torch2.15/views.pth"));
+  CHECK(ok.status == 0);
+  CHECK(ok.out.find("  views/data.pkl ") != std::string::npos);
+  CHECK(ok.out.find("  views/data/13 ") != std::string::npos);
+  CHECK(ok.out.find("20 records: 20 verified, 0 not checksummed") != std::string::npos);
+  const CliResult crc_zero = run_pthrun("verify " + fixture("loader/torch2.15/crc_zero.pth"));
+  CHECK(crc_zero.status == 0);
+  CHECK(crc_zero.out.find("not checksummed\n") != std::string::npos);
+  const CliResult legacy = run_pthrun("verify " + fixture("loader/torch1.13/legacy.pth"));
+  CHECK(legacy.status == 0);
+  CHECK(legacy.out.find("legacy files carry no checksums: nothing was verified") != std::string::npos);
+  const CliResult json = run_pthrun("verify --json " + fixture("loader/torch2.15/views.pth"));
+  CHECK(json.status == 0);
+  const JsonValue doc = parse_json(json.out);
+  CHECK(json_array(doc, "records").size() == 20);
+  CHECK(json_string(json_array(doc, "records")[0], "result") == "verified");
+
+  // One changed byte in a weight: verify and --verify refuse, naming the record; a load
+  // without --verify does not read the CRCs of data records and goes on.
+  TempDir dir;
+  const std::string model = fixture("model/book_noqkv.pth");
+  const auto zip = ZipArchive::open(MappedFile::open(model));
+  const ZipEntry* weight = zip->find("book_noqkv/data/3");
+  REQUIRE(weight);
+  std::string bytes = read_file(model);
+  bytes[static_cast<std::size_t>(weight->data_offset + 7)] ^= 0x10;
+  write_bytes(path_in(dir, "book_noqkv.pth"), bytes);
+  check_error(run_pthrun("verify " + path_in(dir, "book_noqkv.pth")), 1,
+              path_in(dir, "book_noqkv.pth") + ": entry book_noqkv/data/3: corrupt: its bytes have CRC-32");
+  const std::string forward = "forward " + path_in(dir, "book_noqkv.pth") + " --heads 4 --tokens 1,2 -o " + path_in(dir, "l.npy");
+  check_error(run_pthrun(forward + " --verify"), 1, "entry book_noqkv/data/3: corrupt");
+  CHECK_FALSE(std::filesystem::exists(path_in(dir, "l.npy")));
+  CHECK(run_pthrun(forward).status == 0);
+  CHECK(run_pthrun("forward " + model + " --heads 4 --tokens 1,2 --verify -o " + path_in(dir, "m.npy")).status == 0);
 }

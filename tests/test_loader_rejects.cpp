@@ -54,7 +54,7 @@ void check_refusal(const std::string& path, std::initializer_list<const char*> p
 
 std::string unpickle_error(const std::string& bytes, PickleLimits limits = {}) {
   return error_of([&] {
-    unpickle({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, "test.pkl", PersistentIds::zip, limits);
+    unpickle({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, {"test.pkl"}, PersistentIds::zip, limits);
   });
 }
 
@@ -379,4 +379,57 @@ TEST_CASE("refusing hostile sizes takes bounded memory") {
           " s and ", growth / 1048576.0, " MiB of anonymous memory");
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
   CHECK(growth < 128 * 1048576);
+}
+
+TEST_CASE("memory is bounded by the bytes read: memo references share, expansion is counted in bytes") {
+  // A string stored once and referenced 1,000 times: one copy in memory, 1,000 in the count.
+  PickleBuilder shared;
+  shared.proto().op(']').op('(').str(std::string(1000, 's')).op('q').raw(std::string(1, '\0'));
+  for (int i = 1; i < 1000; ++i) shared.op('h').raw(std::string(1, '\0'));
+  const std::string bytes = shared.op('e').op('.').bytes();
+  const Unpickled u = unpickle({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, {"x"}, PersistentIds::zip);
+  REQUIRE(u.root.items().size() == 1000);
+  CHECK(u.root.items()[0].as_string().data() == u.root.items()[999].as_string().data());  // shared, not copied
+  // The same expansion over a smaller budget is refused, as bytes of values.
+  PickleLimits tight;
+  tight.memory_base = 500'000;
+  tight.memory_per_byte = 1;
+  CHECK(unpickle_error(bytes, tight).find("expands to more than 503") != std::string::npos);
+  // Objects created are charged as they are made, against what has been read so far.
+  std::string nones = PickleBuilder().proto().op(']').op('(').bytes() + std::string(100000, 'N') + "e.";
+  tight.memory_base = 1 << 20;
+  CHECK(unpickle_error(nones, tight).find("would take more than") != std::string::npos);
+  CHECK_NOTHROW(unpickle({reinterpret_cast<const uint8_t*>(nones.data()), nones.size()}, {"x"}, PersistentIds::zip));
+}
+
+TEST_CASE("pickled strings must be valid UTF-8; the error gives the byte") {
+  const std::string bad = PickleBuilder().proto().str("nor\xd3" "2").op('.').bytes();
+  CHECK(unpickle_error(bad) == "test.pkl: a str that is not valid UTF-8: byte 0xd3 at byte 10 (BINUNICODE at byte 2)");
+  CHECK(unpickle_error(PickleBuilder().proto().op('\x8c').raw("\x02\xc0\xaf").op('.').bytes())
+            .find("byte 0xc0 at byte 4 (SHORT_BINUNICODE at byte 2)") != std::string::npos);  // overlong
+  CHECK(unpickle_error(PickleBuilder().proto().str("\xed\xa0\x80").op('.').bytes()).find("byte 0xed") !=
+        std::string::npos);  // a surrogate
+  CHECK(unpickle_error(PickleBuilder().proto().global("os\xff", "system").op('.').bytes())
+            .find("a global's module that is not valid UTF-8") != std::string::npos);
+  // Valid text of every width passes; bytes values may hold anything.
+  const std::string ok = PickleBuilder().proto().str("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80").op('.').bytes();
+  CHECK(unpickle({reinterpret_cast<const uint8_t*>(ok.data()), ok.size()}, {"x"}, PersistentIds::zip).root.as_string() ==
+        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+  const std::string raw = PickleBuilder().proto().op('C').raw("\x02\xff\xfe").op('.').bytes();
+  CHECK(unpickle({reinterpret_cast<const uint8_t*>(raw.data()), raw.size()}, {"x"}, PersistentIds::zip).root.as_string() ==
+        "\xff\xfe");
+}
+
+TEST_CASE("the pickle limit applies to the pickle: bytes after STOP are never looked at") {
+  PickleLimits small;
+  small.max_bytes = 64;
+  std::string pickle = PickleBuilder().proto().str("short").op('.').bytes() + std::string(1000, '\xff');
+  const Unpickled u = unpickle({reinterpret_cast<const uint8_t*>(pickle.data()), pickle.size()}, {"x"}, PersistentIds::zip, small);
+  CHECK(u.root.as_string() == "short");
+  CHECK(u.end == 13);
+  // A pickle that does not stop within the limit says so, not that it is truncated.
+  const std::string endless = PickleBuilder().proto().op(']').bytes() + std::string(1000, 'N');
+  CHECK(unpickle_error(endless, small).find("the pickle does not end within the limit of 64 bytes") != std::string::npos);
+  const std::string long_string = PickleBuilder().proto().str(std::string(100, 'x')).op('.').bytes();
+  CHECK(unpickle_error(long_string, small).find("does not end within the limit") != std::string::npos);
 }

@@ -21,20 +21,20 @@ namespace {
 struct Reference {
   std::string name;
   std::string weights;
-  Json json;
+  JsonValue json;
   int64_t heads;
 };
 
 Reference reference(const std::string& name) {
-  Json json = parse_json(read_file(fixture("model/" + name + ".ref.json")));
-  const std::string weights = fixture("model/" + json.at("weights").as_string());
-  const int64_t heads = json.at("heads").as_int();
+  JsonValue json = parse_json(read_file(fixture("model/" + name + ".ref.json")));
+  const std::string weights = fixture("model/" + json.at("weights").get<std::string>());
+  const int64_t heads = json.at("heads").get<int64_t>();
   return {name, weights, std::move(json), heads};
 }
 
-std::vector<int32_t> ids(const Json& array) {
+std::vector<int32_t> ids(const JsonValue& array) {
   std::vector<int32_t> out;
-  for (const Json& v : array.items()) out.push_back(static_cast<int32_t>(v.as_int()));
+  for (const JsonValue& v : array) out.push_back(static_cast<int32_t>(v.get<int64_t>()));
   return out;
 }
 
@@ -57,13 +57,13 @@ TEST_CASE("CPU forward matches PyTorch's logits to 1e-4 relative") {
     const Reference ref = reference(name);
     const auto model = load_cpu(ref);
     CHECK(model->config().heads == ref.heads);
-    CHECK(model->config().context == ref.json.at("context").as_int());
-    CHECK(model->config().qkv_bias == ref.json.at("qkv_bias").as_bool());
-    const auto& prompts = ref.json.at("prompts").items();
-    const auto& files = ref.json.at("logits_files").items();
+    CHECK(model->config().context == ref.json.at("context").get<int64_t>());
+    CHECK(model->config().qkv_bias == ref.json.at("qkv_bias").get<bool>());
+    const auto& prompts = ref.json.at("prompts");
+    const auto& files = ref.json.at("logits_files");
     REQUIRE(prompts.size() == files.size());
     for (std::size_t p = 0; p < prompts.size(); ++p) {
-      const auto expected = test::read_npy_f32(fixture("model/" + files[p].as_string()));
+      const auto expected = test::read_npy_f32(fixture("model/" + files[p].get<std::string>()));
       const std::vector<int32_t> tokens = ids(prompts[p]);
       Tensor logits = model->forward(tokens);
       CHECK(logits.shape() == expected.shape);
@@ -80,9 +80,9 @@ TEST_CASE("greedy continuations equal PyTorch's") {
     CAPTURE(name);
     const Reference ref = reference(name);
     const auto model = load_cpu(ref);
-    for (const Json& g : ref.json.at("greedy").items()) {
+    for (const JsonValue& g : ref.json.at("greedy")) {
       GenerationOptions options;
-      options.max_new_tokens = g.at("max_new_tokens").as_int();
+      options.max_new_tokens = g.at("max_new_tokens").get<int64_t>();
       GenerationResult result = generate(model, {ids(g.at("prompt"))}, options);
       CHECK(result.tokens.at(0) == ids(g.at("ids")));
     }
@@ -92,7 +92,7 @@ TEST_CASE("greedy continuations equal PyTorch's") {
 TEST_CASE("KV-cache decode equals full recomputation at every step") {
   const Reference ref = reference("book_qkv");
   const auto model = load_cpu(ref);
-  std::vector<int32_t> sequence = ids(ref.json.at("prompts").items()[0]);
+  std::vector<int32_t> sequence = ids(ref.json.at("prompts")[0]);
   const int64_t steps = 20;
   Session session(model, {.slots = 1, .max_tokens = static_cast<int64_t>(sequence.size()) + steps});
   session.prefill(0, sequence);
@@ -115,7 +115,7 @@ TEST_CASE("a batch of prompts gives each prompt its own continuation") {
   const auto model = load_cpu(ref);
   std::vector<std::vector<int32_t>> prompts;
   std::vector<std::vector<int32_t>> expected;
-  for (const Json& g : ref.json.at("greedy").items()) {
+  for (const JsonValue& g : ref.json.at("greedy")) {
     prompts.push_back(ids(g.at("prompt")));
     expected.push_back(ids(g.at("ids")));
   }
@@ -132,7 +132,7 @@ TEST_CASE("sampling is reproducible with a seed") {
   options.max_new_tokens = 16;
   options.sampling = {.temperature = 1.0f, .top_k = 20, .top_p = 0.9f};
   options.seed = 1234;
-  const std::vector<int32_t> prompt = ids(ref.json.at("prompts").items()[0]);
+  const std::vector<int32_t> prompt = ids(ref.json.at("prompts")[0]);
   GenerationResult a = generate(model, {prompt}, options);
   GenerationResult b = generate(model, {prompt}, options);
   CHECK(a.tokens == b.tokens);
@@ -145,7 +145,7 @@ TEST_CASE("sampling is reproducible with a seed") {
 TEST_CASE("the context limit") {
   const Reference ref = reference("book_noqkv");  // context 32
   const auto model = load_cpu(ref);
-  const std::vector<int32_t> full = ids(ref.json.at("prompts").items()[1]);
+  const std::vector<int32_t> full = ids(ref.json.at("prompts")[1]);
   REQUIRE(full.size() == 32);
   GenerationOptions options;
   options.max_new_tokens = 5;
@@ -202,8 +202,8 @@ TEST_CASE("steady-state decode allocates nothing") {
   const Reference ref = reference("book_qkv");
   const auto model = load_cpu(ref);
   Session session(model, {.slots = 2, .max_tokens = 30});
-  session.prefill(0, ids(ref.json.at("prompts").items()[0]));
-  session.prefill(1, ids(ref.json.at("prompts").items()[2]));
+  session.prefill(0, ids(ref.json.at("prompts")[0]));
+  session.prefill(1, ids(ref.json.at("prompts")[2]));
   std::vector<int32_t> next = session.sample();
   session.set_sampling(1, {.params = {.temperature = 0.7f, .top_k = 5}, .seed = 7});
   const int64_t allocations = device_allocator(cpu_device).stats().allocation[all_pools].allocated;

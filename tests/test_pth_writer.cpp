@@ -27,7 +27,7 @@ using namespace pthrun::test;
 namespace {
 
 // Runs the checker script; its JSON output, or a failed check with its stderr.
-std::optional<Json> torch_load(const std::string& python, const std::string& file, const std::string& extra = "") {
+std::optional<JsonValue> torch_load(const std::string& python, const std::string& file, const std::string& extra = "") {
   // file and extra are the script's arguments, in that order
   TempDir dir;
   const std::string out = path_in(dir, "out.json"), err = path_in(dir, "err.txt");
@@ -155,7 +155,7 @@ void expected(JsonWriter& out, const Value& v, const std::vector<Tensor>& tensor
   }
 }
 
-Json expected_json(const Value& root, const std::vector<Tensor>& tensors) {
+JsonValue expected_json(const Value& root, const std::vector<Tensor>& tensors) {
   JsonWriter out;
   std::vector<const Storage*> seen;
   expected(out, root, tensors, seen);
@@ -273,7 +273,7 @@ TEST_CASE("real PyTorch loads what pthrun writes, with weights_only=True") {
     save_checkpoint(path_in(dir, "state.pth"), s.checkpoint(false), s.tensors);
     const auto got = torch_load(python, path_in(dir, "state.pth"));
     if (!got) continue;
-    const std::string version = got->at("torch").as_string();
+    const std::string version = got->at("torch").get<std::string>();
     MESSAGE(python, ": torch ", version);
     CHECK_MESSAGE(same_json(got->at("value"), expected_json(s.checkpoint(false), s.tensors)), python);
     if (version[0] >= '2') {
@@ -320,25 +320,25 @@ TEST_CASE("a checkpoint over 4 GiB gets ZIP64 records, read back at both ends") 
     INFO(python);
     const auto info = torch_load(python, "--zipinfo", path);
     REQUIRE(info);
-    const Json& entries = info->at("value");
+    const JsonValue& entries = info->at("value");
     bool found = false;
-    for (const Json& e : entries.items()) {
-      if (e.items()[0].as_string() != "huge/data/0") continue;
+    for (const JsonValue& e : entries) {
+      if (e[0].get<std::string>() != "huge/data/0") continue;
       found = true;
-      CHECK(e.items()[1].as_uint() == static_cast<uint64_t>(n) * 4);
+      CHECK(e[1].get<uint64_t>() == static_cast<uint64_t>(n) * 4);
     }
     CHECK(found);
     const auto ends = torch_load(python, path, "big 1024");
     REQUIRE(ends);
     if (ends->at("value").is_null()) {
-      MESSAGE(python, ": torch ", ends->at("torch").as_string(), " cannot mmap; ends not compared with torch");
+      MESSAGE(python, ": torch ", ends->at("torch").get<std::string>(), " cannot mmap; ends not compared with torch");
       continue;
     }
-    const Json& v = ends->at("value");
-    CHECK(v.at("shape").items()[0].as_int() == n);
+    const JsonValue& v = ends->at("value");
+    CHECK(v.at("shape")[0].get<int64_t>() == n);
     for (int64_t i = 0; i < 1024; ++i) {
-      CHECK(v.at("first").items()[static_cast<std::size_t>(i)].as_double() == i + 0.5);
-      CHECK(v.at("last").items()[static_cast<std::size_t>(1023 - i)].as_double() == -i - 0.25);
+      CHECK(v.at("first")[static_cast<std::size_t>(i)].get<double>() == i + 0.5);
+      CHECK(v.at("last")[static_cast<std::size_t>(1023 - i)].get<double>() == -i - 0.25);
     }
   }
 }

@@ -35,11 +35,11 @@ using pthrun::test::fixture;
 namespace {
 
 std::shared_ptr<const Gpt2Model> load(const std::string& name) {
-  const Json ref = parse_json(read_file(fixture("model/" + name + ".ref.json")));
+  const JsonValue ref = parse_json(read_file(fixture("model/" + name + ".ref.json")));
   ModelOptions options;
   options.device = cpu_device;
-  options.heads = ref.at("heads").as_int();
-  return Gpt2Model::load(fixture("model/" + ref.at("weights").as_string()), options);
+  options.heads = json_int(ref, "heads");
+  return Gpt2Model::load(fixture("model/" + json_string(ref, "weights")), options);
 }
 
 std::vector<int32_t> prompt(int64_t length, int32_t salt, int64_t vocab) {
@@ -146,7 +146,7 @@ TEST_CASE("stop strings: the text before the first one is released, the stop str
   CHECK(stopped);
 }
 
-TEST_CASE("request bodies: size, nesting depth, UTF-8 and the top level are checked") {
+TEST_CASE("request bodies: size, nesting depth, items, duplicate keys, UTF-8 and the top level are checked") {
   CHECK(parse_request_body(R"({"a": [1, {"b": "x"}]})").at("a").size() == 2);
   auto status_of = [](const std::string& body, const BodyLimits& limits = {}) {
     try {
@@ -169,6 +169,12 @@ TEST_CASE("request bodies: size, nesting depth, UTF-8 and the top level are chec
   for (int i = 0; i < 10; ++i) fine += "[";
   fine += std::string(10, ']') + "}";
   CHECK(status_of(fine) == 0);
+  CHECK(status_of(R"({"a": 1, "a": 2})") == 400);  // a duplicate key
+  std::string wide = "{\"a\": [";
+  for (int i = 0; i < 200; ++i) wide += "0,";
+  wide += "0]}";
+  CHECK(status_of(wide, {.max_items = 200}) == 400);
+  CHECK(status_of(wide, {.max_items = 201}) == 0);
 }
 
 TEST_CASE("completion requests: each field's type and range, refused parameters and the context, named") {

@@ -25,11 +25,11 @@ using pthrun::test::fixture;
 namespace {
 
 std::shared_ptr<const Gpt2Model> load(const std::string& name) {
-  const Json ref = parse_json(read_file(fixture("model/" + name + ".ref.json")));
+  const JsonValue ref = parse_json(read_file(fixture("model/" + name + ".ref.json")));
   ModelOptions options;
   options.device = cpu_device;
-  options.heads = ref.at("heads").as_int();
-  return Gpt2Model::load(fixture("model/" + ref.at("weights").as_string()), options);
+  options.heads = ref.at("heads").get<int64_t>();
+  return Gpt2Model::load(fixture("model/" + ref.at("weights").get<std::string>()), options);
 }
 
 std::vector<int32_t> prompt(int64_t length, int32_t salt, int64_t vocab) {

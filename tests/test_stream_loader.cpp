@@ -4,10 +4,12 @@
 #include <zlib.h>
 
 #include <map>
+#include <set>
 
 #include "loader/checkpoint.h"
 #include "loader/checkpoint_impl.h"
 #include "loader/stream_loader.h"
+#include "loader/verify.h"
 #include "loader/zip_writer.h"
 #include "loader_test_util.h"
 
@@ -22,10 +24,10 @@ std::map<std::string, TensorInfo> by_name(const Checkpoint& ckpt) {
   return out;
 }
 
-std::map<std::string, Json> manifest_values(const std::string& path) {
-  std::map<std::string, Json> out;
-  const Json m = manifest(path + ".json");
-  for (const Json& t : m.at("tensors").items()) out[t.at("name").as_string()] = t.at("values");
+std::map<std::string, JsonValue> manifest_values(const std::string& path) {
+  std::map<std::string, JsonValue> out;
+  const JsonValue m = manifest(path + ".json");
+  for (const JsonValue& t : m.at("tensors")) out[t.at("name").get<std::string>()] = t.at("values");
   return out;
 }
 
@@ -33,63 +35,6 @@ LoadStats load_one(const Checkpoint& ckpt, const TensorInfo& info, const Tensor&
   LoadOptions options;
   options.staging_bytes = staging;
   return load_tensors(ckpt, {{info, dst}}, options);
-}
-
-// A copy of a stored zip with every record deflated, as re-zipping tools write it: local
-// headers with sizes and CRC, no alignment, no descriptors.
-void write_deflated_copy(const std::string& from, const std::string& to) {
-  const auto file = MappedFile::open(from);
-  const auto zip = ZipArchive::open(file);
-  std::string body, central;
-  auto le = [](std::string& s, uint64_t v, int n) {
-    for (int k = 0; k < n; ++k) s += static_cast<char>((v >> (8 * k)) & 0xff);
-  };
-  for (const ZipEntry& e : zip->entries()) {
-    const std::string data = zip->read(e, 1 << 30);
-    uLongf bound = compressBound(static_cast<uLong>(data.size()));
-    std::string packed(bound, '\0');
-    z_stream z{};
-    REQUIRE(deflateInit2(&z, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK);
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-    z.avail_in = static_cast<uInt>(data.size());
-    z.next_out = reinterpret_cast<Bytef*>(packed.data());
-    z.avail_out = static_cast<uInt>(packed.size());
-    REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
-    packed.resize(z.total_out);
-    deflateEnd(&z);
-    const uint32_t crc = static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
-    const uint64_t offset = body.size();
-    for (std::string* h : {&body, &central}) {
-      const bool cd = h == &central;
-      le(*h, cd ? 0x02014b50 : 0x04034b50, 4);
-      if (cd) le(*h, 20, 2);
-      le(*h, 20, 2);
-      le(*h, 0, 2);  // flags
-      le(*h, 8, 2);  // deflated
-      le(*h, 0, 4);  // time, date
-      le(*h, crc, 4);
-      le(*h, packed.size(), 4);
-      le(*h, data.size(), 4);
-      le(*h, e.name.size(), 2);
-      le(*h, 0, 2);
-      if (cd) {
-        le(*h, 0, 6);  // comment length, disk, internal attributes
-        le(*h, 0, 4);  // external attributes
-        le(*h, offset, 4);
-      }
-      *h += e.name;
-    }
-    body += packed;
-  }
-  std::string end;
-  le(end, 0x06054b50, 4);
-  le(end, 0, 4);
-  le(end, zip->entries().size(), 2);
-  le(end, zip->entries().size(), 2);
-  le(end, central.size(), 4);
-  le(end, body.size(), 4);
-  le(end, 0, 2);
-  write_bytes(to, body + central + end);
 }
 
 const std::size_t staging_sizes[] = {8, 24, 64, 4096, std::size_t(64) << 20};
@@ -256,4 +201,121 @@ TEST_CASE("empty and 0-d tensors, and checkpoints of every format, load through 
     const auto values = manifest_values(path);
     for (const LoadRequest& r : requests) check_values(r.destination, values.at(r.source.name), path + " " + r.source.name);
   }
+}
+
+namespace {
+
+// A copy of `from` with byte `offset` of entry `entry` changed.
+std::string corrupt_copy(const std::string& from, const std::string& to, const std::string& entry, uint64_t offset) {
+  const auto zip = ZipArchive::open(MappedFile::open(from));
+  const ZipEntry* e = zip->find(entry);
+  REQUIRE(e);
+  REQUIRE(e->stored());
+  std::string bytes = read_file(from);
+  bytes[static_cast<std::size_t>(e->data_offset + offset)] ^= 0x01;
+  write_bytes(to, bytes);
+  return to;
+}
+
+LoadStats load_all(const Checkpoint& ckpt, std::size_t staging, bool verify) {
+  std::vector<LoadRequest> requests;
+  for (const TensorInfo& t : ckpt.tensors()) requests.push_back({t, Tensor::empty(t.shape, t.dtype)});
+  LoadOptions options;
+  options.staging_bytes = staging;
+  options.verify = verify;
+  return load_tensors(ckpt, requests, options);
+}
+
+}  // namespace
+
+TEST_CASE("verify: each record a load reads is checked whole against its zip CRC-32") {
+  // torch wrote the CRCs; ours (libdeflate, in pieces on worker threads) must agree with them,
+  // for stored records read chunk by chunk and deflated ones window by window.
+  for (const char* file : {"loader/torch2.15/views.pth", "loader/torch1.13/views.pth", "loader/torch2.15/deflated.pth",
+                           "loader/torch2.5/per_tensor"}) {
+    const std::string path = fixture(file);
+    const Checkpoint ckpt = Checkpoint::open(path);
+    for (std::size_t staging : {std::size_t(24), std::size_t(64) << 20}) {
+      INFO(path << " staging " << staging);
+      const LoadStats stats = load_all(ckpt, staging, true);
+      std::set<std::string> storages;
+      for (const TensorInfo& t : ckpt.tensors()) storages.insert(t.storage_key);
+      CHECK(stats.records.size() == storages.size());  // each record once, however many views
+      for (const RecordCheck& r : stats.records) {
+        CHECK(r.result == Checksum::verified);
+        CHECK(r.record.find("/data/") != std::string::npos);
+      }
+      CHECK(load_all(ckpt, staging, false).records.empty());
+    }
+  }
+  // A view of part of a record: the whole record is still checked.
+  const Checkpoint views = Checkpoint::open(fixture("loader/torch2.15/views.pth"));
+  const TensorInfo column = by_name(views).at("column");
+  LoadOptions options;
+  options.verify = true;
+  const LoadStats one = load_tensors(views, {{column, Tensor::empty(column.shape, column.dtype)}}, options);
+  REQUIRE(one.records.size() == 1);
+  CHECK(one.records[0].bytes == views.impl().record(column.storage_key).nbytes);
+  CHECK(one.records[0].bytes > column.nbytes());
+  // CRC 0 (torch >= 2.6 with CRCs off): not checksummed. Legacy and safetensors have none.
+  for (const RecordCheck& r : load_all(Checkpoint::open(fixture("loader/torch2.15/crc_zero.pth")), 64, true).records)
+    CHECK(r.result == Checksum::not_checksummed);
+  for (const char* file : {"loader/torch1.13/legacy.pth", "loader/torch2.15/tensors.safetensors"})
+    for (const RecordCheck& r : load_all(Checkpoint::open(fixture(file)), 64, true).records)
+      CHECK(r.result == Checksum::none_in_format);
+}
+
+TEST_CASE("verify: a corrupt record is an error naming it, stored or deflated") {
+  TempDir dir;
+  const std::string path = corrupt_copy(fixture("loader/torch2.15/views.pth"), path_in(dir, "views.pth"), "views/data/0", 5);
+  const Checkpoint ckpt = Checkpoint::open(path);  // metadata intact: opens
+  for (std::size_t staging : {std::size_t(24), std::size_t(64) << 20}) {
+    const std::string message = error_of([&] { load_all(ckpt, staging, true); });
+    CHECK(message.find(path + ": entry views/data/0: corrupt: its bytes have CRC-32 0x") != std::string::npos);
+    CHECK(message.find(", the archive records 0x") != std::string::npos);
+  }
+  CHECK_NOTHROW(load_all(ckpt, 64, false));  // without verify the changed byte is just data
+  CHECK(error_of([&] { verify_checkpoint(ckpt); }).find("entry views/data/0: corrupt") != std::string::npos);
+
+  // Deflated: the archive's CRC of data/1 is off by one.
+  const auto zip = ZipArchive::open(MappedFile::open(fixture("loader/torch2.15/views.pth")));
+  std::vector<std::pair<std::string, std::string>> records;
+  for (const ZipEntry& e : zip->entries()) records.emplace_back(e.name, zip->read(e, 1 << 20));
+  write_deflated_zip(path_in(dir, "deflated.pth"), records);
+  std::string bytes = read_file(path_in(dir, "deflated.pth"));
+  const auto deflated = ZipArchive::open(MappedFile::open(path_in(dir, "deflated.pth")));
+  const ZipEntry* target = deflated->find("views/data/1");
+  uint64_t central = deflated->central_directory_offset();
+  for (const ZipEntry& e : deflated->entries()) {
+    if (&e == target) break;
+    central += 46 + e.name.size();  // write_deflated_zip writes no extra fields or comments
+  }
+  for (const uint64_t at : {target->header_offset + 14, central + 16}) bytes[static_cast<std::size_t>(at)] ^= 0x01;
+  write_bytes(path_in(dir, "deflated_bad.pth"), bytes);
+  const Checkpoint bad = Checkpoint::open(path_in(dir, "deflated_bad.pth"));
+  CHECK(error_of([&] { load_all(bad, std::size_t(64) << 20, true); }).find("entry views/data/1: corrupt") != std::string::npos);
+  CHECK(error_of([&] { verify_checkpoint(bad); }).find("entry views/data/1: corrupt") != std::string::npos);
+}
+
+TEST_CASE("verify_checkpoint: every record of every file, metadata included") {
+  const std::string path = fixture("loader/torch2.15/views.pth");
+  const std::vector<RecordCheck> checks = verify_checkpoint(Checkpoint::open(path));
+  const auto zip = ZipArchive::open(MappedFile::open(path));
+  REQUIRE(checks.size() == zip->entries().size());
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    CHECK(checks[i].record == zip->entries()[i].name);
+    CHECK(checks[i].bytes == zip->entries()[i].size);
+    CHECK(checks[i].result == Checksum::verified);
+  }
+  int data_unchecked = 0;
+  for (const RecordCheck& r : verify_checkpoint(Checkpoint::open(fixture("loader/torch2.15/crc_zero.pth"))))
+    data_unchecked += r.result == Checksum::not_checksummed;
+  CHECK(data_unchecked > 0);
+  const std::vector<RecordCheck> folder = verify_checkpoint(Checkpoint::open(fixture("loader/torch2.5/per_tensor")));
+  std::set<std::string> files;
+  for (const RecordCheck& r : folder) files.insert(r.file);
+  CHECK(files.size() > 1);
+  const std::vector<RecordCheck> legacy = verify_checkpoint(Checkpoint::open(fixture("loader/torch1.13/legacy.pth")));
+  REQUIRE(legacy.size() == 1);
+  CHECK(legacy[0].result == Checksum::none_in_format);
 }

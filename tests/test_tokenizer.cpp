@@ -113,10 +113,10 @@ std::string random_bytes(std::mt19937_64& rng) {
 }  // namespace
 
 TEST_CASE("OpenAI's reference ids, every line") {
-  const std::vector<Json> lines = read_jsonl(gpt2_dir() / "reference-ids.jsonl");
+  const std::vector<JsonValue> lines = read_jsonl(gpt2_dir() / "reference-ids.jsonl");
   REQUIRE(lines.size() >= 11);
-  for (const Json& line : lines) {
-    const std::string& text = line.at("text").as_string();
+  for (const JsonValue& line : lines) {
+    const std::string& text = line.at("text").get<std::string>();
     CAPTURE(text);
     const std::vector<TokenId> expected = ids_of(line.at("ids"));
     CHECK(gpt2().encode(text) == expected);
@@ -125,21 +125,21 @@ TEST_CASE("OpenAI's reference ids, every line") {
 }
 
 TEST_CASE("742 more texts: pieces from the regex module, ids from two independent encoders") {
-  const std::vector<Json> lines = read_jsonl(references_path());
+  const std::vector<JsonValue> lines = read_jsonl(references_path());
   REQUIRE(lines.size() >= 700);
   std::size_t special_lines = 0;
-  for (const Json& line : lines) {
-    const std::string& text = line.at("text").as_string();
+  for (const JsonValue& line : lines) {
+    const std::string& text = line.at("text").get<std::string>();
     CAPTURE(text);
     const std::vector<TokenId> expected = ids_of(line.at("ids"));
-    if (line.find("special")) {
+    if (line.contains("special")) {
       ++special_lines;
       CHECK(gpt2().encode(text, EndOfText::special) == expected);
     } else {
       std::vector<std::string> pieces;
       for (std::string_view piece : pretokenize(text)) pieces.emplace_back(piece);
       std::vector<std::string> expected_pieces;
-      for (const Json& piece : line.at("pieces").items()) expected_pieces.push_back(piece.as_string());
+      for (const JsonValue& piece : line.at("pieces")) expected_pieces.push_back(piece.get<std::string>());
       CHECK(pieces == expected_pieces);
       CHECK(gpt2().encode(text) == expected);
     }

@@ -108,7 +108,7 @@ TEST_CASE("pthrun tokenize: errors are one line; bad usage exits 2, bad input ex
 
   r = run_pthrun("tokenize --file /nonexistent/input.txt");
   CHECK(r.status == 1);
-  CHECK(r.err == "error: cannot open /nonexistent/input.txt: No such file or directory\n");
+  CHECK(r.err == "error: /nonexistent/input.txt: cannot open: No such file or directory\n");
 
   r = run_pthrun("tokenize --vocab /nonexistent/vocab hi");
   CHECK(r.status == 1);

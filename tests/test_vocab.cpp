@@ -21,11 +21,11 @@ TEST_CASE("Hugging Face's vocab.json + merges.txt give the same ids as OpenAI's 
   // Write the bundled vocabulary the way Hugging Face publishes it: another file name, the
   // tokens in another order, a longer version line, no trailing newline.
   const Vocabulary& openai = gpt2_vocab();
-  const Json encoder = parse_json(read_file((gpt2_dir() / "encoder.json").string()));
+  const JsonValue encoder = parse_json(read_file((gpt2_dir() / "encoder.json").string()));
   JsonWriter vocab_json;
   vocab_json.begin_object();
-  const auto& members = encoder.members();
-  for (auto it = members.rbegin(); it != members.rend(); ++it) vocab_json.key(it->first).value(it->second.as_int());
+  const auto& members = encoder.get_ref<const JsonValue::object_t&>();
+  for (auto it = members.rbegin(); it != members.rend(); ++it) vocab_json.key(it->first).value(it->second.get<int64_t>());
   vocab_json.end_object();
   std::string merges = read_file((gpt2_dir() / "vocab.bpe").string());
   REQUIRE(merges.starts_with("#version: 0.2\n"));
@@ -46,9 +46,9 @@ TEST_CASE("Hugging Face's vocab.json + merges.txt give the same ids as OpenAI's 
     REQUIRE(hf_vocab.merges[i].right == openai.merges[i].right);
     REQUIRE(hf_vocab.merges[i].merged == openai.merges[i].merged);
   }
-  for (const Json& line : read_jsonl(references_path())) {
-    if (line.find("special")) continue;
-    REQUIRE(hf.encode(line.at("text").as_string()) == ids_of(line.at("ids")));
+  for (const JsonValue& line : read_jsonl(references_path())) {
+    if (line.contains("special")) continue;
+    REQUIRE(hf.encode(line.at("text").get<std::string>()) == ids_of(line.at("ids")));
   }
 }
 

@@ -58,8 +58,8 @@ inline const Vocabulary& gpt2_vocab() {
   return vocab;
 }
 
-inline std::vector<Json> read_jsonl(const fs::path& path) {
-  std::vector<Json> lines;
+inline std::vector<JsonValue> read_jsonl(const fs::path& path) {
+  std::vector<JsonValue> lines;
   const std::string text = read_file(path.string());
   for (std::size_t start = 0, end; start < text.size(); start = end + 1) {
     end = text.find('\n', start);
@@ -69,9 +69,9 @@ inline std::vector<Json> read_jsonl(const fs::path& path) {
   return lines;
 }
 
-inline std::vector<TokenId> ids_of(const Json& array) {
+inline std::vector<TokenId> ids_of(const JsonValue& array) {
   std::vector<TokenId> ids;
-  for (const Json& id : array.items()) ids.push_back(static_cast<TokenId>(id.as_int()));
+  for (const JsonValue& id : array) ids.push_back(static_cast<TokenId>(id.get<int64_t>()));
   return ids;
 }
 

@@ -11,7 +11,7 @@
 set -euo pipefail
 
 packages=(cmake g++ make pkg-config libzip-dev zlib1g-dev libopenblas-dev libcli11-dev
-          libcpp-httplib-dev nlohmann-json3-dev)
+          libcpp-httplib-dev nlohmann-json3-dev libdeflate-dev)
 if [[ ${1:-} == --test ]]; then
   # doctest for the suites; real PyTorch and NumPy, which tests use as references where they
   # are importable (reading files pthrun writes); rsvg-convert to render charts as PNG.

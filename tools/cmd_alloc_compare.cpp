@@ -85,14 +85,14 @@ int run_alloc_compare(const AllocCompareArgs& args) {
       std::printf("%-12s (CUDA's stream-ordered pool needs a GPU)\n", "cuda-async");
       continue;
     }
-    const Json r = parse_json(run_self("alloc-compare " + shell_quote(checkpoint) + " --mode " + mode + passed));
-    const double requests = static_cast<double>(std::max<int64_t>(r.at("allocations").as_int(), 1));
-    const double allocated = r.at("peak_allocated").as_double(), reserved = r.at("peak_reserved").as_double();
-    std::printf("%-12s %12s %12s %9.4f %10lld %10lld %10lld %10.0f %10.0f %8.2f\n", r.at("mode").as_string().c_str(),
+    const JsonValue r = parse_json(run_self("alloc-compare " + shell_quote(checkpoint) + " --mode " + mode + passed));
+    const double requests = static_cast<double>(std::max<int64_t>(json_int(r, "allocations"), 1));
+    const double allocated = json_double(r, "peak_allocated"), reserved = json_double(r, "peak_reserved");
+    std::printf("%-12s %12s %12s %9.4f %10lld %10lld %10lld %10.0f %10.0f %8.2f\n", json_string(r, "mode").c_str(),
                 format_bytes(allocated).c_str(), format_bytes(reserved).c_str(), allocated > 0 ? reserved / allocated : 0,
-                static_cast<long long>(r.at("allocations").as_int()), static_cast<long long>(r.at("device_allocs").as_int()),
-                static_cast<long long>(r.at("device_frees").as_int()), r.at("alloc_ns").as_double() / requests,
-                r.at("free_ns").as_double() / requests, r.at("seconds").as_double());
+                static_cast<long long>(json_int(r, "allocations")), static_cast<long long>(json_int(r, "device_allocs")),
+                static_cast<long long>(json_int(r, "device_frees")), json_double(r, "alloc_ns") / requests,
+                json_double(r, "free_ns") / requests, json_double(r, "seconds"));
   }
   std::printf("\nrequests: allocations made; alloc ns / free ns: mean time per allocate and per free over\n"
               "the whole workload, freeing the model included; time: load, generate and free.\n");

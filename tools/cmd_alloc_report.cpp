@@ -9,6 +9,8 @@
 #include "runtime/alloc_trace.h"
 #include "runtime/error.h"
 #include "runtime/file_util.h"
+#include "runtime/json.h"
+#include "runtime/quote.h"
 #include "tools/alloc_timeline.h"
 #include "tools/cli.h"
 #include "tools/memory_viz.h"
@@ -25,14 +27,10 @@ struct AllocReportArgs {
 
 int run_alloc_report(const AllocReportArgs& args) {
   const std::string& path = args.trace;
-  TraceDocument trace;
-  try {
-    trace = trace_from_json(read_file(path));
-  } catch (const Error& e) {
-    throw Error(str(path, ": ", e.what()));
-  }
+  const std::string text = read_file(path, JsonLimits{}.max_bytes);
+  const TraceDocument trace = with_context({path}, [&] { return trace_from_json(text); });
   const Fragmentation f = fragmentation(trace);
-  std::printf("trace of %s (%s allocator): %zu events%s\n", trace.device.c_str(), trace.mode.c_str(),
+  std::printf("trace of %s (%s allocator): %zu events%s\n", printable(trace.device).c_str(), printable(trace.mode).c_str(),
               trace.events.size(), trace.dropped ? str(", ", trace.dropped, " earlier ones dropped by the ring").c_str() : "");
   std::printf("  peak allocated          %s\n", format_bytes(static_cast<double>(f.peak_allocated)).c_str());
   std::printf("  peak reserved           %s\n", format_bytes(static_cast<double>(f.peak_reserved)).c_str());
@@ -51,7 +49,7 @@ int run_alloc_report(const AllocReportArgs& args) {
   for (std::size_t c = 0; c < timeline.categories.size(); ++c) {
     const double peak = *std::max_element(timeline.allocated[c].begin(), timeline.allocated[c].end());
     names.push_back(str(timeline.categories[c], " (", format_bytes(peak), ")"));
-    std::printf("    %-22s %s\n", timeline.categories[c].c_str(), format_bytes(peak).c_str());
+    std::printf("    %-22s %s\n", printable(timeline.categories[c]).c_str(), format_bytes(peak).c_str());
   }
   if (const auto& out = args.output) {
     StackedAreaChart chart{str("Memory on ", trace.device, " (", trace.mode, " allocator)"), "time (ms)",

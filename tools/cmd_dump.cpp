@@ -6,6 +6,7 @@
 #include "loader/checkpoint.h"
 #include "loader/npy.h"
 #include "runtime/error.h"
+#include "runtime/quote.h"
 #include "tools/cli.h"
 
 namespace pthrun::cli {
@@ -44,8 +45,8 @@ int run_dump(const DumpArgs& args) {
                "; 'pthrun inspect ", path, "' lists them");
   const Tensor values = ckpt.read(*info);
   write_npy(*out, values);
-  std::printf("%s: %s %s -> %s\n", name.c_str(), dtype_name(values.dtype()), values.shape().to_string().c_str(),
-              out->c_str());
+  std::printf("%s: %s %s -> %s\n", printable(name).c_str(), dtype_name(values.dtype()),
+              values.shape().to_string().c_str(), printable(*out).c_str());
   return 0;
 }
 

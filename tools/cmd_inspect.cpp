@@ -1,6 +1,9 @@
 // pthrun inspect: what a checkpoint holds, without loading it: the format, one row per
 // tensor (name, dtype, shape, stride, storage offset, bytes) and the plain values.
 //
+// Every name and value from the file is printed escaped (runtime/quote.h): the table is one
+// line per tensor whatever a name holds, and --json is valid UTF-8 JSON.
+//
 // --json prints the same as one JSON object (schema "pthrun.inspect/1", in the README):
 //   {"schema": "pthrun.inspect/1", "file": ..., "format": "zip", "key": null,
 //    "tensors": [{"name", "dtype", "shape", "stride", "storage_offset", "storage_key", "nbytes"}],
@@ -14,11 +17,15 @@
 #include "loader/value.h"
 #include "runtime/error.h"
 #include "runtime/json.h"
+#include "runtime/quote.h"
 #include "tools/cli.h"
 
 namespace pthrun::cli {
 
 namespace {
+
+// Names are at most this long (the loader refuses longer ones): shown whole.
+constexpr std::size_t kMaxNameBytes = 1024;
 
 std::vector<int64_t> as_vector(const Dims& dims) { return std::vector<int64_t>(dims.begin(), dims.end()); }
 
@@ -49,26 +56,31 @@ void print_json(const Checkpoint& ckpt, const std::string& key, const std::vecto
   std::printf("%s\n", out.text().c_str());
 }
 
+// A value as JSON (escaped, valid UTF-8), cut after 117 bytes at a character's start.
 std::string plain_text(const Value& value) {
   JsonWriter out;
   write_value_json(out, value);
   std::string text = out.take();
-  return text.size() > 120 ? text.substr(0, 117) + "..." : text;
+  if (text.size() <= 120) return text;
+  std::size_t cut = 117;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) --cut;
+  return text.substr(0, cut) + "...";
 }
 
 void print_table(const Checkpoint& ckpt, const std::string& key, const std::vector<TensorInfo>& tensors) {
-  std::printf("file: %s\nformat: %s", ckpt.path().c_str(), format_name(ckpt.format()));
-  if (ckpt.format() == CheckpointFormat::zip) std::printf(" (root folder '%s')", ckpt.zip_root().c_str());
+  std::printf("file: %s\nformat: %s", printable(ckpt.path()).c_str(), format_name(ckpt.format()));
+  if (ckpt.format() == CheckpointFormat::zip) std::printf(" (root folder %s)", in_quotes(ckpt.zip_root()).c_str());
   std::printf("\n");
-  if (!key.empty()) std::printf("key: %s\n", key.c_str());
+  if (!key.empty()) std::printf("key: %s\n", printable(key).c_str());
   struct Row {
     std::string cells[6];
   };
   std::vector<Row> rows{{{"name", "dtype", "shape", "stride", "offset", "nbytes"}}};
   uint64_t total = 0;
   for (const TensorInfo& t : tensors) {
-    rows.push_back({{t.name.empty() ? "(unnamed)" : t.name, dtype_name(t.dtype), t.shape.to_string(),
-                     t.strides.to_string(), std::to_string(t.storage_offset), std::to_string(t.nbytes())}});
+    rows.push_back(
+        {{t.name.empty() ? "(unnamed)" : printable(t.name, kMaxNameBytes), dtype_name(t.dtype), t.shape.to_string(),
+          t.strides.to_string(), std::to_string(t.storage_offset), std::to_string(t.nbytes())}});
     total += t.nbytes();
   }
   std::printf("tensors: %zu, %s\n\n", tensors.size(), format_bytes(static_cast<double>(total)).c_str());
@@ -91,7 +103,8 @@ void print_table(const Checkpoint& ckpt, const std::string& key, const std::vect
   if (!plain.empty()) {
     std::printf("\nplain values:\n");
     for (const auto& [name, value] : plain)
-      std::printf("  %s = %s\n", name.empty() ? "(root)" : name.c_str(), plain_text(*value).c_str());
+      std::printf("  %s = %s\n", name.empty() ? "(root)" : printable(name, kMaxNameBytes).c_str(),
+                  plain_text(*value).c_str());
   }
 }
 

@@ -46,16 +46,16 @@ void write_measurement(JsonWriter& out, const LoadMeasurement& m) {
   out.end_object();
 }
 
-LoadMeasurement read_measurement(const Json& j) {
+LoadMeasurement read_measurement(const JsonValue& j) {
   LoadMeasurement m;
-  m.strategy = j.at("strategy").as_string();
-  m.seconds = j.at("seconds").as_double();
-  m.device_peak_allocated = j.at("device_peak_allocated").as_int();
-  m.device_peak_reserved = j.at("device_peak_reserved").as_int();
-  m.host_peak_rss = j.at("host_peak_rss").as_uint();
-  m.host_peak_anon = j.at("host_peak_anon").as_uint();
-  m.weights_bytes = j.at("weights_bytes").as_uint();
-  m.file_bytes = j.at("file_bytes").as_uint();
+  m.strategy = json_string(j, "strategy");
+  m.seconds = json_double(j, "seconds");
+  m.device_peak_allocated = json_int(j, "device_peak_allocated");
+  m.device_peak_reserved = json_int(j, "device_peak_reserved");
+  m.host_peak_rss = json_uint(j, "host_peak_rss");
+  m.host_peak_anon = json_uint(j, "host_peak_anon");
+  m.weights_bytes = json_uint(j, "weights_bytes");
+  m.file_bytes = json_uint(j, "file_bytes");
   return m;
 }
 

@@ -2,7 +2,9 @@
 // preallocated destinations, against a plain sequential read() of the same file.
 //
 // Each row is the median of --repeat runs after one warm-up run (which also brings the file
-// into the page cache). Destinations are allocated and touched once, before timing, from an
+// into the page cache). --verify adds a load that checks every record's CRC-32 as it copies
+// (LoadOptions::verify), and the CRC-32 of the whole mapped file by libdeflate and by zlib on
+// one core, the two libraries the verification could use. Destinations are allocated and touched once, before timing, from an
 // allocator of their own, so "peak alloc" is exactly what the load allocated on top of them
 // plus them, and "anon growth" is the host anonymous memory the load itself added.
 //
@@ -20,6 +22,8 @@
 #include <vector>
 
 #include "loader/checkpoint.h"
+#include "loader/crc32.h"
+#include "loader/mapped_file.h"
 #include "loader/pth_writer.h"
 #include "loader/stream_loader.h"
 #include "model/config.h"
@@ -106,9 +110,11 @@ struct Row {
 };
 
 // Each run opens the checkpoint afresh (a new mapping, whose pages fault in again, as in a
-// real load) and streams it into the same destinations; the time covers both.
-Row bench_load(const std::string& path, const std::string& key, Device device, std::optional<DType> dtype,
-               std::size_t staging, int repeat) {
+// real load) and streams it into the same destinations; the time covers both. With `verify`
+// a second row checks every record's CRC-32; its runs alternate with the first row's, so that
+// a busy machine slows both alike.
+std::vector<Row> bench_load(const std::string& path, const std::string& key, Device device, std::optional<DType> dtype,
+                            std::size_t staging, int repeat, bool verify) {
   std::unique_ptr<MemoryBackend> backend =
       device.is_cpu() ? std::unique_ptr<MemoryBackend>(std::make_unique<HostBackend>()) : make_cuda_backend(device);
   CachingAllocator allocator(std::move(backend));
@@ -118,38 +124,57 @@ Row bench_load(const std::string& path, const std::string& key, Device device, s
     dst.zero_();  // touched, so that page faults of the destinations are not timed
     destinations.push_back(std::move(dst));
   }
-  LoadOptions options;
-  options.staging_bytes = staging;
-  Row row;
-  row.what = str("open + load_tensors -> ", device.to_string(), dtype ? str(" as ", dtype_name(*dtype)) : "");
-  row.dest_bytes = allocator.stats().allocated_bytes[all_pools].current;
+  std::vector<Row> rows(verify ? 2 : 1);
+  std::vector<std::vector<double>> times(rows.size());
+  for (std::size_t v = 0; v < rows.size(); ++v) {
+    rows[v].what = str("open + load_tensors -> ", device.to_string(), dtype ? str(" as ", dtype_name(*dtype)) : "",
+                       v ? ", verified" : "");
+    rows[v].dest_bytes = allocator.stats().allocated_bytes[all_pools].current;
+  }
+  for (int i = 0; i <= repeat; ++i) {
+    for (std::size_t v = 0; v < rows.size(); ++v) {
+      LoadOptions options;
+      options.staging_bytes = staging;
+      options.verify = v == 1;
+      allocator.reset_peak();
+      ::malloc_trim(0);  // freed heap pages back to the kernel, so that reusing them shows as growth
+      const HostMemory before = host_memory();
+      HostMemorySampler sampler;
+      const auto start = Clock::now();
+      const Checkpoint ckpt = Checkpoint::open(path);
+      const std::vector<TensorInfo> infos = ckpt.state_dict(key);
+      std::vector<LoadRequest> requests;
+      for (std::size_t k = 0; k < infos.size(); ++k) requests.push_back({infos[k], destinations.at(k)});
+      load_tensors(ckpt, requests, options);
+      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      const int64_t growth = static_cast<int64_t>(sampler.peak().anon_rss) - static_cast<int64_t>(before.anon_rss);
+      if (i == 0) continue;  // warm-up
+      times[v].push_back(seconds);
+      rows[v].peak_alloc = std::max(rows[v].peak_alloc, allocator.stats().allocated_bytes[all_pools].peak);
+      rows[v].anon_growth = std::max(rows[v].anon_growth, growth);
+    }
+  }
+  for (std::size_t v = 0; v < rows.size(); ++v) rows[v].seconds = median(times[v]);
+  return rows;
+}
+
+// The CRC-32 of the whole mapped file (pages warm) on one core.
+Row bench_crc(const std::string& path, const char* library, uint32_t (*crc)(uint32_t, const void*, std::size_t),
+              int repeat) {
+  const auto file = MappedFile::open(path);
   std::vector<double> times;
   for (int i = 0; i <= repeat; ++i) {
-    allocator.reset_peak();
-    ::malloc_trim(0);  // freed heap pages back to the kernel, so that reusing them shows as growth
-    const HostMemory before = host_memory();
-    HostMemorySampler sampler;
     const auto start = Clock::now();
-    const Checkpoint ckpt = Checkpoint::open(path);
-    const std::vector<TensorInfo> infos = ckpt.state_dict(key);
-    std::vector<LoadRequest> requests;
-    for (std::size_t k = 0; k < infos.size(); ++k) requests.push_back({infos[k], destinations.at(k)});
-    load_tensors(ckpt, requests, options);
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    const int64_t growth = static_cast<int64_t>(sampler.peak().anon_rss) - static_cast<int64_t>(before.anon_rss);
-    if (i == 0) continue;  // warm-up
-    times.push_back(seconds);
-    row.peak_alloc = std::max(row.peak_alloc, allocator.stats().allocated_bytes[all_pools].peak);
-    row.anon_growth = std::max(row.anon_growth, growth);
+    (void)crc(0, file->data(), static_cast<std::size_t>(file->size()));
+    if (i > 0) times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
   }
-  row.seconds = median(times);
-  return row;
+  return {str("CRC-32 of the mapped file, ", library), median(times)};
 }
 
 struct StreamBenchArgs {
   std::string checkpoint, device = "all", key, dtype;
   int64_t repeat = 5, staging_mb = 64;
-  bool generate = false;
+  bool generate = false, verify = false;
 };
 
 int run_stream_bench(const StreamBenchArgs& args) {
@@ -180,7 +205,13 @@ int run_stream_bench(const StreamBenchArgs& args) {
   const auto file_bytes = static_cast<double>(std::filesystem::file_size(path));
 
   std::vector<Row> rows{{"read() into a 64 MiB buffer", median(read_times)}};
-  for (Device device : devices) rows.push_back(bench_load(path, key, device, dtype, staging, repeat));
+  const bool verify = args.verify;
+  for (Device device : devices)
+    for (Row& row : bench_load(path, key, device, dtype, staging, repeat, verify)) rows.push_back(std::move(row));
+  if (verify) {
+    rows.push_back(bench_crc(path, "libdeflate", crc32_update, repeat));
+    rows.push_back(bench_crc(path, "zlib", crc32_zlib, repeat));
+  }
 
   std::printf("%s: %s, %zu tensors, page cache warm, median of %d runs, staging %s\n\n", path.c_str(),
               format_bytes(file_bytes).c_str(), tensors, repeat, format_bytes(static_cast<double>(staging)).c_str());
@@ -214,6 +245,8 @@ extern const Command stream_bench_command = {
           ->type_name("MB")
           ->check(integer_in(1, 1 << 16));
       app.add_flag("--generate", args->generate, "first write CKPT: GPT-2 medium shapes, float32, about 1.6 GB");
+      app.add_flag("--verify", args->verify,
+                   "also load checking every record's CRC-32, and time the CRC of the file alone");
       return [args] { return run_stream_bench(*args); };
     },
     "GB/s is the checkpoint file's size over the median time. 'peak alloc' is the peak of the\n"

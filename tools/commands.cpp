@@ -21,6 +21,7 @@ extern const Command serve_command;
 extern const Command stream_bench_command;
 extern const Command tokenize_bench_command;
 extern const Command tokenize_command;
+extern const Command verify_command;
 
 std::span<const Command* const> all_commands() {
   static const Command* const commands[] = {
@@ -33,6 +34,7 @@ std::span<const Command* const> all_commands() {
       &convert_command,
       &inspect_command,
       &dump_command,
+      &verify_command,
       &tokenize_command,
       &tokenize_bench_command,
       &load_bench_command,

@@ -5,15 +5,20 @@
 #   tools/fuzz.sh [-j JOBS] [SECONDS [TARGET...]]
 #
 #   SECONDS  per target (default 60; 0 builds and makes the corpora without running)
-#   TARGET   unpickler, checkpoint, tokenizer, cli_args (default: all four)
+#   TARGET   unpickler, checkpoint, json, tokenizer, cli_args (default: all five)
 #   -j JOBS  targets run at once (default 1; each uses one core)
 #
 # Targets (tests/fuzz/fuzz_<TARGET>.cpp):
 #   unpickler   the pickle machine on raw bytes
-#   checkpoint  whole files: detection, zip + libzip, legacy, safetensors, reading every tensor
+#   checkpoint  whole files: detection, zip + libzip, CRCs, legacy, safetensors, reading every tensor
+#   json        the bounded JSON reader, its limits chosen by the first byte
 #   tokenizer   encode/decode round trips in both <|endoftext|> modes, merge cache on and off;
 #               id lists that must decode or throw pthrun::Error
 #   cli_args    argv for a command of the real table, through parse_args and every typed getter
+#
+# Every target runs with -rss_limit_mb=1024: an input that makes pthrun take more than 1 GiB
+# (memory amplification) is a finding like a crash. The loader targets also abort on a message
+# that is not one clean line and on JSON output that does not parse (tests/fuzz/fuzz_checks.h).
 #
 # Each target's corpus (build-fuzz/corpus/<target>/) grows from run to run; the seeds are made
 # again each run in build-fuzz/seeds/<target>/ (fixtures, tokenizer references, command lines).
@@ -30,7 +35,7 @@ if [[ ${1:-} == -j ]]; then
 fi
 seconds=${1:-60}
 shift || true
-all_targets=(unpickler checkpoint tokenizer cli_args)
+all_targets=(unpickler checkpoint json tokenizer cli_args)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all_targets[@]}")
 for target in "${targets[@]}"; do
@@ -49,9 +54,9 @@ cmake --build "$out" -j 2 --target pthrun "${targets[@]/#/fuzz_}" > "$out/build.
 
 # Seed corpora.
 seeds=$out/seeds
-rm -rf "$seeds" && mkdir -p "$seeds"/{unpickler,checkpoint,tokenizer,cli_args}
-# checkpoint: the fixtures as files.
-find tests/fixtures/loader tests/fixtures/reject tests/fixtures/model -type f \
+rm -rf "$seeds" && mkdir -p "$seeds"/{unpickler,checkpoint,json,tokenizer,cli_args}
+# checkpoint: the fixtures as files (the hostile ones included).
+find tests/fixtures/loader tests/fixtures/reject tests/fixtures/hostile tests/fixtures/model -type f \
   \( -name '*.pth' -o -name '*.pt' -o -name '*.bin' -o -name '*.safetensors' \) -size -200k \
   -exec cp --backup=numbered -t "$seeds/checkpoint" {} +
 # cli_args: the first byte is the command's place in the table, which `pthrun --help` lists
@@ -85,6 +90,28 @@ for folder, _, files in os.walk("tests/fixtures"):
                         n += 1
         except (zipfile.BadZipFile, IsADirectoryError, OSError, NotImplementedError, ValueError):
             pass
+
+# json: safetensors headers, manifests and reference files, each under three sets of limits
+# (the first byte), and the JSON of the hostile cases.
+n = 0
+def json_seed(text):
+    global n
+    for knobs in (0x0f, 0x1f, 0xf3):
+        write("json", f"seed{n}", bytes([knobs]) + text)
+        n += 1
+for folder, _, files in os.walk("tests/fixtures"):
+    for name in sorted(files):
+        path = os.path.join(folder, name)
+        if os.path.getsize(path) > 100000:
+            continue
+        data = open(path, "rb").read()
+        if name.endswith(".safetensors") and len(data) >= 8:
+            json_seed(data[8:8 + int.from_bytes(data[:8], "little")])
+        elif name.endswith(".json"):
+            json_seed(data)
+for text in ('{"a": 1, "a": 2}', '[' + '[' * 200 + ']' * 200 + ']', '"\\ud800"', '{"n_head": 99999999999999999999}',
+             '{"shape": [1,1,1,1,1,1,1,1,1]}', '1e999', '"\u001b]0;x\u0007"'):
+    json_seed(text.encode())
 
 # tokenizer: each reference text, and its ids as 16-bit ids (an even first byte) for decoding.
 lines = []
@@ -135,6 +162,7 @@ fi
 declare -A extra=(
   [unpickler]="-max_len=131072"
   [checkpoint]="-max_len=131072"
+  [json]="-max_len=65536"
   [tokenizer]="-max_len=8192"
   [cli_args]="-max_len=1024 -dict=$out/cli_args.dict"
 )
@@ -145,7 +173,7 @@ run_target() {
   mkdir -p "$out/corpus/$target" "$out/crashes/$target" "$out/logs"
   # shellcheck disable=SC2086  # extra holds several options
   "$out/fuzz_$target" "$out/corpus/$target" "$seeds/$target" -max_total_time="$seconds" -timeout=10 \
-    -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$out/crashes/$target/" ${extra[$target]} \
+    -rss_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$out/crashes/$target/" ${extra[$target]} \
     > "$out/logs/$target.log" 2>&1 || true
   # A crash ends the run early: the table shows the time it really ran.
   echo $((SECONDS - start)) > "$out/logs/$target.seconds"

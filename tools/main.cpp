@@ -10,6 +10,7 @@
 #include "runtime/allocator.h"
 #include "runtime/error.h"
 #include "runtime/interrupt.h"
+#include "runtime/quote.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 
@@ -36,7 +37,7 @@ int main(int argc, char** argv) {
   for (const Command* c : all_commands())
     if (std::string(c->name) == argv[1]) command = c;
   if (!command) {
-    std::fprintf(stderr, "error: unknown command '%s' (see 'pthrun --help')\n", argv[1]);
+    std::fprintf(stderr, "error: unknown command %s (see 'pthrun --help')\n", pthrun::in_quotes(argv[1]).c_str());
     return 2;
   }
   std::vector<std::string> args(argv + 2, argv + argc);
@@ -63,7 +64,8 @@ int main(int argc, char** argv) {
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "error: out of host memory\n");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    // pthrun::Error's text is clean already; others (std::filesystem's) may quote raw paths.
+    std::fprintf(stderr, "error: %s\n", pthrun::printable(e.what(), 8192).c_str());
   }
   return 1;
 }

@@ -55,6 +55,7 @@ void add_model_options(CLI::App& app, ModelArgs& args) {
       ->check(integer_in(1, 4096));
   app.add_option("--key", args.key, "the state dict's entry in a checkpoint dict, e.g. model_state_dict")->type_name("K");
   app.add_flag("--tf32", args.tf32, "let f32 matrix products on the GPU use TF32 tensor cores");
+  app.add_flag("--verify", args.verify, "check every record loaded against its zip CRC-32");
 }
 
 Device parse_device_option(const std::string& text) {
@@ -77,6 +78,7 @@ ModelOptions model_options(const ModelArgs& args) {
   options.key = args.key;
   options.load.on_progress = progress_bar("loading");
   options.tf32 = args.tf32;
+  options.load.verify = args.verify;
   return options;
 }
 

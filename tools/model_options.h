@@ -1,5 +1,5 @@
-// Options every model command shares (--device, --dtype, --heads, --key, --tf32), declared and
-// read in one place.
+// Options every model command shares (--device, --dtype, --heads, --key, --tf32, --verify),
+// declared and read in one place.
 //
 //   ModelArgs model;
 //   add_model_options(app, model);            // in a command's definition
@@ -20,6 +20,7 @@ struct ModelArgs {
   std::optional<int64_t> heads;
   std::string key;
   bool tf32 = false;
+  bool verify = false;
 };
 
 void add_model_options(CLI::App& app, ModelArgs& args);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "runtime/error.h"
+#include "runtime/json.h"
 #include "tools/server/api_error.h"
 
 namespace pthrun::serve {
@@ -143,20 +144,19 @@ json parse_request_body(std::string_view body, const BodyLimits& limits) {
   if (body.size() > limits.max_bytes)
     throw ApiError(413, str("the request body has ", body.size(), " bytes, more than the limit of ", limits.max_bytes),
                    "", "request_too_large");
-  // Depth is checked while parsing, so a deeply nested body is refused before it is built.
-  const int max_depth = limits.max_depth;
-  json::parser_callback_t depth_check = [max_depth](int depth, json::parse_event_t event, json&) {
-    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) && depth >= max_depth)
-      throw ApiError(400, str("the request body nests arrays and objects deeper than ", max_depth, " levels"));
-    return true;
-  };
+  // The bounded reader refuses deep nesting and oversized values while it parses, so a hostile
+  // body is refused before it is built. A request has no use for huge arrays or objects.
+  JsonLimits bounds;
+  bounds.max_bytes = limits.max_bytes;
+  bounds.max_depth = limits.max_depth;
+  bounds.max_string_bytes = limits.max_bytes;
+  bounds.max_items = limits.max_items;
+  bounds.max_members = limits.max_items;
   json doc;
   try {
-    doc = json::parse(body.begin(), body.end(), depth_check);  // rejects invalid UTF-8 in strings
-  } catch (const json::exception& e) {
-    std::string what = e.what();
-    if (const auto colon = what.find("] "); colon != std::string::npos) what = what.substr(colon + 2);
-    throw ApiError(400, str("the request body is not valid JSON: ", what));
+    doc = json(parse_json(body, bounds));
+  } catch (const Error& e) {
+    throw ApiError(400, str("the request body is not valid JSON: ", e.message()));
   }
   if (!doc.is_object()) throw ApiError(400, "the request body must be a JSON object");
   return doc;

@@ -4,8 +4,7 @@
 //   nlohmann::json body = parse_request_body(req.body, {.max_bytes = 1 << 20});
 //   CompletionRequest r = parse_completion(body, limits, encode);  // ApiError 400 naming the field
 //
-// parse_request_body is the one place a body becomes JSON, so that it can move to
-// runtime/json.h's parse_json(text, JsonLimits) once that exists.
+// parse_request_body is the one place a body becomes JSON: runtime/json.h's bounded reader.
 #pragma once
 
 #include <cstdint>
@@ -24,10 +23,11 @@ namespace pthrun::serve {
 struct BodyLimits {
   std::size_t max_bytes = 1 << 20;  // larger: 413
   int max_depth = 16;               // arrays and objects inside each other
+  std::size_t max_items = 1 << 16;  // elements of one array, members of one object
 };
 
-// Throws ApiError: 413 over the size, 400 for malformed JSON, too deep nesting, invalid
-// UTF-8, or a top level that is not an object.
+// Throws ApiError: 413 over the size, 400 for malformed JSON, too deep nesting, too many
+// items, invalid UTF-8, duplicate keys, or a top level that is not an object.
 nlohmann::json parse_request_body(std::string_view body, const BodyLimits& limits = {});
 
 struct CompletionLimits {
