@@ -127,7 +127,7 @@ class Finisher {
     info.dtype = *dtype;
     info.shape = raw.shape;
     info.strides = raw.strides;
-    info.storage_offset = raw.offset_elems;
+    info.storage_offset = raw.storage_offset;
     info.storage_key = raw.storage_key;
     info.name = name;
     check_view(info, record);

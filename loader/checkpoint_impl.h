@@ -51,7 +51,7 @@ struct RawTensor {
   std::string dtype;  // torch's name: "float32", or one pthrun lacks ("float8_e4m3fn")
   Shape shape;
   Strides strides;
-  int64_t offset_elems = 0;
+  int64_t storage_offset = 0;
   std::string storage_key;
 };
 

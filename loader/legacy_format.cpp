@@ -93,7 +93,7 @@ Part read_legacy_checkpoint(Checkpoint::Impl& impl, std::shared_ptr<const Mapped
   Part part;
   part.root = std::move(object.root);
   for (PickledTensor& t : object.tensors)
-    part.tensors.push_back({std::move(t.dtype), t.shape, t.strides, t.offset_elems,
+    part.tensors.push_back({std::move(t.dtype), t.shape, t.strides, t.storage_offset,
                             key_prefix + object.storages[t.storage].key});
   return part;
 }

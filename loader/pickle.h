@@ -63,7 +63,7 @@ struct PickledTensor {
   std::string dtype;        // torch's name; may be one pthrun lacks ("float8_e4m3fn")
   Shape shape;
   Strides strides;          // elements
-  int64_t offset_elems = 0;
+  int64_t storage_offset = 0;
 };
 
 struct Unpickled {

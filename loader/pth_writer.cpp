@@ -138,7 +138,7 @@ class Pickler {
     text("cpu");
     integer(static_cast<int64_t>(s.storage->nbytes() / t.itemsize()));
     out_ += "tQ";
-    integer(t.offset_elems());
+    integer(t.storage_offset());
     out_ += '(';
     for (int64_t d : t.shape()) integer(d);
     out_ += "t(";

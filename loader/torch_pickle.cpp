@@ -134,8 +134,8 @@ NodeId rebuild_tensor(Machine& m, const std::vector<NodeId>& a, bool v3, std::si
   const Node& storage = expect(m, a[0], NodeKind::storage, "a tensor's first argument must be a storage");
   PickledTensor t;
   t.storage = static_cast<std::size_t>(storage.number);
-  t.offset_elems = expect_int(m, a[1], "a storage offset must be an int");
-  if (t.offset_elems < 0) m.fail("negative storage offset ", t.offset_elems);
+  t.storage_offset = expect_int(m, a[1], "a storage offset must be an int");
+  if (t.storage_offset < 0) m.fail("negative storage offset ", t.storage_offset);
   t.shape = expect_dims(m, a[2], "the size");
   t.strides = expect_dims(m, a[3], "the stride");
   if (t.shape.size() != t.strides.size())

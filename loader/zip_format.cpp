@@ -145,7 +145,7 @@ Part read_zip_checkpoint(Checkpoint::Impl& impl, std::shared_ptr<const MappedFil
   Part part;
   part.root = std::move(u.root);
   for (PickledTensor& t : u.tensors)
-    part.tensors.push_back({std::move(t.dtype), t.shape, t.strides, t.offset_elems, key_prefix + u.storages[t.storage].key});
+    part.tensors.push_back({std::move(t.dtype), t.shape, t.strides, t.storage_offset, key_prefix + u.storages[t.storage].key});
   return part;
 }
 

@@ -37,8 +37,8 @@ std::string Gpt2Config::describe() const {
 
 Gpt2Config preset_config(const Gpt2Preset& preset) {
   Gpt2Config config;
-  config.vocab_size = 50257;
-  config.context = 1024;
+  config.vocab_size = kGpt2VocabSize;
+  config.context = kGpt2Context;
   config.channels = preset.channels;
   config.layers = preset.layers;
   config.heads = preset.heads;

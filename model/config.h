@@ -45,8 +45,11 @@ struct Gpt2Preset {
   const char* name;  // "gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl"
   int64_t channels, layers, heads;
 };
-// OpenAI's GPT-2 of that size: its vocabulary of 50257 ids and context of 1024, q/k/v biases
-// and the output head tied to the token embedding.
+// OpenAI's GPT-2 vocabulary and context, shared by every published size.
+inline constexpr int64_t kGpt2VocabSize = 50257;
+inline constexpr int64_t kGpt2Context = 1024;
+// OpenAI's GPT-2 of that size: its vocabulary and context, q/k/v biases and the output head
+// tied to the token embedding.
 Gpt2Config preset_config(const Gpt2Preset& preset);
 const Gpt2Preset* find_preset(const std::string& name);
 // All presets, smallest first; `count` receives their number.

@@ -10,7 +10,7 @@ using kernels::WeightLayout;
 
 // `t` on the CPU in `dtype` with a storage of its own: itself when it already is.
 Tensor own_copy(const Tensor& t, DType dtype) {
-  if (t.device().is_cpu() && t.dtype() == dtype && t.is_contiguous() && t.offset_elems() == 0 &&
+  if (t.device().is_cpu() && t.dtype() == dtype && t.is_contiguous() && t.storage_offset() == 0 &&
       t.storage()->nbytes() == t.nbytes())
     return t;
   Tensor out = Tensor::empty(t.shape(), dtype, cpu_device);

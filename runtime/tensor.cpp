@@ -8,15 +8,15 @@
 namespace pthrun {
 
 Tensor::Tensor(std::shared_ptr<Storage> storage, DType dtype, const Shape& shape,
-               const Strides& strides, int64_t offset_elems)
+               const Strides& strides, int64_t storage_offset)
     : storage_(std::move(storage)), dtype_(dtype), shape_(shape), strides_(strides),
-      offset_elems_(offset_elems) {
+      storage_offset_(storage_offset) {
   PTHRUN_CHECK(storage_, "a tensor view needs a storage");
   PTHRUN_CHECK(shape_.size() == strides_.size(), "shape ", shape_.to_string(), " and strides ",
                strides_.to_string(), " differ in rank");
-  PTHRUN_CHECK(offset_elems_ >= 0, "negative storage offset ", offset_elems_);
+  PTHRUN_CHECK(storage_offset_ >= 0, "negative storage offset ", storage_offset_);
   const int64_t storage_elems = static_cast<int64_t>(storage_->nbytes() / pthrun::itemsize(dtype_));
-  int64_t last = offset_elems_;  // the furthest element the view reaches
+  int64_t last = storage_offset_;  // the furthest element the view reaches
   bool empty = false;
   for (int d = 0; d < shape_.size(); ++d) {
     PTHRUN_CHECK(shape_[d] >= 0 && strides_[d] >= 0, "shape ", shape_.to_string(), " with strides ",
@@ -25,11 +25,11 @@ Tensor::Tensor(std::shared_ptr<Storage> storage, DType dtype, const Shape& shape
     else last = checked_add(last, checked_mul<int64_t>(shape_[d] - 1, strides_[d], "view extent"), "view extent");
   }
   if (empty)
-    PTHRUN_CHECK(offset_elems_ <= storage_elems, "empty view at offset ", offset_elems_,
+    PTHRUN_CHECK(storage_offset_ <= storage_elems, "empty view at offset ", storage_offset_,
                  " lies beyond its storage of ", storage_elems, " elements");
   else
     PTHRUN_CHECK(last < storage_elems, "view of shape ", shape_.to_string(), ", strides ",
-                 strides_.to_string(), ", offset ", offset_elems_, " reaches element ", last,
+                 strides_.to_string(), ", offset ", storage_offset_, " reaches element ", last,
                  " of a storage of ", storage_elems, " elements");
 }
 
@@ -73,7 +73,7 @@ bool Tensor::is_contiguous() const {
 
 void* Tensor::data_ptr() const {
   PTHRUN_CHECK(storage_, "the tensor is undefined");
-  return static_cast<char*>(storage_->data()) + offset_elems_ * static_cast<int64_t>(itemsize());
+  return static_cast<char*>(storage_->data()) + storage_offset_ * static_cast<int64_t>(itemsize());
 }
 
 void Tensor::check_element_type(std::size_t size, bool exact) const {
@@ -92,7 +92,7 @@ Tensor Tensor::slice(int dim, int64_t start, int64_t end, int64_t step) const {
   Tensor out = *this;
   out.shape_[dim] = (end - start + step - 1) / step;
   out.strides_[dim] = checked_mul(strides_[dim], step, "slice stride");
-  out.offset_elems_ = checked_add(offset_elems_, checked_mul(start, strides_[dim], "slice offset"), "slice offset");
+  out.storage_offset_ = checked_add(storage_offset_, checked_mul(start, strides_[dim], "slice offset"), "slice offset");
   return out;
 }
 
@@ -102,7 +102,7 @@ Tensor Tensor::select(int dim, int64_t index) const {
   PTHRUN_CHECK(index >= 0 && index < shape_[dim], "index ", index, " is out of range for dimension ",
                dim, " of size ", shape_[dim]);
   Tensor out = *this;
-  out.offset_elems_ = checked_add(offset_elems_, checked_mul(index, strides_[dim], "select offset"), "select offset");
+  out.storage_offset_ = checked_add(storage_offset_, checked_mul(index, strides_[dim], "select offset"), "select offset");
   out.shape_.erase(dim);
   out.strides_.erase(dim);
   return out;

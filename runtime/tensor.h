@@ -40,7 +40,7 @@ class Tensor {
   Tensor() = default;  // undefined: holds nothing
   // A checked view on `storage`.
   Tensor(std::shared_ptr<Storage> storage, DType dtype, const Shape& shape, const Strides& strides,
-         int64_t offset_elems);
+         int64_t storage_offset);
 
   static Tensor empty(const Shape& shape, DType dtype, Device device = cpu_device, StreamId stream = 0);
   static Tensor empty(const Shape& shape, DType dtype, Allocator& allocator, StreamId stream = 0);
@@ -58,7 +58,7 @@ class Tensor {
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
   const Strides& strides() const { return strides_; }
-  int64_t offset_elems() const { return offset_elems_; }
+  int64_t storage_offset() const { return storage_offset_; }
   int dim() const { return shape_.size(); }
   int64_t size(int d) const { return shape_[normalize_dim(d)]; }
   int64_t stride(int d) const { return strides_[normalize_dim(d)]; }
@@ -118,7 +118,7 @@ class Tensor {
   DType dtype_ = DType::f32;
   Shape shape_;
   Strides strides_;
-  int64_t offset_elems_ = 0;
+  int64_t storage_offset_ = 0;
 };
 
 // Elementwise conversion of n contiguous host elements (same-dtype copies are memcpy).

@@ -142,7 +142,7 @@ void expected(JsonWriter& out, const Value& v, const std::vector<Tensor>& tensor
       for (int64_t d : t.shape()) out.value(d);
       out.end_array().key("stride").begin_array();
       for (int64_t d : t.strides()) out.value(d);
-      out.end_array().key("storage_offset").value(t.offset_elems());
+      out.end_array().key("storage_offset").value(t.storage_offset());
       out.key("storage").value(static_cast<int64_t>(it - seen.begin())).key("values").begin_array();
       const Tensor c = t.contiguous();
       for (int64_t i = 0; i < c.numel(); ++i) {
@@ -178,7 +178,7 @@ void check_read_back(const std::string& path, const Sources& s, const std::strin
     CHECK(t.dtype == src.dtype());
     CHECK(t.shape == src.shape());
     CHECK(t.strides == src.strides());
-    CHECK(t.storage_offset == src.offset_elems());
+    CHECK(t.storage_offset == src.storage_offset());
     auto [it, inserted] = storage_keys.emplace(src.storage().get(), t.storage_key);
     CHECK(it->second == t.storage_key);  // shared storages share a key, others do not
     const Tensor back = ckpt.read(t), want = src.contiguous();

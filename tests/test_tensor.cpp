@@ -47,12 +47,12 @@ TEST_CASE("views share storage and never copy") {
   CHECK(t.to_doubles() == std::vector<double>{0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11});
 
   Tensor column = base.select(1, 2);  // base[:, 2]
-  CHECK(column.offset_elems() == 2);
+  CHECK(column.storage_offset() == 2);
   CHECK(column.strides() == Strides{4});
   CHECK(column.to_doubles() == std::vector<double>{2, 6, 10});
 
   Tensor rows = base.slice(0, 1, 3);
-  CHECK(rows.offset_elems() == 4);
+  CHECK(rows.storage_offset() == 4);
   CHECK(rows.is_contiguous());
   CHECK(rows.to_doubles() == std::vector<double>{4, 5, 6, 7, 8, 9, 10, 11});
   Tensor stepped = base.slice(1, 0, 4, 2);

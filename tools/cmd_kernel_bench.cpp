@@ -50,7 +50,7 @@ struct Size {
   const char* name;
   int64_t C, L, NH;
 };
-constexpr int64_t kVocab = 50257, kContext = 1024;
+constexpr int64_t kVocab = kGpt2VocabSize, kContext = kGpt2Context;
 
 // Deterministic uniform values in [-scale, scale] + offset (xorshift: fast enough for gpt2-xl).
 Tensor random_weight(const Shape& shape, DType dtype, Device device, uint64_t& state, float scale = 0.035f,
