@@ -10,6 +10,7 @@
 #include "kernels/matmul.h"
 #include "runtime/alloc_trace.h"
 #include "runtime/error.h"
+#include "runtime/quote.h"
 
 namespace pthrun {
 
@@ -259,7 +260,7 @@ void Session::decode(std::span<const int32_t> tokens, const std::vector<bool>& a
       ++graph_replays_;
     } else {
       std::fprintf(stderr, "warning: %s: the decode step could not be captured in a CUDA graph (%s); decoding "
-                   "without one\n", name_.c_str(), graph_failure_.c_str());
+                   "without one\n", printable(name_).c_str(), printable(graph_failure_).c_str());
       enqueue_decode(1);
     }
   } else {

@@ -25,7 +25,7 @@
 #include "tools/server/completion_request.h"
 #include "tools/server/engine.h"
 #include "tools/server/server.h"
-#include "tools/server/text_release.h"
+#include "tools/text_release.h"
 
 using namespace pthrun;
 using namespace pthrun::serve;

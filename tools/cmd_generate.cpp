@@ -15,6 +15,7 @@
 #include "runtime/json.h"
 #include "tools/cli.h"
 #include "tools/model_options.h"
+#include "tools/text_release.h"
 
 namespace pthrun::cli {
 
@@ -91,12 +92,16 @@ int run_generate(const GenerateArgs& args) {
 
   const bool json = args.json;
   // One prompt in text mode streams its continuation as it is made.
+  // Tokens may end inside a character: the stream shows whole characters only, so that what
+  // reaches the terminal is valid UTF-8 (held bytes complete with the next token).
   const bool stream = !json && tokenizer && prompts.size() == 1;
-  GenerationResult result = generate(session, prompts, options, [&](int64_t, int32_t token) {
-    if (!stream) return;
-    const std::string& bytes = tokenizer->token_bytes(token);
-    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+  TextRelease streamed;
+  const auto print = [](const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
+  };
+  GenerationResult result = generate(session, prompts, options, [&](int64_t, int32_t token) {
+    if (stream) print(streamed.add(tokenizer->token_bytes(token)).text);
   });
 
   if (json) {
@@ -118,12 +123,12 @@ int run_generate(const GenerateArgs& args) {
     out.end_object();
     std::printf("%s\n", out.text().c_str());
   } else if (stream) {
-    std::printf("\n");
+    print(streamed.flush() + "\n");
   } else {
     for (std::size_t i = 0; i < prompts.size(); ++i) {
       if (prompts.size() > 1) std::printf("--- prompt %zu\n", i);
       if (tokenizer) {
-        std::printf("%s\n", tokenizer->decode(result.tokens[i]).c_str());
+        std::printf("%s\n", sanitize_utf8(tokenizer->decode(result.tokens[i]), true).c_str());
       } else {
         std::string ids = "[";
         for (std::size_t t = 0; t < result.tokens[i].size(); ++t) ids += str(t ? ", " : "", result.tokens[i][t]);

@@ -2,7 +2,7 @@
 
 #include "runtime/error.h"
 #include "tools/server/api_error.h"
-#include "tools/server/text_release.h"
+#include "tools/text_release.h"
 
 namespace pthrun::serve {
 

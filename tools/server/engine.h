@@ -34,7 +34,7 @@
 #include "model/session.h"
 #include "model/tokenizer.h"
 #include "tools/server/metrics.h"
-#include "tools/server/text_release.h"
+#include "tools/text_release.h"
 
 namespace pthrun::serve {
 

@@ -15,7 +15,7 @@
 #include "tools/server/completion_request.h"
 #include "tools/server/page.h"
 #include "tools/server/server_state.h"
-#include "tools/server/text_release.h"
+#include "tools/text_release.h"
 
 namespace pthrun::serve {
 

@@ -1,10 +1,10 @@
-#include "tools/server/text_release.h"
+#include "tools/text_release.h"
 
 #include <algorithm>
 
 #include "runtime/utf8.h"
 
-namespace pthrun::serve {
+namespace pthrun {
 
 namespace {
 
@@ -101,4 +101,4 @@ std::string TextRelease::flush() {
   return text;
 }
 
-}  // namespace pthrun::serve
+}  // namespace pthrun
