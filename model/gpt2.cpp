@@ -8,10 +8,9 @@ namespace pthrun {
 
 Gpt2Model::Gpt2Model(const ModelOptions& options)
     : device_(options.device.value_or(default_device())), dtype_(options.dtype), matmul_{.allow_tf32 = options.tf32} {
-  PTHRUN_CHECK(is_floating(dtype_) && dtype_ != DType::f64, "--dtype ", dtype_short_name(dtype_),
-               ": expected f32, bf16 or f16");
-  PTHRUN_CHECK(device_.is_cuda() || dtype_ == DType::f32, "--dtype ", dtype_short_name(dtype_),
-               " needs a CUDA device; the CPU runs f32");
+  PTHRUN_CHECK((is_floating(dtype_) && dtype_ != DType::f64) || dtype_ == DType::i8, "--dtype ",
+               dtype_short_name(dtype_), ": expected f32, bf16, f16 or int8");
+  PTHRUN_CHECK(device_.is_cpu() || dtype_ != DType::i8, "--dtype int8 is for the CPU; a GPU runs f32, bf16 or f16");
   if (device_.is_cuda()) set_current_device(device_);
 }
 
@@ -31,6 +30,65 @@ CheckedCheckpoint check_checkpoint(const Checkpoint& checkpoint, const std::stri
   return {std::move(layout), std::move(plan)};
 }
 
+// Quantizes one int8 matrix (or a row block of one: the book's W_query is a third of qkv) as
+// the checkpoint streams it by.
+class Int8Sink : public ElementSink {
+ public:
+  Int8Sink(const kernels::LinearWeight& destination, kernels::WeightLayout source_layout)
+      : builder_(destination, DType::f32, source_layout) {}
+  void append(const float* values, int64_t count) override {
+    builder_.append(values, count * static_cast<int64_t>(sizeof(float)));
+  }
+  void finish() override { builder_.finish(); }
+
+ private:
+  kernels::Int8WeightBuilder builder_;
+};
+
+// The requests that fill an int8 model: each one aimed at an int8 matrix becomes a sink that
+// quantizes into it (or into the row block the plan's view selects).
+std::vector<LoadRequest> quantizing_requests(std::vector<LoadRequest> requests, const Gpt2Weights& w,
+                                             kernels::WeightLayout checkpoint_layout) {
+  struct Matrix {
+    kernels::LinearWeight weight;
+    kernels::WeightLayout source_layout;
+  };
+  std::vector<Matrix> matrices = {{w.head_weight(), kernels::WeightLayout::out_in}};
+  for (const Gpt2LayerWeights& l : w.layers)
+    for (auto [values, scales] : {std::pair{&l.qkv_w, &l.qkv_s}, {&l.proj_w, &l.proj_s}, {&l.fc_w, &l.fc_s},
+                                  {&l.fc_proj_w, &l.fc_proj_s}})
+      matrices.push_back({w.matrix(*values, *scales), checkpoint_layout});
+  for (LoadRequest& r : requests) {
+    if (r.destination.dtype() != DType::i8) continue;
+    const Matrix* m = nullptr;
+    for (const Matrix& candidate : matrices)
+      if (candidate.weight.values.storage() == r.destination.storage() &&
+          candidate.weight.values.offset_elems() <= r.destination.offset_elems())
+        if (!m || candidate.weight.values.offset_elems() > m->weight.values.offset_elems()) m = &candidate;
+    PTHRUN_ASSERT(m != nullptr);
+    // The destination is a block of whole rows of the (O, I) matrix.
+    const int64_t I = m->weight.in_features();
+    const int64_t row0 = (r.destination.offset_elems() - m->weight.values.offset_elems()) / I;
+    const int64_t rows = r.destination.numel() / I;
+    const kernels::LinearWeight block{m->weight.values.slice(0, row0, row0 + rows), kernels::WeightLayout::out_in,
+                                      m->weight.scales.slice(0, row0, row0 + rows), m->weight.group};
+    r.sink = std::make_shared<Int8Sink>(block, m->source_layout);
+    r.destination = Tensor();
+  }
+  return requests;
+}
+
+// The load requests of a model's weights. A head of its own next to a tied embedding (the CPU's
+// reduced-precision head, see weights.h) is filled from the embedding's tensor.
+std::vector<LoadRequest> weight_requests(const CheckedCheckpoint& checked, const Gpt2Weights& w) {
+  std::vector<LoadRequest> requests = checked.plan.requests(w);
+  if (checked.layout.config.tied_head && w.head.storage() != w.wte.storage())
+    for (const LoadRequest& r : std::vector<LoadRequest>(requests))
+      if (r.destination.defined() && r.destination.storage() == w.wte.storage()) requests.push_back({r.source, w.head});
+  if (w.head.dtype() != DType::i8) return requests;
+  return quantizing_requests(std::move(requests), w, checked.layout.matrix_layout);
+}
+
 }  // namespace
 
 Gpt2Config Gpt2Model::read_config(const std::string& path, const ModelOptions& options) {
@@ -43,14 +101,15 @@ std::shared_ptr<const Gpt2Model> Gpt2Model::load(const std::string& path, const 
   // Everything about the checkpoint is checked before the first byte of device memory is
   // taken, so that a bad file costs nothing and leaves nothing half-built.
   Checkpoint checkpoint = Checkpoint::open(path);
-  auto [layout, plan] = check_checkpoint(checkpoint, path, options);
-  model->config_ = layout.config;
-  model->naming_ = layout.naming;
-  model->checkpoint_dtype_ = layout.dtype;
+  const CheckedCheckpoint checked = check_checkpoint(checkpoint, path, options);
+  model->config_ = checked.layout.config;
+  model->naming_ = checked.layout.naming;
+  model->checkpoint_dtype_ = checked.layout.dtype;
 
   const Stream stream = Stream::create(model->device_);
-  model->weights_ = allocate_weights(model->config_, layout.matrix_layout, model->device_, model->dtype_, stream);
-  model->load_stats_ = load_tensors(checkpoint, plan.requests(model->weights_), options.load);
+  model->weights_ =
+      allocate_weights(model->config_, checked.layout.matrix_layout, model->device_, model->dtype_, stream);
+  model->load_stats_ = load_tensors(checkpoint, weight_requests(checked, model->weights_), options.load);
   stream.synchronize();  // sessions read the weights from streams of their own
   return model;
 }

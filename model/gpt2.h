@@ -8,6 +8,14 @@
 // The model owns what is fixed after loading: config, naming, weights, load statistics and the
 // numerics of its products (TF32). Everything that changes while generating (streams, KV
 // caches, activations, graphs, samplers) belongs to a Session.
+//
+// Note [CPU weight dtypes]. On the CPU, --dtype bf16, f16 or int8 changes what the matrices are
+// stored in, not the arithmetic: the block matrices and the head hold bf16, f16 or int8 values
+// (int8: symmetric, one f32 scale per 64 inputs of an output, kernels/linear_weight.h), while
+// the embeddings, LayerNorms, biases, activations, KV cache and every sum stay f32. Decode is
+// bound by the bytes of weights it streams per token, so this is where the time goes; the small
+// tensors cost memory only. int8 is quantized while the checkpoint streams by (Int8Sink in
+// gpt2.cpp): the f32 matrices never exist in memory, not even one whole at a time.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +36,7 @@ namespace pthrun {
 
 struct ModelOptions {
   std::optional<Device> device;    // default: cuda:0 when present, else the CPU
-  DType dtype = DType::f32;        // f32 everywhere; bf16 or f16 on a GPU
+  DType dtype = DType::f32;        // f32, bf16 or f16; int8 (i8) on the CPU (note [CPU weight dtypes])
   std::optional<int64_t> heads;    // see resolve_head_count()
   std::string key;                 // the state dict's entry in a checkpoint dict
   LoadOptions load;
@@ -56,6 +64,8 @@ class Gpt2Model : public std::enable_shared_from_this<Gpt2Model> {
   DType checkpoint_dtype() const { return checkpoint_dtype_; }
   Device device() const { return device_; }
   DType dtype() const { return dtype_; }
+  // The activations' (and KV cache's) dtype: dtype() on a GPU, f32 on the CPU.
+  DType activation_dtype() const { return pthrun::activation_dtype(device_, dtype_); }
   const Gpt2Weights& weights() const { return weights_; }
   const LoadStats& load_stats() const { return load_stats_; }
   const kernels::MatmulOptions& matmul_options() const { return matmul_; }

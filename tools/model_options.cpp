@@ -25,7 +25,7 @@ CLI::Validator device_syntax() {
 CLI::Validator dtype_syntax() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
-        return parse_dtype(text) ? std::string() : str("expected f32, bf16 or f16, got '", text, "'");
+        return parse_dtype(text) ? std::string() : str("expected f32, bf16, f16 or int8, got '", text, "'");
       },
       "");
 }
@@ -46,7 +46,7 @@ void add_preset_option(CLI::App& app, std::string& name, const char* help) {
 
 void add_model_options(CLI::App& app, ModelArgs& args) {
   add_device_option(app, args.device, "cpu, cuda or cuda:N (default: cuda when present, else cpu)");
-  app.add_option("--dtype", args.dtype, "f32, bf16 or f16 (default f32; bf16/f16 need a GPU)")
+  app.add_option("--dtype", args.dtype, "f32, bf16, f16 or int8 (default f32; int8 on the CPU only)")
       ->type_name("D")
       ->check(dtype_syntax());
   app.add_option("--heads", args.heads,
