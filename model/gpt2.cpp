@@ -78,6 +78,44 @@ std::vector<LoadRequest> quantizing_requests(std::vector<LoadRequest> requests, 
   return requests;
 }
 
+// Note [Zero-copy weights]. On the CPU a weight whose checkpoint tensor has the model's dtype,
+// shape and layout, contiguous, in an uncompressed record of the machine's byte order, at an
+// address aligned to 64 bytes, is a view of the mapped file (Checkpoint::map) rather than a
+// copy: loading reads nothing, pages come in as the first forward pass touches them, and
+// processes running one checkpoint share one copy in the page cache. The rest (conversions,
+// the book's q/k/v fused into one matrix, int8) is streamed into buffers. The mapping is
+// private and read-only; a file truncated under it reads as zeros (mapped_file.h) and the
+// next step's check_mapped_weights() throws, naming the file.
+//
+// Returns the requests still to stream; the weights' mapped fields are swapped for views (their
+// buffers, allocated and never touched, go back to the allocator).
+std::vector<LoadRequest> map_in_place(const Checkpoint& checkpoint, Gpt2Weights& w, std::vector<LoadRequest> requests,
+                                      uint64_t* mapped_bytes) {
+  std::vector<LoadRequest> rest;
+  for (LoadRequest& r : requests) {
+    const Tensor& d = r.destination;
+    const TensorInfo& s = r.source;
+    const bool whole = d.defined() && d.device().is_cpu() && d.dtype() == s.dtype && d.offset_elems() == 0 &&
+                       d.nbytes() == d.storage()->nbytes() && s.strides == contiguous_strides(s.shape);
+    Tensor view;
+    if (whole) {
+      try {
+        view = checkpoint.map(s);
+      } catch (const Error&) {  // compressed or foreign byte order: copied instead
+      }
+    }
+    if (!view.defined() || reinterpret_cast<uintptr_t>(view.data_ptr()) % 64 != 0) {
+      rest.push_back(std::move(r));
+      continue;
+    }
+    const std::shared_ptr<Storage> replaced = d.storage();
+    for (Tensor* field : w.fields())
+      if (field->defined() && field->storage() == replaced) *field = view;
+    *mapped_bytes += view.nbytes();
+  }
+  return rest;
+}
+
 // The load requests of a model's weights. A head of its own next to a tied embedding (the CPU's
 // reduced-precision head, see weights.h) is filled from the embedding's tensor.
 std::vector<LoadRequest> weight_requests(const CheckedCheckpoint& checked, const Gpt2Weights& w) {
@@ -106,11 +144,19 @@ std::shared_ptr<const Gpt2Model> Gpt2Model::load(const std::string& path, const 
   model->naming_ = checked.layout.naming;
   model->checkpoint_dtype_ = checked.layout.dtype;
 
+  // With --verify every record is read (and checked); nothing is mapped in place.
+  const bool map = options.mmap && !options.load.verify && model->device_.is_cpu();
   const Stream stream = Stream::create(model->device_);
-  model->weights_ =
-      allocate_weights(model->config_, checked.layout.matrix_layout, model->device_, model->dtype_, stream);
-  model->load_stats_ = load_tensors(checkpoint, weight_requests(checked, model->weights_), options.load);
+  model->weights_ = allocate_weights(model->config_, checked.layout.matrix_layout, model->device_, model->dtype_,
+                                     stream, /*reserve=*/!map);
+  std::vector<LoadRequest> requests = weight_requests(checked, model->weights_);
+  if (map) {
+    requests = map_in_place(checkpoint, model->weights_, std::move(requests), &model->mapped_bytes_);
+    device_allocator(model->device_).empty_cache();  // the swapped buffers, never touched
+  }
+  model->load_stats_ = load_tensors(checkpoint, requests, options.load);
   stream.synchronize();  // sessions read the weights from streams of their own
+  if (model->mapped_bytes_ > 0) model->mapped_checkpoint_.emplace(std::move(checkpoint));
   return model;
 }
 
@@ -125,6 +171,10 @@ std::shared_ptr<const Gpt2Model> Gpt2Model::create_random(const Gpt2Config& conf
   initialize_weights(model->weights_, config, seed);
   stream.synchronize();
   return model;
+}
+
+void Gpt2Model::check_mapped_weights() const {
+  if (mapped_checkpoint_) mapped_checkpoint_->check_intact();
 }
 
 void Gpt2Model::check_tokens(std::span<const int32_t> tokens) const {

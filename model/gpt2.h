@@ -41,6 +41,9 @@ struct ModelOptions {
   std::string key;                 // the state dict's entry in a checkpoint dict
   LoadOptions load;
   bool tf32 = false;               // f32 products on the GPU may use TF32 tensor cores
+  // CPU: weights whose checkpoint tensor already has the model's dtype and layout are views
+  // of the mapped file, not copies (note [Zero-copy weights] in gpt2.cpp); false: copy all.
+  bool mmap = true;
 };
 
 class Gpt2Model : public std::enable_shared_from_this<Gpt2Model> {
@@ -69,6 +72,11 @@ class Gpt2Model : public std::enable_shared_from_this<Gpt2Model> {
   const Gpt2Weights& weights() const { return weights_; }
   const LoadStats& load_stats() const { return load_stats_; }
   const kernels::MatmulOptions& matmul_options() const { return matmul_; }
+  // Bytes of weights that are views of the mapped checkpoint (ModelOptions::mmap).
+  uint64_t mapped_bytes() const { return mapped_bytes_; }
+  // Throws pthrun::Error naming the checkpoint when a file the weights are mapped from was
+  // truncated under them (sessions call it after every step whose results they return).
+  void check_mapped_weights() const;
 
   // Throws pthrun::Error naming the first id outside the vocabulary.
   void check_tokens(std::span<const int32_t> tokens) const;
@@ -87,6 +95,8 @@ class Gpt2Model : public std::enable_shared_from_this<Gpt2Model> {
   kernels::MatmulOptions matmul_;
   Gpt2Weights weights_;
   LoadStats load_stats_;
+  std::optional<Checkpoint> mapped_checkpoint_;  // holds the mappings' files while weights point into them
+  uint64_t mapped_bytes_ = 0;
 };
 
 }  // namespace pthrun

@@ -197,9 +197,12 @@ Tensor Session::prefill(int64_t slot, std::span<const int32_t> tokens, bool all_
   const kernels::MatmulOptions& matmul = model_->matmul_options();
   kernels::linear(b.logits.slice(0, slot, slot + 1), b.ln.slice(0, n - 1, n), w.head_weight(), Tensor(),
                   Epilogue::none, matmul, stream_);
-  if (!all_logits) return Tensor();
-  Tensor out = Tensor::empty({n, model_->config().vocab_size}, DType::f32, device(), stream_.id());
-  kernels::linear(out, b.ln.slice(0, 0, n), w.head_weight(), Tensor(), Epilogue::none, matmul, stream_);
+  Tensor out;
+  if (all_logits) {
+    out = Tensor::empty({n, model_->config().vocab_size}, DType::f32, device(), stream_.id());
+    kernels::linear(out, b.ln.slice(0, 0, n), w.head_weight(), Tensor(), Epilogue::none, matmul, stream_);
+  }
+  model_->check_mapped_weights();
   return out;
 }
 
@@ -265,6 +268,7 @@ void Session::decode(std::span<const int32_t> tokens, const std::vector<bool>& a
   ++decode_calls_;
   for (int64_t i = 0; i < batch_; ++i)
     if (active[static_cast<std::size_t>(i)]) ++lengths_[static_cast<std::size_t>(i)];
+  model_->check_mapped_weights();
 }
 
 void Session::set_sampling(int64_t slot, const SlotSampling& sampling) {

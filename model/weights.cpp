@@ -72,6 +72,15 @@ uint64_t Gpt2Weights::nbytes() const {
   return total;
 }
 
+std::vector<Tensor*> Gpt2Weights::fields() {
+  std::vector<Tensor*> out = {&wte, &wpe, &lnf_w, &lnf_b, &head, &head_s};
+  for (Gpt2LayerWeights& l : layers)
+    for (Tensor* t : {&l.ln1_w, &l.ln1_b, &l.qkv_w, &l.qkv_b, &l.proj_w, &l.proj_b, &l.ln2_w, &l.ln2_b, &l.fc_w,
+                      &l.fc_b, &l.fc_proj_w, &l.fc_proj_b, &l.qkv_s, &l.proj_s, &l.fc_s, &l.fc_proj_s})
+      out.push_back(t);
+  return out;
+}
+
 kernels::LinearWeight Gpt2Weights::matrix(const Tensor& values, const Tensor& scales) const {
   return {values, matrix_layout, scales, scales.defined() ? int8_group : 0};
 }
@@ -83,7 +92,7 @@ kernels::LinearWeight Gpt2Weights::head_weight() const {
 DType activation_dtype(Device device, DType weight_dtype) { return device.is_cuda() ? weight_dtype : DType::f32; }
 
 Gpt2Weights allocate_weights(const Gpt2Config& config, kernels::WeightLayout matrix_layout,
-                             Device device, DType dtype, const Stream& stream) {
+                             Device device, DType dtype, const Stream& stream, bool reserve) {
   const DType small_dtype = activation_dtype(device, dtype);
   PTHRUN_CHECK(dtype != DType::i8 || device.is_cpu(), "int8 weights are for the CPU, not ", device.to_string());
   Gpt2Weights w;
@@ -102,7 +111,7 @@ Gpt2Weights allocate_weights(const Gpt2Config& config, kernels::WeightLayout mat
     if (bytes > (1u << 20)) large_bytes = checked_add(large_bytes, bytes, "weights size");
   }
   AllocScope scope("weights");
-  allocator.reserve(large_bytes, stream.id());
+  if (reserve) allocator.reserve(large_bytes, stream.id());
   for (WeightShape& s : shapes) {
     AllocScope tensor_scope(s.name);
     *s.tensor = Tensor::empty(s.shape, s.dtype, allocator, stream.id());

@@ -50,6 +50,8 @@ struct Gpt2Weights {
   // A block matrix (or the head, with head_s) as the products take it.
   kernels::LinearWeight matrix(const Tensor& values, const Tensor& scales) const;
   kernels::LinearWeight head_weight() const;
+  // Every tensor field, defined or not, for code that swaps one storage for another.
+  std::vector<Tensor*> fields();
 };
 
 // Inputs per int8 scale: 64 (12 groups per row of gpt2-small's 768 inputs).
@@ -62,8 +64,9 @@ DType activation_dtype(Device device, DType weight_dtype);
 // Allocates every weight on `device` (uninitialised), under the allocator scope
 // "weights/<name>", after reserving their total in one segment: all in `dtype`, except on the
 // CPU, where only the block matrices and the head take `dtype` (bf16, f16 or i8) and the rest
-// f32 (activation_dtype).
+// f32 (activation_dtype). Without `reserve`, each tensor is an allocation of its own, so that
+// the ones later swapped for views of a mapped file (gpt2.cpp) can be given back.
 Gpt2Weights allocate_weights(const Gpt2Config& config, kernels::WeightLayout matrix_layout,
-                             Device device, DType dtype, const Stream& stream);
+                             Device device, DType dtype, const Stream& stream, bool reserve = true);
 
 }  // namespace pthrun
