@@ -178,14 +178,14 @@ TEST_CASE("bench prints its figures") {
   CHECK(doc.at("peak_reserved_bytes").get<int64_t>() >= doc.at("peak_allocated_bytes").get<int64_t>());
 }
 
-TEST_CASE("load-bench: six strategies in child processes, with the peaks each must have") {
+TEST_CASE("load-bench: seven strategies in child processes, with the peaks each must have") {
   TempDir dir("cli-model");
   const std::string path = init_small(dir);
   CliResult r = run_pthrun("load-bench " + quote(path) + " --device cpu --json --svg " + quote(dir / "load.svg"));
   REQUIRE_MESSAGE(r.status == 0, r.err);
   const JsonValue doc = parse_json(r.out);
   const auto& results = doc.at("results");
-  REQUIRE(results.size() == 6);
+  REQUIRE(results.size() == 7);
   const int64_t weights = results.at(0).at("weights_bytes").get<int64_t>();
   const int64_t largest = 50257 * 768 * 4;  // tok_emb, also the largest temporary a strategy makes
   const int64_t state_dict = weights + 64 * 64 * 4;  // + the block's att.mask, which the model ignores
@@ -201,6 +201,12 @@ TEST_CASE("load-bench: six strategies in child processes, with the peaks each mu
   CHECK(peak(3, "mmap") == 0);                              // assign=True: views of the mapping
   CHECK(peak(4, "per_tensor") == weights + largest);
   CHECK(peak(5, "pthrun") == weights);                      // the weights, and nothing else
+  // Zero-copy: the buffers are allocated, swapped for views of the mapping before any byte
+  // is written, and given back; what stays resident is the file's pages, not anonymous memory.
+  CHECK(peak(6, "pthrun_mmap") == weights);
+  const auto anon = [&](std::size_t i) { return results.at(i).at("host_peak_anon").get<int64_t>(); };
+  CHECK(anon(6) < weights / 4);
+  CHECK(anon(5) > anon(6) + weights / 2);
   CHECK(read_file(dir / "load.svg").rfind("<svg", 0) == 0);
 }
 

@@ -141,7 +141,7 @@ const std::vector<LoadStrategy>& load_strategies() {
       {"mmap", "meta model, mmap'd state dict assigned, model moved to the device"},
       {"per_tensor", "one file per tensor, loaded one at a time into the model"},
       {"pthrun", "pthrun: stream each tensor from the mapping into its buffer"},
-      {"pthrun_mmap", "pthrun's model: tensors already in the model's dtype used in place (CPU)"},
+      {"pthrun_mmap", "pthrun's model: weights already in its dtype used in place (CPU)"},
   };
   return strategies;
 }
