@@ -3,6 +3,7 @@
 // torch is installed, by PyTorch.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <map>
 #include <sstream>
 #include <string>
@@ -245,4 +246,31 @@ TEST_CASE("stream-bench: the load allocates exactly its destinations") {
   CHECK(std::stod(seconds) > 0);
   CHECK(peak + peak_unit == destinations + destinations_unit);
   CHECK(r.out.find("read() into a 64 MiB buffer") != std::string::npos);
+}
+
+TEST_CASE("perplexity: the command gives the guide's figure; bad arguments are refused") {
+  const JsonValue ref = parse_json(read_file(fixture("perplexity/reference.json")));
+  const std::string model = quote(fixture("perplexity/tiny.pth")), text = quote(fixture("perplexity/text.txt"));
+  const JsonValue& c = ref.at("cases").at(1);  // ctx 64, stride 32
+  CliResult r = run_pthrun("perplexity " + model + " -f " + text + " --heads 4 --device cpu --ctx 64 --stride 32 --json");
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  const JsonValue out = parse_json(r.out);
+  const double expected = c.at("perplexity").get<double>();
+  CHECK(std::fabs(out.at("perplexity").get<double>() - expected) <= 1e-4 * expected);
+  CHECK(out.at("scored_tokens").get<int64_t>() == c.at("scored_tokens").get<int64_t>());
+  // int8 weights and a greedy comparison with f32 run through the same command.
+  r = run_pthrun("perplexity " + model + " -f " + text + " --heads 4 --device cpu --dtype int8 --greedy 8 "
+                 "--prompt-tokens 4 --json");
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  CHECK(parse_json(r.out).at("dtype").get<std::string>() == "int8");
+  CHECK(parse_json(r.out).at("greedy_tokens").get<int64_t>() == 8);
+
+  r = run_pthrun("perplexity " + model + " --heads 4 --device cpu");
+  CHECK(r.status == 2);
+  r = run_pthrun("perplexity " + model + " -f " + text + " --heads 4 --device cpu --ctx 65");
+  CHECK(r.status == 1);
+  CHECK(r.err.find("--ctx 65: expected 2 to the model's context of 64") != std::string::npos);
+  r = run_pthrun("perplexity " + model + " -f " + text + " --heads 4 --device cpu --greedy 70");
+  CHECK(r.status == 1);
+  CHECK(r.err.find("more than the model's context of 64") != std::string::npos);
 }
