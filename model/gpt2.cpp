@@ -1,3 +1,5 @@
+// Gpt2Model: loading (checked first, then allocated, then streamed, mapped or quantized into
+// place), random models for benchmarks, and the whole-sequence forward of one prompt.
 #include "model/gpt2.h"
 
 #include "model/random_init.h"
@@ -62,10 +64,8 @@ std::vector<LoadRequest> quantizing_requests(std::vector<LoadRequest> requests, 
     if (r.destination.dtype() != DType::i8) continue;
     const Matrix* m = nullptr;
     for (const Matrix& candidate : matrices)
-      if (candidate.weight.values.storage() == r.destination.storage() &&
-          candidate.weight.values.offset_elems() <= r.destination.offset_elems())
-        if (!m || candidate.weight.values.offset_elems() > m->weight.values.offset_elems()) m = &candidate;
-    PTHRUN_ASSERT(m != nullptr);
+      if (candidate.weight.values.storage() == r.destination.storage()) m = &candidate;
+    PTHRUN_ASSERT(m != nullptr);  // every int8 tensor is one of the matrices
     // The destination is a block of whole rows of the (O, I) matrix.
     const int64_t I = m->weight.in_features();
     const int64_t row0 = (r.destination.offset_elems() - m->weight.values.offset_elems()) / I;
