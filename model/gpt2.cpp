@@ -33,18 +33,26 @@ CheckedCheckpoint check_checkpoint(const Checkpoint& checkpoint, const std::stri
 }
 
 // Quantizes one int8 matrix (or a row block of one: the book's W_query is a third of qkv) as
-// the checkpoint streams it by.
+// the checkpoint streams it by. The builder, with its group of f32 rows, exists only while its
+// tensor streams: one at a time, however many matrices the model has.
 class Int8Sink : public ElementSink {
  public:
   Int8Sink(const kernels::LinearWeight& destination, kernels::WeightLayout source_layout)
-      : builder_(destination, DType::f32, source_layout) {}
+      : destination_(destination), source_layout_(source_layout) {}
   void append(const float* values, int64_t count) override {
-    builder_.append(values, count * static_cast<int64_t>(sizeof(float)));
+    if (!builder_) builder_.emplace(destination_, DType::f32, source_layout_);
+    builder_->append(values, count * static_cast<int64_t>(sizeof(float)));
   }
-  void finish() override { builder_.finish(); }
+  void finish() override {
+    if (!builder_) builder_.emplace(destination_, DType::f32, source_layout_);  // an empty matrix
+    builder_->finish();
+    builder_.reset();
+  }
 
  private:
-  kernels::Int8WeightBuilder builder_;
+  kernels::LinearWeight destination_;
+  kernels::WeightLayout source_layout_;
+  std::optional<kernels::Int8WeightBuilder> builder_;
 };
 
 // The requests that fill an int8 model: each one aimed at an int8 matrix becomes a sink that

@@ -178,8 +178,9 @@ TEST_CASE("an int8 load quantizes while streaming: no f32 copy of the matrices a
   }
   MESSAGE("f32 matrices ", f32_matrix_bytes, " B; int8 model ", weight_bytes, " B; anonymous RSS growth ", anon_growth,
           " B");
-  // The weights themselves, the loader's bounded buffers (a sink's chunk of 1 MiB, a group of
-  // rows) and 16 MiB for everything else (the pickle's metadata, the allocator's rounding).
-  CHECK(anon_growth <= weight_bytes + (int64_t(18) << 20));
+  // The weights themselves, the loader's bounded buffers (a sink's chunk of 1 MiB, one group
+  // of f32 rows at a time) and room for everything else (the pickle's metadata, the
+  // allocator's rounding, and under AddressSanitizer its quarantine of freed buffers).
+  CHECK(anon_growth <= weight_bytes + (int64_t(24) << 20));
   CHECK(anon_growth < f32_matrix_bytes / 2);
 }
