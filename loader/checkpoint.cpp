@@ -389,6 +389,11 @@ Tensor Checkpoint::read(const TensorInfo& info) const {
   return out;
 }
 
+void Checkpoint::check_intact() const {
+  for (const auto& [key, record] : impl_->storages)
+    if (record.file) record.file->check_intact();
+}
+
 Tensor Checkpoint::map(const TensorInfo& info) const {
   const StorageRecord& record = impl_->record(info.storage_key);
   PTHRUN_CHECK_AT(record.where, !record.compressed(), "a compressed record cannot be mapped; read() copies it");

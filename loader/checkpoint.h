@@ -64,6 +64,9 @@ class Checkpoint {
   // mapping alive. Throws for records that have no bytes in the mapping (compressed zip
   // entries) or whose byte order is not the machine's.
   Tensor map(const TensorInfo& info) const;
+  // Throws pthrun::Error naming the file when one of the checkpoint's files was truncated
+  // while mapped (mapped_file.h): views from map() then read zeros where the lost pages were.
+  void check_intact() const;
   // The whole pickled tree: plain values (epoch, config) and tensor leaves, whose
   // tensor_index() counts tensor objects in the order the file creates them.
   const Value& root() const;

@@ -13,6 +13,10 @@
 // are inflated front to back into a window of staging_bytes, and the views are served from
 // each window as it passes; a non-contiguous view of such a record must fit in one window.
 //
+// Sinks (ElementSink). A request with a sink forms a group of its own; each chunk of its view is
+// converted into a small f32 buffer of kSinkChunkElems and handed over, so that what the sink
+// builds is the only full-size thing in memory.
+//
 // Verify (LoadOptions::verify). Each record read is checked whole against its zip CRC-32,
 // computed over the bytes as they are copied: chunks of the mapping go to CRC worker threads
 // right after the copy (crc32.h), windows of an inflated record are checksummed as they pass.
@@ -38,9 +42,13 @@ namespace pthrun {
 
 namespace {
 
+// The f32 elements a sink receives at a time: a bounded buffer, however large the tensor.
+constexpr int64_t kSinkChunkElems = int64_t(1) << 18;
+
 struct Group {
   TensorInfo source;
   std::vector<const LoadRequest*> requests;
+  ElementSink* sink = nullptr;  // a group of one request with a sink
   DType dst_dtype = DType::f32;
   bool contiguous = true;
   uint64_t begin = 0, end = 0;  // the record's bytes the view reaches
@@ -71,6 +79,15 @@ void check_request(const Checkpoint::Impl& impl, const LoadRequest& r) {
   const TensorInfo& s = r.source;
   const Tensor& d = r.destination;
   const ErrorContext where{impl.path, "tensor " + in_quotes(s.name)};
+  auto it = impl.storages.find(s.storage_key);
+  PTHRUN_CHECK_AT(where, it != impl.storages.end(), "it names storage ", in_quotes(s.storage_key),
+                  ", which this checkpoint does not have");
+  if (r.sink) {
+    PTHRUN_CHECK_AT(where, !d.defined(), "a request has both a sink and a destination");
+    PTHRUN_CHECK_AT(where, is_floating(s.dtype), "cannot convert ", dtype_name(s.dtype), " to float32 for a sink");
+    check_view(s, it->second);
+    return;
+  }
   PTHRUN_CHECK_AT(where, d.defined(), "the destination is undefined");
   PTHRUN_CHECK_AT(where, d.shape() == s.shape, "the checkpoint has shape ", s.shape.to_string(), ", the destination ",
                   d.shape().to_string());
@@ -78,9 +95,6 @@ void check_request(const Checkpoint::Impl& impl, const LoadRequest& r) {
                   dtype_name(s.dtype), " into a ", dtype_name(d.dtype()), " destination");
   PTHRUN_CHECK_AT(where, d.device().is_cpu() || d.device().is_cuda(), "unsupported destination device ",
                   d.device().to_string());
-  auto it = impl.storages.find(s.storage_key);
-  PTHRUN_CHECK_AT(where, it != impl.storages.end(), "it names storage ", in_quotes(s.storage_key),
-                  ", which this checkpoint does not have");
   check_view(s, it->second);
 }
 
@@ -127,8 +141,11 @@ class Streamer {
   void run(const Job& job) {
     const StorageRecord& record = *job.record;
     current_file_ = record.file.get();
-    for (const Group& g : job.groups)
-      if (g.source.numel() == 0) progress_.advance(g.requests.size(), 0);
+    for (const Group& g : job.groups) {
+      if (g.source.numel() != 0) continue;
+      if (g.sink) g.sink->finish();
+      progress_.advance(g.requests.size(), 0);
+    }
     const bool verify = options_.verify && record.crc;
     uint32_t crc = 0;
     if (!record.compressed()) crc = run_mapped(job, verify);
@@ -234,7 +251,8 @@ class Streamer {
                     After after = [](int64_t, int64_t) {}) {
     const ViewLayout src{g.source.shape, g.source.strides, g.source.dtype};
     const std::size_t widest = std::max(itemsize(g.source.dtype), itemsize(g.dst_dtype));
-    const auto chunk = static_cast<int64_t>(std::max<std::size_t>(chunk_bytes_ / (stager_ ? itemsize(g.dst_dtype) : widest), 1));
+    auto chunk = static_cast<int64_t>(std::max<std::size_t>(chunk_bytes_ / (stager_ ? itemsize(g.dst_dtype) : widest), 1));
+    if (g.sink) chunk = std::min(chunk, kSinkChunkElems);
     for (int64_t first = begin; first < end; first += chunk) {
       const int64_t count = std::min(chunk, end - first);
       deliver(g, source_at(first), src, first, count);
@@ -243,10 +261,20 @@ class Streamer {
       after(first, count);
       progress_.advance(0, static_cast<uint64_t>(count) * itemsize(g.dst_dtype) * g.requests.size());
     }
-    if (end == g.source.numel()) progress_.advance(g.requests.size(), 0);
+    if (end != g.source.numel()) return;
+    if (g.sink) g.sink->finish();
+    progress_.advance(g.requests.size(), 0);
   }
 
   void deliver(const Group& g, const void* src_at_first, const ViewLayout& src, int64_t first, int64_t count) {
+    if (g.sink) {
+      AllocScope scope(g.source.name);
+      sink_buffer_.resize(static_cast<std::size_t>(std::min(g.source.numel(), kSinkChunkElems)));
+      copy_elements(src_at_first, src, sink_buffer_.data(), {src.shape, contiguous_strides(src.shape), DType::f32},
+                    first, count);
+      g.sink->append(sink_buffer_.data(), count);
+      return;
+    }
     const Tensor* first_host = nullptr;
     bool staged = false;
     for (const LoadRequest* r : g.requests) {
@@ -284,6 +312,7 @@ class Streamer {
   std::unique_ptr<ParallelCrc> crc_;  // with options.verify
   std::vector<RecordCheck> records_;
   std::size_t chunk_bytes_ = 0;
+  std::vector<float> sink_buffer_;  // one chunk of a sink's elements
   uint64_t bytes_read_ = 0;
   const MappedFile* current_file_ = nullptr;  // the file the job in progress reads
 };
@@ -298,6 +327,10 @@ LoadStats load_tensors(const Checkpoint& checkpoint, const std::vector<LoadReque
   bool any_cuda = false;
   for (const LoadRequest& r : requests) {
     check_request(impl, r);
+    if (r.sink) {
+      stats.bytes_written += static_cast<uint64_t>(r.source.numel()) * sizeof(float);
+      continue;
+    }
     any_cuda = any_cuda || r.destination.device().is_cuda();
     stats.bytes_written += r.destination.nbytes();
   }
@@ -308,13 +341,15 @@ LoadStats load_tensors(const Checkpoint& checkpoint, const std::vector<LoadReque
   for (const LoadRequest& r : requests) {
     Job& job = by_key[r.source.storage_key];
     job.record = &impl.record(r.source.storage_key);
+    const DType dst_dtype = r.sink ? DType::f32 : r.destination.dtype();
     Group* group = nullptr;
     for (Group& g : job.groups)
-      if (same_view(g.source, r.source) && g.dst_dtype == r.destination.dtype()) group = &g;
+      if (!r.sink && !g.sink && same_view(g.source, r.source) && g.dst_dtype == dst_dtype) group = &g;
     if (!group) {
       Group g;
       g.source = r.source;
-      g.dst_dtype = r.destination.dtype();
+      g.sink = r.sink.get();
+      g.dst_dtype = dst_dtype;
       g.contiguous = source_contiguous(r.source);
       std::tie(g.begin, g.end) = byte_span(r.source);
       if (g.end > g.begin) {

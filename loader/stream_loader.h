@@ -12,11 +12,16 @@
 // full-size extra buffer) and may be a view (a slice of a fused buffer). A shape mismatch is an
 // error naming the tensor. Each tensor is copied under the allocator scope label
 // "load/<name>".
+//
+// Instead of a destination a request may name a sink (ElementSink): it is handed the source's
+// elements as f32, in row-major order, one chunk at a time, and builds what it wants from them
+// (int8 weights quantized while streaming: the f32 tensor never exists whole).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "loader/checkpoint.h"
@@ -26,9 +31,18 @@
 
 namespace pthrun {
 
+// Takes a tensor's elements as they stream by, converted to f32, in row-major order.
+class ElementSink {
+ public:
+  virtual ~ElementSink() = default;
+  virtual void append(const float* values, int64_t count) = 0;
+  virtual void finish() = 0;  // after the last element
+};
+
 struct LoadRequest {
   TensorInfo source;
-  Tensor destination;
+  Tensor destination;                  // undefined when there is a sink
+  std::shared_ptr<ElementSink> sink = {};
 };
 
 // How far a load has come: sent after each chunk, and once more with done set.

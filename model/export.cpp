@@ -42,6 +42,7 @@ Gpt2Weights in_layout(const Gpt2Weights& weights, WeightLayout layout) {
 std::vector<std::pair<std::string, Tensor>> export_state_dict(const Gpt2Weights& weights, const Gpt2Config& config,
                                                               Naming naming, DType dtype) {
   PTHRUN_CHECK(is_floating(dtype), "export: ", dtype_name(dtype), " is not a floating dtype");
+  PTHRUN_CHECK(weights.head.dtype() != DType::i8, "export: int8 weights cannot be exported; load the model in f32");
   PTHRUN_CHECK(naming == Naming::book || config.qkv_bias,
                "Hugging Face's GPT-2 has q/k/v biases; this model has none");
   const Gpt2Weights view = in_layout(weights, matrix_layout_of(naming));

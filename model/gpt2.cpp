@@ -1,3 +1,5 @@
+// Gpt2Model: loading (checked first, then allocated, then streamed, mapped or quantized into
+// place), random models for benchmarks, and the whole-sequence forward of one prompt.
 #include "model/gpt2.h"
 
 #include "model/random_init.h"
@@ -8,10 +10,9 @@ namespace pthrun {
 
 Gpt2Model::Gpt2Model(const ModelOptions& options)
     : device_(options.device.value_or(default_device())), dtype_(options.dtype), matmul_{.allow_tf32 = options.tf32} {
-  PTHRUN_CHECK(is_floating(dtype_) && dtype_ != DType::f64, "--dtype ", dtype_short_name(dtype_),
-               ": expected f32, bf16 or f16");
-  PTHRUN_CHECK(device_.is_cuda() || dtype_ == DType::f32, "--dtype ", dtype_short_name(dtype_),
-               " needs a CUDA device; the CPU runs f32");
+  PTHRUN_CHECK((is_floating(dtype_) && dtype_ != DType::f64) || dtype_ == DType::i8, "--dtype ",
+               dtype_short_name(dtype_), ": expected f32, bf16, f16 or int8");
+  PTHRUN_CHECK(device_.is_cpu() || dtype_ != DType::i8, "--dtype int8 is for the CPU; a GPU runs f32, bf16 or f16");
   if (device_.is_cuda()) set_current_device(device_);
 }
 
@@ -31,6 +32,109 @@ CheckedCheckpoint check_checkpoint(const Checkpoint& checkpoint, const std::stri
   return {std::move(layout), std::move(plan)};
 }
 
+// Quantizes one int8 matrix (or a row block of one: the book's W_query is a third of qkv) as
+// the checkpoint streams it by. The builder, with its group of f32 rows, exists only while its
+// tensor streams: one at a time, however many matrices the model has.
+class Int8Sink : public ElementSink {
+ public:
+  Int8Sink(const kernels::LinearWeight& destination, kernels::WeightLayout source_layout)
+      : destination_(destination), source_layout_(source_layout) {}
+  void append(const float* values, int64_t count) override {
+    if (!builder_) builder_.emplace(destination_, DType::f32, source_layout_);
+    builder_->append(values, count * static_cast<int64_t>(sizeof(float)));
+  }
+  void finish() override {
+    if (!builder_) builder_.emplace(destination_, DType::f32, source_layout_);  // an empty matrix
+    builder_->finish();
+    builder_.reset();
+  }
+
+ private:
+  kernels::LinearWeight destination_;
+  kernels::WeightLayout source_layout_;
+  std::optional<kernels::Int8WeightBuilder> builder_;
+};
+
+// The requests that fill an int8 model: each one aimed at an int8 matrix becomes a sink that
+// quantizes into it (or into the row block the plan's view selects).
+std::vector<LoadRequest> quantizing_requests(std::vector<LoadRequest> requests, const Gpt2Weights& w,
+                                             kernels::WeightLayout checkpoint_layout) {
+  struct Matrix {
+    kernels::LinearWeight weight;
+    kernels::WeightLayout source_layout;
+  };
+  std::vector<Matrix> matrices = {{w.head_weight(), kernels::WeightLayout::out_in}};
+  for (const Gpt2LayerWeights& l : w.layers)
+    for (auto [values, scales] : {std::pair{&l.qkv_w, &l.qkv_s}, {&l.proj_w, &l.proj_s}, {&l.fc_w, &l.fc_s},
+                                  {&l.fc_proj_w, &l.fc_proj_s}})
+      matrices.push_back({w.matrix(*values, *scales), checkpoint_layout});
+  for (LoadRequest& r : requests) {
+    if (r.destination.dtype() != DType::i8) continue;
+    const Matrix* m = nullptr;
+    for (const Matrix& candidate : matrices)
+      if (candidate.weight.values.storage() == r.destination.storage()) m = &candidate;
+    PTHRUN_ASSERT(m != nullptr);  // every int8 tensor is one of the matrices
+    // The destination is a block of whole rows of the (O, I) matrix.
+    const int64_t I = m->weight.in_features();
+    const int64_t row0 = (r.destination.offset_elems() - m->weight.values.offset_elems()) / I;
+    const int64_t rows = r.destination.numel() / I;
+    const kernels::LinearWeight block{m->weight.values.slice(0, row0, row0 + rows), kernels::WeightLayout::out_in,
+                                      m->weight.scales.slice(0, row0, row0 + rows), m->weight.group};
+    r.sink = std::make_shared<Int8Sink>(block, m->source_layout);
+    r.destination = Tensor();
+  }
+  return requests;
+}
+
+// Note [Zero-copy weights]. On the CPU a weight whose checkpoint tensor has the model's dtype,
+// shape and layout, contiguous, in an uncompressed record of the machine's byte order, at an
+// address aligned to 64 bytes, is a view of the mapped file (Checkpoint::map) rather than a
+// copy: loading reads nothing, pages come in as the first forward pass touches them, and
+// processes running one checkpoint share one copy in the page cache. The rest (conversions,
+// the book's q/k/v fused into one matrix, int8) is streamed into buffers. The mapping is
+// private and read-only; a file truncated under it reads as zeros (mapped_file.h) and the
+// next step's check_mapped_weights() throws, naming the file.
+//
+// Returns the requests still to stream; the weights' mapped fields are swapped for views (their
+// buffers, allocated and never touched, go back to the allocator).
+std::vector<LoadRequest> map_in_place(const Checkpoint& checkpoint, Gpt2Weights& w, std::vector<LoadRequest> requests,
+                                      uint64_t* mapped_bytes) {
+  std::vector<LoadRequest> rest;
+  for (LoadRequest& r : requests) {
+    const Tensor& d = r.destination;
+    const TensorInfo& s = r.source;
+    const bool whole = d.defined() && d.device().is_cpu() && d.dtype() == s.dtype && d.offset_elems() == 0 &&
+                       d.nbytes() == d.storage()->nbytes() && s.strides == contiguous_strides(s.shape);
+    Tensor view;
+    if (whole) {
+      try {
+        view = checkpoint.map(s);
+      } catch (const Error&) {  // compressed or foreign byte order: copied instead
+      }
+    }
+    if (!view.defined() || reinterpret_cast<uintptr_t>(view.data_ptr()) % 64 != 0) {
+      rest.push_back(std::move(r));
+      continue;
+    }
+    const std::shared_ptr<Storage> replaced = d.storage();
+    for (Tensor* field : w.fields())
+      if (field->defined() && field->storage() == replaced) *field = view;
+    *mapped_bytes += view.nbytes();
+  }
+  return rest;
+}
+
+// The load requests of a model's weights. A head of its own next to a tied embedding (the CPU's
+// reduced-precision head, see weights.h) is filled from the embedding's tensor.
+std::vector<LoadRequest> weight_requests(const CheckedCheckpoint& checked, const Gpt2Weights& w) {
+  std::vector<LoadRequest> requests = checked.plan.requests(w);
+  if (checked.layout.config.tied_head && w.head.storage() != w.wte.storage())
+    for (const LoadRequest& r : std::vector<LoadRequest>(requests))
+      if (r.destination.defined() && r.destination.storage() == w.wte.storage()) requests.push_back({r.source, w.head});
+  if (w.head.dtype() != DType::i8) return requests;
+  return quantizing_requests(std::move(requests), w, checked.layout.matrix_layout);
+}
+
 }  // namespace
 
 Gpt2Config Gpt2Model::read_config(const std::string& path, const ModelOptions& options) {
@@ -43,15 +147,24 @@ std::shared_ptr<const Gpt2Model> Gpt2Model::load(const std::string& path, const 
   // Everything about the checkpoint is checked before the first byte of device memory is
   // taken, so that a bad file costs nothing and leaves nothing half-built.
   Checkpoint checkpoint = Checkpoint::open(path);
-  auto [layout, plan] = check_checkpoint(checkpoint, path, options);
-  model->config_ = layout.config;
-  model->naming_ = layout.naming;
-  model->checkpoint_dtype_ = layout.dtype;
+  const CheckedCheckpoint checked = check_checkpoint(checkpoint, path, options);
+  model->config_ = checked.layout.config;
+  model->naming_ = checked.layout.naming;
+  model->checkpoint_dtype_ = checked.layout.dtype;
 
+  // With --verify every record is read (and checked); nothing is mapped in place.
+  const bool map = options.mmap && !options.load.verify && model->device_.is_cpu();
   const Stream stream = Stream::create(model->device_);
-  model->weights_ = allocate_weights(model->config_, layout.matrix_layout, model->device_, model->dtype_, stream);
-  model->load_stats_ = load_tensors(checkpoint, plan.requests(model->weights_), options.load);
+  model->weights_ = allocate_weights(model->config_, checked.layout.matrix_layout, model->device_, model->dtype_,
+                                     stream, /*reserve=*/!map);
+  std::vector<LoadRequest> requests = weight_requests(checked, model->weights_);
+  if (map) {
+    requests = map_in_place(checkpoint, model->weights_, std::move(requests), &model->mapped_bytes_);
+    device_allocator(model->device_).empty_cache();  // the swapped buffers, never touched
+  }
+  model->load_stats_ = load_tensors(checkpoint, requests, options.load);
   stream.synchronize();  // sessions read the weights from streams of their own
+  if (model->mapped_bytes_ > 0) model->mapped_checkpoint_.emplace(std::move(checkpoint));
   return model;
 }
 
@@ -66,6 +179,10 @@ std::shared_ptr<const Gpt2Model> Gpt2Model::create_random(const Gpt2Config& conf
   initialize_weights(model->weights_, config, seed);
   stream.synchronize();
   return model;
+}
+
+void Gpt2Model::check_mapped_weights() const {
+  if (mapped_checkpoint_) mapped_checkpoint_->check_intact();
 }
 
 void Gpt2Model::check_tokens(std::span<const int32_t> tokens) const {

@@ -8,6 +8,14 @@
 // The model owns what is fixed after loading: config, naming, weights, load statistics and the
 // numerics of its products (TF32). Everything that changes while generating (streams, KV
 // caches, activations, graphs, samplers) belongs to a Session.
+//
+// Note [CPU weight dtypes]. On the CPU, --dtype bf16, f16 or int8 changes what the matrices are
+// stored in, not the arithmetic: the block matrices and the head hold bf16, f16 or int8 values
+// (int8: symmetric, one f32 scale per 64 inputs of an output, kernels/linear_weight.h), while
+// the embeddings, LayerNorms, biases, activations, KV cache and every sum stay f32. Decode is
+// bound by the bytes of weights it streams per token, so this is where the time goes; the small
+// tensors cost memory only. int8 is quantized while the checkpoint streams by (Int8Sink in
+// gpt2.cpp): the f32 matrices never exist in memory, not even one whole at a time.
 #pragma once
 
 #include <cstdint>
@@ -28,11 +36,14 @@ namespace pthrun {
 
 struct ModelOptions {
   std::optional<Device> device;    // default: cuda:0 when present, else the CPU
-  DType dtype = DType::f32;        // f32 everywhere; bf16 or f16 on a GPU
+  DType dtype = DType::f32;        // f32, bf16 or f16; int8 (i8) on the CPU (note [CPU weight dtypes])
   std::optional<int64_t> heads;    // see resolve_head_count()
   std::string key;                 // the state dict's entry in a checkpoint dict
   LoadOptions load;
   bool tf32 = false;               // f32 products on the GPU may use TF32 tensor cores
+  // CPU: weights whose checkpoint tensor already has the model's dtype and layout are views
+  // of the mapped file, not copies (note [Zero-copy weights] in gpt2.cpp); false: copy all.
+  bool mmap = true;
 };
 
 class Gpt2Model : public std::enable_shared_from_this<Gpt2Model> {
@@ -56,9 +67,16 @@ class Gpt2Model : public std::enable_shared_from_this<Gpt2Model> {
   DType checkpoint_dtype() const { return checkpoint_dtype_; }
   Device device() const { return device_; }
   DType dtype() const { return dtype_; }
+  // The activations' (and KV cache's) dtype: dtype() on a GPU, f32 on the CPU.
+  DType activation_dtype() const { return pthrun::activation_dtype(device_, dtype_); }
   const Gpt2Weights& weights() const { return weights_; }
   const LoadStats& load_stats() const { return load_stats_; }
   const kernels::MatmulOptions& matmul_options() const { return matmul_; }
+  // Bytes of weights that are views of the mapped checkpoint (ModelOptions::mmap).
+  uint64_t mapped_bytes() const { return mapped_bytes_; }
+  // Throws pthrun::Error naming the checkpoint when a file the weights are mapped from was
+  // truncated under them (sessions call it after every step whose results they return).
+  void check_mapped_weights() const;
 
   // Throws pthrun::Error naming the first id outside the vocabulary.
   void check_tokens(std::span<const int32_t> tokens) const;
@@ -77,6 +95,8 @@ class Gpt2Model : public std::enable_shared_from_this<Gpt2Model> {
   kernels::MatmulOptions matmul_;
   Gpt2Weights weights_;
   LoadStats load_stats_;
+  std::optional<Checkpoint> mapped_checkpoint_;  // holds the mappings' files while weights point into them
+  uint64_t mapped_bytes_ = 0;
 };
 
 }  // namespace pthrun

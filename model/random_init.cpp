@@ -55,6 +55,15 @@ void initialize_weights(const Gpt2Weights& weights, const Gpt2Config& config, ui
     initial_values(name, config.layers, seed, std::span<float>(host.data<float>(), static_cast<std::size_t>(host.numel())));
     tensor.copy_from(host);
   };
+  // An int8 matrix is quantized from its f32 values, one matrix at a time.
+  auto fill_matrix = [&](const std::string& name, const Tensor& values, const Tensor& scales) {
+    if (values.dtype() != DType::i8) return fill(name, values);
+    Tensor host = Tensor::empty(values.shape(), DType::f32, cpu_device);
+    initial_values(name, config.layers, seed, std::span<float>(host.data<float>(), static_cast<std::size_t>(host.numel())));
+    const kernels::LinearWeight q = kernels::quantize_int8({host, kernels::WeightLayout::out_in, Tensor(), 0}, weights.int8_group);
+    values.copy_from(q.values);
+    scales.copy_from(q.scales);
+  };
   fill("wte", weights.wte);
   fill("wpe", weights.wpe);
   for (std::size_t l = 0; l < weights.layers.size(); ++l) {
@@ -62,20 +71,22 @@ void initialize_weights(const Gpt2Weights& weights, const Gpt2Config& config, ui
     const std::string p = str("h.", l, ".");
     fill(p + "ln1_w", w.ln1_w);
     fill(p + "ln1_b", w.ln1_b);
-    fill(p + "qkv_w", w.qkv_w);
+    fill_matrix(p + "qkv_w", w.qkv_w, w.qkv_s);
     fill(p + "qkv_b", w.qkv_b);
-    fill(p + "proj_w", w.proj_w);
+    fill_matrix(p + "proj_w", w.proj_w, w.proj_s);
     fill(p + "proj_b", w.proj_b);
     fill(p + "ln2_w", w.ln2_w);
     fill(p + "ln2_b", w.ln2_b);
-    fill(p + "fc_w", w.fc_w);
+    fill_matrix(p + "fc_w", w.fc_w, w.fc_s);
     fill(p + "fc_b", w.fc_b);
-    fill(p + "fc_proj_w", w.fc_proj_w);
+    fill_matrix(p + "fc_proj_w", w.fc_proj_w, w.fc_proj_s);
     fill(p + "fc_proj_b", w.fc_proj_b);
   }
   fill("lnf_w", weights.lnf_w);
   fill("lnf_b", weights.lnf_b);
-  if (!config.tied_head) fill("head", weights.head);
+  // A tied head of its own (the CPU's reduced-precision head) holds the embedding's values.
+  if (weights.head.storage() != weights.wte.storage())
+    fill_matrix(config.tied_head ? "wte" : "head", weights.head, weights.head_s);
 }
 
 }  // namespace pthrun

@@ -17,7 +17,6 @@ namespace pthrun {
 namespace {
 
 using kernels::Epilogue;
-using kernels::WeightLayout;
 
 std::string default_name() {
   static std::atomic<int64_t> sessions{0};
@@ -55,7 +54,7 @@ Session::~Session() {
 
 void Session::allocate_buffers() {
   const Gpt2Config& c = model_->config();
-  const DType dtype = model_->dtype();
+  const DType dtype = model_->activation_dtype();
   const Device device = this->device();
   Buffers& b = buffers_;
   b.rows = std::max(batch_, max_tokens_);
@@ -142,7 +141,6 @@ void Session::run_blocks(int64_t rows, bool decode, int64_t slot, int64_t pos0) 
   matmul.row_invariant = decode;
   Buffers& b = buffers_;
   const Stream& s = stream_;
-  const WeightLayout layout = w.matrix_layout;
   const float eps = c.layernorm_eps;
   const int heads = static_cast<int>(c.heads);
   auto first = [rows](const Tensor& t) { return t.slice(0, 0, rows); };
@@ -155,18 +153,18 @@ void Session::run_blocks(int64_t rows, bool decode, int64_t slot, int64_t pos0) 
     const Gpt2LayerWeights& lw = w.layers[static_cast<std::size_t>(l)];
     const Tensor k_cache = b.k_cache.select(0, l), v_cache = b.v_cache.select(0, l);  // (B, NH, T, HS)
 
-    kernels::linear(qkv, ln, lw.qkv_w, layout, lw.qkv_b, Epilogue::none, matmul, s);
+    kernels::linear(qkv, ln, w.matrix(lw.qkv_w, lw.qkv_s), lw.qkv_b, Epilogue::none, matmul, s);
     kernels::kv_cache_append(k_cache, v_cache, qkv, sequences, positions, heads, s);
     if (decode)
       kernels::attention_decode(att, qkv, k_cache.slice(0, 0, rows), v_cache.slice(0, 0, rows), positions, heads,
                                 b.attention_workspace, s);
     else
       kernels::attention_prefill(att, qkv, k_cache.select(0, slot), v_cache.select(0, slot), pos0, heads, s);
-    kernels::linear(proj, att, lw.proj_w, layout, lw.proj_b, Epilogue::none, matmul, s);
+    kernels::linear(proj, att, w.matrix(lw.proj_w, lw.proj_s), lw.proj_b, Epilogue::none, matmul, s);
     kernels::residual_layernorm(x, ln, proj, lw.ln2_w, lw.ln2_b, eps, s);
 
-    kernels::linear(fc, ln, lw.fc_w, layout, lw.fc_b, Epilogue::gelu, matmul, s);
-    kernels::linear(proj, fc, lw.fc_proj_w, layout, lw.fc_proj_b, Epilogue::none, matmul, s);
+    kernels::linear(fc, ln, w.matrix(lw.fc_w, lw.fc_s), lw.fc_b, Epilogue::gelu, matmul, s);
+    kernels::linear(proj, fc, w.matrix(lw.fc_proj_w, lw.fc_proj_s), lw.fc_proj_b, Epilogue::none, matmul, s);
     const bool last = l + 1 == c.layers;
     const Gpt2LayerWeights& next = w.layers[static_cast<std::size_t>(last ? l : l + 1)];
     kernels::residual_layernorm(x, ln, proj, last ? w.lnf_w : next.ln1_w, last ? w.lnf_b : next.ln1_b, eps, s);
@@ -198,11 +196,14 @@ Tensor Session::prefill(int64_t slot, std::span<const int32_t> tokens, bool all_
 
   const Gpt2Weights& w = model_->weights();
   const kernels::MatmulOptions& matmul = model_->matmul_options();
-  kernels::linear(b.logits.slice(0, slot, slot + 1), b.ln.slice(0, n - 1, n), w.head, WeightLayout::out_in,
-                  Tensor(), Epilogue::none, matmul, stream_);
-  if (!all_logits) return Tensor();
-  Tensor out = Tensor::empty({n, model_->config().vocab_size}, DType::f32, device(), stream_.id());
-  kernels::linear(out, b.ln.slice(0, 0, n), w.head, WeightLayout::out_in, Tensor(), Epilogue::none, matmul, stream_);
+  kernels::linear(b.logits.slice(0, slot, slot + 1), b.ln.slice(0, n - 1, n), w.head_weight(), Tensor(),
+                  Epilogue::none, matmul, stream_);
+  Tensor out;
+  if (all_logits) {
+    out = Tensor::empty({n, model_->config().vocab_size}, DType::f32, device(), stream_.id());
+    kernels::linear(out, b.ln.slice(0, 0, n), w.head_weight(), Tensor(), Epilogue::none, matmul, stream_);
+  }
+  model_->check_mapped_weights();
   return out;
 }
 
@@ -215,8 +216,7 @@ void Session::enqueue_decode(int64_t rows) {
   run_blocks(rows, /*decode=*/true, 0, 0);
   kernels::MatmulOptions matmul = model_->matmul_options();
   matmul.row_invariant = true;
-  kernels::linear(b.logits.slice(0, 0, rows), b.ln.slice(0, 0, rows), model_->weights().head, WeightLayout::out_in,
-                  Tensor(), Epilogue::none, matmul, stream_);
+  kernels::linear(b.logits.slice(0, 0, rows), b.ln.slice(0, 0, rows), model_->weights().head_weight(), Tensor(), Epilogue::none, matmul, stream_);
 }
 
 void Session::decode(std::span<const int32_t> tokens, const std::vector<bool>& active) {
@@ -269,6 +269,7 @@ void Session::decode(std::span<const int32_t> tokens, const std::vector<bool>& a
   ++decode_calls_;
   for (int64_t i = 0; i < batch_; ++i)
     if (active[static_cast<std::size_t>(i)]) ++lengths_[static_cast<std::size_t>(i)];
+  model_->check_mapped_weights();
 }
 
 void Session::set_sampling(int64_t slot, const SlotSampling& sampling) {

@@ -159,7 +159,7 @@ std::vector<Case> catalogue() {
       {"a prompt longer than the context", "", ""},  // filled in below: 33 ids
       {"a text prompt for a model without GPT-2's vocabulary", g + "--prompt hi", "give the prompt as --tokens"},
       {"a device that is not there", g + "--tokens 1 --device cuda:7", "--device cuda:7: "},
-      {"bf16 on the CPU", g + "--tokens 1 --device cpu --dtype bf16", "--dtype bf16 needs a CUDA device; the CPU runs f32"},
+      {"f64 weights", g + "--tokens 1 --device cpu --dtype f64", "--dtype f64: expected f32, bf16, f16 or int8"},
       {"top-p of zero", g + "--tokens 1 --top-p 0", "--top-p 0 keeps no token"},
       {"a bad PTHRUN_ALLOC_CONF", g + "--tokens 1", "PTHRUN_ALLOC_CONF: unknown key 'colour'", 1, "PTHRUN_ALLOC_CONF=colour:red"},
       {"a max_split_size_mb past size_t (found by fuzz_cli_args)", g + "--tokens 1",

@@ -3,6 +3,7 @@
 // torch is installed, by PyTorch.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <map>
 #include <sstream>
 #include <string>
@@ -218,14 +219,14 @@ TEST_CASE("bench prints its figures") {
   CHECK(doc.at("peak_reserved_bytes").get<int64_t>() >= doc.at("peak_allocated_bytes").get<int64_t>());
 }
 
-TEST_CASE("load-bench: six strategies in child processes, with the peaks each must have") {
+TEST_CASE("load-bench: seven strategies in child processes, with the peaks each must have") {
   TempDir dir("cli-model");
   const std::string path = init_small(dir);
   CliResult r = run_pthrun("load-bench " + quote(path) + " --device cpu --json --svg " + quote(dir / "load.svg"));
   REQUIRE_MESSAGE(r.status == 0, r.err);
   const JsonValue doc = parse_json(r.out);
   const auto& results = doc.at("results");
-  REQUIRE(results.size() == 6);
+  REQUIRE(results.size() == 7);
   const int64_t weights = results.at(0).at("weights_bytes").get<int64_t>();
   const int64_t largest = 50257 * 768 * 4;  // tok_emb, also the largest temporary a strategy makes
   const int64_t state_dict = weights + 64 * 64 * 4;  // + the block's att.mask, which the model ignores
@@ -241,6 +242,12 @@ TEST_CASE("load-bench: six strategies in child processes, with the peaks each mu
   CHECK(peak(3, "mmap") == 0);                              // assign=True: views of the mapping
   CHECK(peak(4, "per_tensor") == weights + largest);
   CHECK(peak(5, "pthrun") == weights);                      // the weights, and nothing else
+  // Zero-copy: the buffers are allocated, swapped for views of the mapping before any byte
+  // is written, and given back; what stays resident is the file's pages, not anonymous memory.
+  CHECK(peak(6, "pthrun_mmap") == weights);
+  const auto anon = [&](std::size_t i) { return results.at(i).at("host_peak_anon").get<int64_t>(); };
+  CHECK(anon(6) < weights / 4);
+  CHECK(anon(5) > anon(6) + weights / 2);
   CHECK(read_file(dir / "load.svg").rfind("<svg", 0) == 0);
 }
 
@@ -279,4 +286,31 @@ TEST_CASE("stream-bench: the load allocates exactly its destinations") {
   CHECK(std::stod(seconds) > 0);
   CHECK(peak + peak_unit == destinations + destinations_unit);
   CHECK(r.out.find("read() into a 64 MiB buffer") != std::string::npos);
+}
+
+TEST_CASE("perplexity: the command gives the guide's figure; bad arguments are refused") {
+  const JsonValue ref = parse_json(read_file(fixture("perplexity/reference.json")));
+  const std::string model = quote(fixture("perplexity/tiny.pth")), text = quote(fixture("perplexity/text.txt"));
+  const JsonValue& c = ref.at("cases").at(1);  // ctx 64, stride 32
+  CliResult r = run_pthrun("perplexity " + model + " -f " + text + " --heads 4 --device cpu --ctx 64 --stride 32 --json");
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  const JsonValue out = parse_json(r.out);
+  const double expected = c.at("perplexity").get<double>();
+  CHECK(std::fabs(out.at("perplexity").get<double>() - expected) <= 1e-4 * expected);
+  CHECK(out.at("scored_tokens").get<int64_t>() == c.at("scored_tokens").get<int64_t>());
+  // int8 weights and a greedy comparison with f32 run through the same command.
+  r = run_pthrun("perplexity " + model + " -f " + text + " --heads 4 --device cpu --dtype int8 --greedy 8 "
+                 "--prompt-tokens 4 --json");
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  CHECK(parse_json(r.out).at("dtype").get<std::string>() == "int8");
+  CHECK(parse_json(r.out).at("greedy_tokens").get<int64_t>() == 8);
+
+  r = run_pthrun("perplexity " + model + " --heads 4 --device cpu");
+  CHECK(r.status == 2);
+  r = run_pthrun("perplexity " + model + " -f " + text + " --heads 4 --device cpu --ctx 65");
+  CHECK(r.status == 1);
+  CHECK(r.err.find("--ctx 65: expected 2 to the model's context of 64") != std::string::npos);
+  r = run_pthrun("perplexity " + model + " -f " + text + " --heads 4 --device cpu --greedy 70");
+  CHECK(r.status == 1);
+  CHECK(r.err.find("more than the model's context of 64") != std::string::npos);
 }

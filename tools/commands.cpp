@@ -17,6 +17,7 @@ extern const Command init_command;
 extern const Command inspect_command;
 extern const Command kernel_bench_command;
 extern const Command load_bench_command;
+extern const Command perplexity_command;
 extern const Command serve_command;
 extern const Command stream_bench_command;
 extern const Command tokenize_bench_command;
@@ -30,6 +31,7 @@ std::span<const Command* const> all_commands() {
       &serve_command,
       &forward_command,
       &bench_command,
+      &perplexity_command,
       &init_command,
       &convert_command,
       &inspect_command,

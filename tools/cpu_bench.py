@@ -11,8 +11,8 @@ kernels a decode step calls, with the matrices stored in DTYPE and f32 activatio
 --prompt tokens (the last row's logits) in tokens/s, and decode ms/token at each position of
 --decode-at; and its read-bandwidth probe with the same threads, which gives the floor of a
 decode step (bytes of weights per token / bandwidth). With --checkpoint (a gpt2-small
-checkpoint), `pthrun bench` on it too: the whole model's f32 prefill and decode (phase 1 of
-the CPU work runs the model in f32 only).
+checkpoint), `pthrun bench CKPT --dtype DTYPE` on it too: the whole model's prefill and decode
+with its matrices stored in each dtype.
 
 llama.cpp side, with --llama-bench and --gguf DTYPE=FILE (GGUF files converted from the same
 weights; int8 is compared with q8_0): `llama-bench -p PROMPT -n GEN -t THREADS` prefill tokens/s
@@ -52,9 +52,9 @@ def pthrun_kernels(args, dtype, threads):
             "bandwidth": j["read_bandwidth_bytes_per_second"] * 1e-9, "weights": j["decode_weight_bytes"]}
 
 
-def pthrun_model(args, threads):
-    j = run_json([args.pthrun, "bench", args.checkpoint, "--prompt-tokens", str(args.prompt), "--new-tokens",
-                  str(args.gen), "--repeat", str(args.repeats), "--json"], threads)
+def pthrun_model(args, dtype, threads):
+    j = run_json([args.pthrun, "bench", args.checkpoint, "--device", "cpu", "--dtype", dtype, "--prompt-tokens",
+                  str(args.prompt), "--new-tokens", str(args.gen), "--repeat", str(args.repeats), "--json"], threads)
     return {"prefill": j["prefill_tokens_per_second"], "decode": j["decode_ms_per_token"]}
 
 
@@ -98,8 +98,8 @@ def main():
                 results.setdefault(("pthrun", d, t), []).append(pthrun_kernels(args, d, t))
                 if args.llama_bench and d in ggufs:
                     results.setdefault(("llama", d, t), []).append(llama(args, ggufs[d], t))
-            if args.checkpoint:
-                results.setdefault(("model", "f32", t), []).append(pthrun_model(args, t))
+                if args.checkpoint:
+                    results.setdefault(("model", d, t), []).append(pthrun_model(args, d, t))
         print(f"round {round_ + 1} of {args.rounds} done", file=sys.stderr, flush=True)
 
     def med(side, d, t, key, position=None):
@@ -140,14 +140,16 @@ def main():
             print(f"| {d} | {t} | " + " | ".join(f"{m:.2f}" for m in ms) + f" | {ms[-1] / ms[0]:.2f} |")
     if args.checkpoint:
         print()
-        print(f"| whole model (pthrun bench {os.path.basename(args.checkpoint)}, f32) | threads | prefill tok/s | "
-              "decode ms/token (64 tokens after the prompt) | llama.cpp f32 decode ms | ratio |")
+        print(f"| whole model (pthrun bench {os.path.basename(args.checkpoint)} --dtype) | threads | prefill tok/s | "
+              f"decode ms/token ({args.gen} tokens after the prompt) | llama.cpp decode ms | ratio |")
         print("|---|---|---|---|---|---|")
         for t in threads:
-            ld = med("llama", "f32", t, "decode")
-            ratio = f"{med('model', 'f32', t, 'decode') / ld:.2f}" if ld else ""
-            print(f"| f32 | {t} | {med('model', 'f32', t, 'prefill'):.0f} | {med('model', 'f32', t, 'decode'):.2f} | "
-                  f"{f'{ld:.2f}' if ld else ''} | {ratio} |")
+            for d in dtypes:
+                ld = med("llama", d, t, "decode")
+                md = med("model", d, t, "decode")
+                ratio = f"{md / ld:.2f}" if ld else ""
+                print(f"| {d} | {t} | {med('model', d, t, 'prefill'):.0f} | {md:.2f} | {f'{ld:.2f}' if ld else ''} | "
+                      f"{ratio} |")
 
 
 if __name__ == "__main__":

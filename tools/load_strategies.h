@@ -11,6 +11,9 @@
 //                model moved to the device: the whole file resident on the host
 //   per_tensor   a folder of one file per tensor, each loaded onto the device and copied in
 //   pthrun       pthrun's streaming loader: each tensor from the mapping into its final buffer
+//   pthrun_mmap  pthrun's model load (Gpt2Model::load): on the CPU, weights already in the
+//                model's dtype and layout are views of the mapped file (zero-copy), the rest
+//                streamed; on a GPU the same as pthrun
 //
 // Each is run in a fresh process by `pthrun load-bench`, which measures it.
 #pragma once

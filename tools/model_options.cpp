@@ -25,7 +25,7 @@ CLI::Validator device_syntax() {
 CLI::Validator dtype_syntax() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
-        return parse_dtype(text) ? std::string() : str("expected f32, bf16 or f16, got '", text, "'");
+        return parse_dtype(text) ? std::string() : str("expected f32, bf16, f16 or int8, got '", text, "'");
       },
       "");
 }
@@ -46,7 +46,7 @@ void add_preset_option(CLI::App& app, std::string& name, const char* help) {
 
 void add_model_options(CLI::App& app, ModelArgs& args) {
   add_device_option(app, args.device, "cpu, cuda or cuda:N (default: cuda when present, else cpu)");
-  app.add_option("--dtype", args.dtype, "f32, bf16 or f16 (default f32; bf16/f16 need a GPU)")
+  app.add_option("--dtype", args.dtype, "f32, bf16, f16 or int8 (default f32; int8 on the CPU only)")
       ->type_name("D")
       ->check(dtype_syntax());
   app.add_option("--heads", args.heads,
@@ -56,6 +56,9 @@ void add_model_options(CLI::App& app, ModelArgs& args) {
   app.add_option("--key", args.key, "the state dict's entry in a checkpoint dict, e.g. model_state_dict")->type_name("K");
   app.add_flag("--tf32", args.tf32, "let f32 matrix products on the GPU use TF32 tensor cores");
   app.add_flag("--verify", args.verify, "check every record loaded against its zip CRC-32");
+  app.add_flag("--no-mmap", args.no_mmap,
+               "copy every weight out of the file (default on the CPU: weights already in the model's dtype are "
+               "used in place, from the mapped file)");
 }
 
 Device parse_device_option(const std::string& text) {
@@ -79,6 +82,7 @@ ModelOptions model_options(const ModelArgs& args) {
   options.load.on_progress = progress_bar("loading");
   options.tf32 = args.tf32;
   options.load.verify = args.verify;
+  options.mmap = !args.no_mmap;
   return options;
 }
 

@@ -1,4 +1,5 @@
-// Options every model command shares (--device, --dtype, --heads, --key, --tf32, --verify),
+// Options every model command shares (--device, --dtype, --heads, --key, --tf32, --verify,
+// --no-mmap),
 // declared and read in one place.
 //
 //   ModelArgs model;
@@ -21,6 +22,7 @@ struct ModelArgs {
   std::string key;
   bool tf32 = false;
   bool verify = false;
+  bool no_mmap = false;
 };
 
 void add_model_options(CLI::App& app, ModelArgs& args);
