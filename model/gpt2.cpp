@@ -76,7 +76,7 @@ std::vector<LoadRequest> quantizing_requests(std::vector<LoadRequest> requests, 
     PTHRUN_ASSERT(m != nullptr);  // every int8 tensor is one of the matrices
     // The destination is a block of whole rows of the (O, I) matrix.
     const int64_t I = m->weight.in_features();
-    const int64_t row0 = (r.destination.offset_elems() - m->weight.values.offset_elems()) / I;
+    const int64_t row0 = (r.destination.storage_offset() - m->weight.values.storage_offset()) / I;
     const int64_t rows = r.destination.numel() / I;
     const kernels::LinearWeight block{m->weight.values.slice(0, row0, row0 + rows), kernels::WeightLayout::out_in,
                                       m->weight.scales.slice(0, row0, row0 + rows), m->weight.group};
@@ -103,7 +103,7 @@ std::vector<LoadRequest> map_in_place(const Checkpoint& checkpoint, Gpt2Weights&
   for (LoadRequest& r : requests) {
     const Tensor& d = r.destination;
     const TensorInfo& s = r.source;
-    const bool whole = d.defined() && d.device().is_cpu() && d.dtype() == s.dtype && d.offset_elems() == 0 &&
+    const bool whole = d.defined() && d.device().is_cpu() && d.dtype() == s.dtype && d.storage_offset() == 0 &&
                        d.nbytes() == d.storage()->nbytes() && s.strides == contiguous_strides(s.shape);
     Tensor view;
     if (whole) {
