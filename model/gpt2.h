@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -33,7 +34,22 @@ struct ModelOptions {
   std::string key;                 // the state dict's entry in a checkpoint dict
   LoadOptions load;
   bool tf32 = false;               // f32 products on the GPU may use TF32 tensor cores
+  bool allow_unused = false;       // ignore extra tensors in the state dict (PyTorch's strict=False)
+  // One-line notes about the checkpoint (skipped buffers, a head count from a preset), for
+  // the user; none are made when unset.
+  std::function<void(const std::string&)> on_note;
 };
+
+// A checkpoint checked against GPT-2 from its metadata alone: its layout with every
+// hyperparameter resolved (heads, activation, epsilon: config.json or nanoGPT's model_args)
+// and the plan that fills the weights. Every check a load makes before it allocates; the notes
+// go to options.on_note.
+struct CheckedCheckpoint {
+  StateDictLayout layout;
+  LoadPlan plan;
+};
+CheckedCheckpoint check_checkpoint(const Checkpoint& checkpoint, const std::string& path,
+                                   const ModelOptions& options);
 
 class Gpt2Model : public std::enable_shared_from_this<Gpt2Model> {
  public:

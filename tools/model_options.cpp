@@ -1,6 +1,11 @@
 #include "tools/model_options.h"
 
+#include <cstdio>
+#include <memory>
+#include <set>
+
 #include "runtime/device.h"
+#include "runtime/quote.h"
 #include "runtime/error.h"
 #include "tools/progress_bar.h"
 
@@ -56,6 +61,8 @@ void add_model_options(CLI::App& app, ModelArgs& args) {
   app.add_option("--key", args.key, "the state dict's entry in a checkpoint dict, e.g. model_state_dict")->type_name("K");
   app.add_flag("--tf32", args.tf32, "let f32 matrix products on the GPU use TF32 tensor cores");
   app.add_flag("--verify", args.verify, "check every record loaded against its zip CRC-32");
+  app.add_flag("--allow-unused", args.allow_unused,
+               "ignore tensors of the state dict that GPT-2 does not use (PyTorch's strict=False)");
 }
 
 Device parse_device_option(const std::string& text) {
@@ -79,6 +86,11 @@ ModelOptions model_options(const ModelArgs& args) {
   options.load.on_progress = progress_bar("loading");
   options.tf32 = args.tf32;
   options.load.verify = args.verify;
+  options.allow_unused = args.allow_unused;
+  // Commands check a checkpoint before they load it: a note is printed the first time only.
+  options.on_note = [printed = std::make_shared<std::set<std::string>>()](const std::string& line) {
+    if (printed->insert(line).second) std::fprintf(stderr, "note: %s\n", printable(line, 4096).c_str());
+  };
   return options;
 }
 

@@ -1,4 +1,5 @@
-// Options every model command shares (--device, --dtype, --heads, --key, --tf32, --verify),
+// Options every model command shares (--device, --dtype, --heads, --key, --tf32, --verify,
+// --allow-unused),
 // declared and read in one place.
 //
 //   ModelArgs model;
@@ -21,10 +22,12 @@ struct ModelArgs {
   std::string key;
   bool tf32 = false;
   bool verify = false;
+  bool allow_unused = false;
 };
 
 void add_model_options(CLI::App& app, ModelArgs& args);
-// Throws pthrun::Error for a device that is not there.
+// Throws pthrun::Error for a device that is not there. The options' notes about the
+// checkpoint go to stderr, each line once.
 ModelOptions model_options(const ModelArgs& args);
 // The device option's value, checked: a syntax error is a UsageError.
 Device parse_device_option(const std::string& text);
