@@ -7,6 +7,7 @@
 #include <fstream>
 #include <vector>
 
+#include "model/gpt2.h"
 #include "runtime/error.h"
 #include "runtime/file_util.h"
 #include "runtime/json.h"
@@ -98,6 +99,8 @@ int run_load_bench(const LoadBenchArgs& args) {
     return 0;
   }
 
+  // The checkpoint is checked here first: a bad one is one error, not one per child.
+  (void)Gpt2Model::read_config(checkpoint, options);
   // The per-tensor strategy needs the checkpoint as a folder of files: made once, not timed.
   const fs::path folder = fs::temp_directory_path() / str("pthrun-load-bench-", ::getpid(), "-per-tensor");
   fs::remove_all(folder);

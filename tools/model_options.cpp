@@ -1,8 +1,9 @@
 #include "tools/model_options.h"
 
 #include <cstdio>
-#include <memory>
+#include <mutex>
 #include <set>
+#include <vector>
 
 #include "runtime/device.h"
 #include "runtime/quote.h"
@@ -65,6 +66,36 @@ void add_model_options(CLI::App& app, ModelArgs& args) {
                "ignore tensors of the state dict that GPT-2 does not use (PyTorch's strict=False)");
 }
 
+namespace {
+
+// The process's notes, in order, each once: the command line's own output channel, like stderr.
+struct Notes {
+  std::mutex mutex;
+  std::set<std::string> seen;
+  std::vector<std::string> pending;
+};
+Notes& notes() {
+  static Notes n;
+  return n;
+}
+
+}  // namespace
+
+std::function<void(const std::string&)> stderr_notes() {
+  return [](const std::string& line) {
+    Notes& n = notes();
+    std::lock_guard lock(n.mutex);
+    if (n.seen.insert(line).second) n.pending.push_back(line);
+  };
+}
+
+void print_notes() {
+  Notes& n = notes();
+  std::lock_guard lock(n.mutex);
+  for (const std::string& line : n.pending) std::fprintf(stderr, "note: %s\n", printable(line, 4096).c_str());
+  n.pending.clear();
+}
+
 Device parse_device_option(const std::string& text) {
   try {
     return parse_device(text);
@@ -87,10 +118,7 @@ ModelOptions model_options(const ModelArgs& args) {
   options.tf32 = args.tf32;
   options.load.verify = args.verify;
   options.allow_unused = args.allow_unused;
-  // Commands check a checkpoint before they load it: a note is printed the first time only.
-  options.on_note = [printed = std::make_shared<std::set<std::string>>()](const std::string& line) {
-    if (printed->insert(line).second) std::fprintf(stderr, "note: %s\n", printable(line, 4096).c_str());
-  };
+  options.on_note = stderr_notes();
   return options;
 }
 
