@@ -119,3 +119,21 @@ TEST_CASE("a head count from the GPT-2 preset is said on stderr and in --json") 
   CHECK(contains(given.err, "skipped 1 buffer that holds no weights (trf_blocks.0.att.mask)"));  // the book's mask
   CHECK(parse_json(given.out).at("heads_source") == "--heads");
 }
+
+TEST_CASE("convert keeps a nanoGPT bias=False model; a config.json gives back its exact GELU") {
+  TempDir dir("realworld-cli");
+  const JsonValue ref = reference_of("nanogpt_nobias");
+  const std::string out = dir / "converted.pth";
+  CliResult convert = run_pthrun("convert " + quote(fixture("realworld/nanogpt_nobias.pt")) + " -o " + quote(out));
+  REQUIRE_MESSAGE(convert.status == 0, convert.err);
+  CHECK(contains(convert.err, "uses the exact (erf) GELU, which the written state dict does not record"));
+  write_file_atomically(dir / "config.json", R"({"activation_function": "gelu", "n_head": 4})");
+  const std::string logits = dir / "logits.npy";
+  CliResult forward =
+      run_pthrun("forward " + quote(out) + " --tokens " + id_list(ref.at("prompts")[1]) + " -o " + quote(logits));
+  REQUIRE_MESSAGE(forward.status == 0, forward.err);
+  const auto expected = read_npy_f32(fixture("realworld/" + ref.at("logits_files")[1].get<std::string>()));
+  const double error = relative_error(read_npy_f32(logits).values, expected.values);
+  CAPTURE(error);
+  CHECK(error <= 1e-4);
+}
