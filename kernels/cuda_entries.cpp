@@ -144,6 +144,8 @@ void cuda::linear(const Tensor& out, const Tensor& x, const Tensor& weight, Weig
                   Epilogue epilogue, const MatmulOptions& options, const Stream& stream) {
   const LinearDims d = check_linear(out, x, LinearWeight{weight, layout, Tensor(), 0}, bias);
   if (out.numel() == 0) return;
+  PTHRUN_CHECK(epilogue != Epilogue::gelu_erf || cuda_plugin().linear_gelu_erf,
+               "linear: this CUDA backend has no exact (erf) GELU; use the plugin built with this pthrun");
   GemmShape shape{d.N, d.I, d.O, x.dtype(), out.dtype(), layout, bias.defined(), epilogue != Epilogue::none,
                   options.allow_tf32 && x.dtype() == DType::f32, alignment_of(out.data_ptr()),
                   epilogue == Epilogue::gelu_erf};
