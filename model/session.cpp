@@ -1,9 +1,9 @@
 #include "model/session.h"
 
 #include <algorithm>
-#include <limits>
 #include <atomic>
 #include <cstdio>
+#include <limits>
 
 #include "kernels/attention.h"
 #include "kernels/embedding.h"
