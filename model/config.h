@@ -33,7 +33,7 @@ struct Gpt2Config {
   bool biases = true;       // Linear and LayerNorm biases; nanoGPT's bias=False has none (zeros)
   float layernorm_eps = 1e-5f;
   Activation activation = Activation::gelu_tanh;
-  std::string heads_source;  // where `heads` came from (HeadCount::source); empty: not resolved
+  std::string heads_source = {};  // where `heads` came from (HeadCount::source); empty: not resolved
 
   int64_t head_size() const { return channels / heads; }  // HS
   std::string describe() const;
