@@ -67,7 +67,7 @@ PthrunCudaLinearArgs linear_args(Device device, const GemmShape& s) {
   a.dtype = dtype_code(s.dtype);
   a.out_dtype = dtype_code(s.out_dtype);
   a.out_in = s.layout == WeightLayout::out_in;
-  a.gelu = s.gelu;
+  a.gelu = !s.gelu ? PTHRUN_CUDA_GELU_NONE : s.gelu_erf ? PTHRUN_CUDA_GELU_ERF : PTHRUN_CUDA_GELU_TANH;
   a.tf32 = s.tf32;
   a.N = s.N;
   a.I = s.I;
@@ -144,8 +144,11 @@ void cuda::linear(const Tensor& out, const Tensor& x, const Tensor& weight, Weig
                   Epilogue epilogue, const MatmulOptions& options, const Stream& stream) {
   const LinearDims d = check_linear(out, x, LinearWeight{weight, layout, Tensor(), 0}, bias);
   if (out.numel() == 0) return;
-  GemmShape shape{d.N, d.I, d.O, x.dtype(), out.dtype(), layout, bias.defined(), epilogue == Epilogue::gelu,
-                  options.allow_tf32 && x.dtype() == DType::f32, alignment_of(out.data_ptr())};
+  PTHRUN_CHECK(epilogue != Epilogue::gelu_erf || cuda_plugin().linear_gelu_erf,
+               "linear: this CUDA backend has no exact (erf) GELU; use the plugin built with this pthrun");
+  GemmShape shape{d.N, d.I, d.O, x.dtype(), out.dtype(), layout, bias.defined(), epilogue != Epilogue::none,
+                  options.allow_tf32 && x.dtype() == DType::f32, alignment_of(out.data_ptr()),
+                  epilogue == Epilogue::gelu_erf};
   PthrunCudaLinearArgs a = linear_args(out.device(), shape);
   a.out = out.data_ptr();
   a.x = x.data_ptr();
@@ -256,7 +259,7 @@ void cuda::sample(const Tensor& tokens, const Tensor& logits, std::span<const Ro
 
 std::string GemmShape::to_string() const {
   return str(dtype_short_name(dtype), " (", N, ", ", I, ") x ", layout == WeightLayout::out_in ? "(O, I) " : "(I, O) ",
-             "O=", O, bias ? " +bias" : "", gelu ? " +gelu" : "", tf32 ? " tf32" : "", " -> ",
+             "O=", O, bias ? " +bias" : "", gelu ? (gelu_erf ? " +gelu_erf" : " +gelu") : "", tf32 ? " tf32" : "", " -> ",
              dtype_short_name(out_dtype), ", out aligned ", out_alignment);
 }
 

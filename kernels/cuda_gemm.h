@@ -19,7 +19,7 @@
 
 namespace pthrun::kernels {
 
-// One product as linear() is called: out (N, O) = x (N, I) . W (+ bias) (GELU).
+// One product as linear() is called: out (N, O) = x (N, I) . W (+ bias) (GELU, tanh or erf).
 struct GemmShape {
   int64_t N = 0, I = 0, O = 0;
   DType dtype = DType::f32;      // x, weight, bias
@@ -29,6 +29,7 @@ struct GemmShape {
   // The largest power of two (at most 256) dividing the output's address: a row of a (B, V)
   // f32 logits buffer with V = 50257 is only 4-byte aligned.
   uint32_t out_alignment = 256;
+  bool gelu_erf = false;  // with gelu: the exact (erf) form, else the tanh approximation
 
   std::string to_string() const;  // "bf16 (1, 768) x (768, 2304) out_in +bias -> bf16, out aligned 256"
   friend bool operator==(const GemmShape&, const GemmShape&) = default;

@@ -139,6 +139,7 @@ const PthrunCudaPluginV1 table = {
     .attention_prefill = Entry<&by_pointer<PthrunCudaPrefillArgs, kernels::launch_attention_prefill>>::call,
     .attention_decode = Entry<&by_pointer<PthrunCudaDecodeArgs, kernels::launch_attention_decode>>::call,
     .sample = Entry<&by_pointer<PthrunCudaSampleArgs, kernels::launch_sample>>::call,
+    .linear_gelu_erf = 1,
 };
 
 }  // namespace

@@ -6,8 +6,9 @@
 // B, no transpose. W stored (O, I) (out_in) is (I x O) column-major: A with op = transpose;
 // W stored (I, O) (in_out) is (O x I) column-major: A as it is. No weight is ever copied.
 //
-// Epilogues: cuBLASLt adds the bias when out has the operands' dtype, and applies GELU too when
-// that dtype is bf16 or f16. Its GELU is the tanh approximation GPT-2 uses: NVIDIA's
+// Epilogues: cuBLASLt adds the bias when out has the operands' dtype, and applies the tanh GELU
+// too when that dtype is bf16 or f16 (the exact, erf GELU of nanoGPT always runs as our kernel:
+// cuBLASLt has none). Its GELU is the tanh approximation GPT-2 uses: NVIDIA's
 // documentation only says "GELU", but PyTorch's addmm-with-GELU (aten/src/ATen/native/cuda/
 // Blas.cpp) uses this epilogue and, where it cannot, falls back to gelu(approximate="tanh");
 // llm.c's GPT-2 uses it the same way. How precisely it evaluates tanh is not documented either,
@@ -45,19 +46,22 @@ __global__ void naive_linear_kernel(Out* out, const T* x, const T* w, int N, int
   }
 }
 
-// out (N, O) = act(out + bias) for the products whose epilogue cuBLASLt did not run.
+// out (N, O) = act(out + bias) for the products whose epilogue cuBLASLt did not run; `gelu`
+// is a PthrunCudaGelu.
 template <typename Out, typename Bias>
-__global__ void linear_epilogue_kernel(Out* out, const Bias* bias, int64_t n, int64_t O, bool apply_gelu) {
+__global__ void linear_epilogue_kernel(Out* out, const Bias* bias, int64_t n, int64_t O, int gelu_form) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
     float v = load(out + i) + (bias ? load(bias + i % O) : 0.0f);
-    store(out + i, apply_gelu ? gelu(v) : v);
+    if (gelu_form == PTHRUN_CUDA_GELU_TANH) v = gelu(v);
+    if (gelu_form == PTHRUN_CUDA_GELU_ERF) v = gelu_erf(v);
+    store(out + i, v);
   }
 }
 
 template <typename Out, typename Bias>
-void launch_linear_epilogue(Out* out, const Bias* bias, int64_t n, int64_t O, bool apply_gelu, cudaStream_t stream) {
+void launch_linear_epilogue(Out* out, const Bias* bias, int64_t n, int64_t O, int gelu_form, cudaStream_t stream) {
   if (n == 0) return;
-  linear_epilogue_kernel<<<grid_stride_blocks(n, kThreads), kThreads, 0, stream>>>(out, bias, n, O, apply_gelu);
+  linear_epilogue_kernel<<<grid_stride_blocks(n, kThreads), kThreads, 0, stream>>>(out, bias, n, O, gelu_form);
   PTHRUN_CUDA_CHECK_LAUNCH();
 }
 
@@ -102,14 +106,14 @@ LtProduct product_of(const PthrunCudaLinearArgs& a) {
   return p;
 }
 
-// What cuBLASLt can fuse: the bias when out has the operands' dtype; GELU too when that dtype is
-// 16-bit (see the top of this file).
+// What cuBLASLt can fuse: the bias when out has the operands' dtype; the tanh GELU too when that
+// dtype is 16-bit (see the top of this file).
 struct Fusion {
   bool bias, gelu;
 };
 Fusion fusable(const PthrunCudaLinearArgs& a) {
   const bool same_dtype = a.out_dtype == a.dtype;
-  return {same_dtype && a.bias, same_dtype && a.gelu && a.out_dtype != PTHRUN_CUDA_F32};
+  return {same_dtype && a.bias, same_dtype && a.gelu == PTHRUN_CUDA_GELU_TANH && a.out_dtype != PTHRUN_CUDA_F32};
 }
 
 LtProduct with_epilogue(LtProduct p, Fusion f, const void* bias) {
@@ -157,7 +161,7 @@ int launch_linear(const PthrunCudaLinearArgs& a) {
       });
     }
   }
-  const bool bias_left = a.bias && !fused.bias, gelu_left = a.gelu && !fused.gelu;
+  const bool bias_left = a.bias && !fused.bias, gelu_left = a.gelu != PTHRUN_CUDA_GELU_NONE && !fused.gelu;
   if (!bias_left && !gelu_left) return path;
   if (path == PTHRUN_CUDA_LINEAR_FUSED) path = PTHRUN_CUDA_LINEAR_EPILOGUE;
   dispatch_float(a.out_dtype, "linear", [&](auto out_tag) {
@@ -165,7 +169,7 @@ int launch_linear(const PthrunCudaLinearArgs& a) {
     dispatch_float(a.dtype, "linear", [&](auto bias_tag) {
       using Bias = decltype(bias_tag);
       launch_linear_epilogue(static_cast<Out*>(a.out), bias_left ? static_cast<const Bias*>(a.bias) : nullptr,
-                             a.N * a.O, a.O, gelu_left, s);
+                             a.N * a.O, a.O, gelu_left ? a.gelu : PTHRUN_CUDA_GELU_NONE, s);
     });
   });
   return path;

@@ -19,7 +19,7 @@
 // CPU: up to 4 rows (decode) go through matrix-vector kernels that stream the weight once at
 // the memory's speed, picked for the CPU's instruction set at run time (cpu/gemv.h); more
 // rows through CBLAS (OpenBLAS) sgemm on f32 panels of the weight. GPU: cuBLASLt with its bias
-// and GELU epilogues where they apply.
+// and (tanh) GELU epilogues where they apply; the erf GELU always runs as our own kernel.
 #pragma once
 
 #include "kernels/linear_weight.h"
@@ -28,7 +28,9 @@
 
 namespace pthrun::kernels {
 
-enum class Epilogue { none, gelu };
+// gelu: GPT-2's tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)));
+// gelu_erf: the exact form, 0.5 x (1 + erf(x / sqrt 2)) (PyTorch's nn.GELU(), nanoGPT's).
+enum class Epilogue { none, gelu, gelu_erf };
 
 
 // How products may compute. A model's setting (ModelOptions::tf32), passed with every call,

@@ -193,6 +193,7 @@ const char* format_name(CheckpointFormat format) {
     case CheckpointFormat::legacy: return "legacy";
     case CheckpointFormat::safetensors: return "safetensors";
     case CheckpointFormat::folder: return "folder";
+    case CheckpointFormat::sharded: return "sharded";
   }
   return "?";
 }
@@ -281,29 +282,49 @@ Checkpoint Checkpoint::open(const std::string& path) {
   return with_context({path}, [&] { return open_file(path); });
 }
 
+Part read_single_file(Checkpoint::Impl& impl, const std::string& path, const std::string& key_prefix,
+                      bool set_format) {
+  std::shared_ptr<const MappedFile> file = MappedFile::open(path);
+  try {
+    const CheckpointFormat format = detect_file_format(*file);
+    if (set_format) impl.format = format;
+    Part part;
+    switch (format) {
+      case CheckpointFormat::zip: part = read_zip_checkpoint(impl, file, key_prefix); break;
+      case CheckpointFormat::legacy: part = read_legacy_checkpoint(impl, file, key_prefix); break;
+      case CheckpointFormat::safetensors: part = read_safetensors(impl, file, key_prefix); break;
+      case CheckpointFormat::folder:
+      case CheckpointFormat::sharded: PTHRUN_ASSERT(false);
+    }
+    file->check_intact();
+    return part;
+  } catch (const Error&) {
+    file->check_intact();  // a file cut short while parsing: that, not its zeros, is the error
+    throw;
+  }
+}
+
 Checkpoint Checkpoint::open_file(const std::string& path) {
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   struct stat info {};
   Part part;
+  // A save_pretrained folder is read as the file (or index) it holds; any other folder holds
+  // one file per tensor.
+  std::string file = path;
   if (::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
-    impl->format = CheckpointFormat::folder;
-    part = read_folder(*impl, path);
-  } else {
-    std::shared_ptr<const MappedFile> file = MappedFile::open(path);
-    try {
-      impl->format = detect_file_format(*file);
-      switch (impl->format) {
-        case CheckpointFormat::zip: part = read_zip_checkpoint(*impl, file, ""); break;
-        case CheckpointFormat::legacy: part = read_legacy_checkpoint(*impl, file, ""); break;
-        case CheckpointFormat::safetensors: part = read_safetensors(*impl, file); break;
-        case CheckpointFormat::folder: PTHRUN_ASSERT(false);
-      }
-    } catch (const Error&) {
-      file->check_intact();  // a file cut short while parsing: that, not its zeros, is the error
-      throw;
+    file = hf_weights_file(path);
+    if (file.empty()) {
+      impl->format = CheckpointFormat::folder;
+      part = read_folder(*impl, path);
     }
-    file->check_intact();
+  }
+  if (!file.empty() && is_shard_index(file)) {
+    impl->format = CheckpointFormat::sharded;
+    part = with_context({file}, [&] { return read_sharded(*impl, file); });
+  } else if (!file.empty()) {
+    check_not_a_shard(file);
+    part = with_context({file}, [&] { return read_single_file(*impl, file, "", true); });
   }
   finish(*impl, std::move(part));
   return Checkpoint(std::move(impl));

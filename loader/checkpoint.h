@@ -3,6 +3,7 @@
 // bytes are read on demand from the memory-mapped file (stream_loader.h).
 //
 //   Checkpoint ckpt = Checkpoint::open("model.pth");        // zip, legacy, safetensors, folder
+//   Checkpoint hf = Checkpoint::open("gpt2-xl/");           // save_pretrained, sharded too
 //   for (const TensorInfo& t : ckpt.state_dict())
 //     std::printf("%s %s\n", t.name.c_str(), t.shape.to_string().c_str());
 //   Tensor w = ckpt.read(ckpt.state_dict().front());         // one tensor, on the CPU
@@ -23,8 +24,11 @@
 
 namespace pthrun {
 
-enum class CheckpointFormat { zip, legacy, safetensors, folder };
-const char* format_name(CheckpointFormat format);  // "zip", "legacy", "safetensors", "folder"
+// A save_pretrained folder reads as the format of the one file it holds; `sharded` is an index
+// file with its shards (each zip, legacy or safetensors).
+enum class CheckpointFormat { zip, legacy, safetensors, folder, sharded };
+// "zip", "legacy", "safetensors", "folder", "sharded"
+const char* format_name(CheckpointFormat format);
 
 struct TensorInfo {
   std::string name;             // key path joined with '.': "trf_blocks.0.att.W_query.weight"

@@ -85,8 +85,23 @@ Part read_zip_checkpoint(Checkpoint::Impl& impl, std::shared_ptr<const MappedFil
                          const std::string& key_prefix);
 Part read_legacy_checkpoint(Checkpoint::Impl& impl, std::shared_ptr<const MappedFile> file,
                             const std::string& key_prefix);
-Part read_safetensors(Checkpoint::Impl& impl, std::shared_ptr<const MappedFile> file);
+Part read_safetensors(Checkpoint::Impl& impl, std::shared_ptr<const MappedFile> file,
+                      const std::string& key_prefix = "");
 Part read_folder(Checkpoint::Impl& impl, const std::string& path);
+// A Hugging Face sharded checkpoint: the index file (model.safetensors.index.json or
+// pytorch_model.bin.index.json) and the shards it names, beside it (sharded_format.cpp).
+Part read_sharded(Checkpoint::Impl& impl, const std::string& index_path);
+// One single-file checkpoint (zip, legacy or safetensors), its storage keys prefixed; sets
+// impl.format when `set_format`.
+Part read_single_file(Checkpoint::Impl& impl, const std::string& path, const std::string& key_prefix,
+                      bool set_format);
+
+// What a save_pretrained folder holds: its index file or its one weights file; empty when the
+// folder holds neither (a folder of per-tensor files).
+std::string hf_weights_file(const std::string& folder);
+// Refuses one shard of a sharded checkpoint ("model-00001-of-00003.safetensors") given alone.
+void check_not_a_shard(const std::string& path);
+bool is_shard_index(const std::string& path);  // "*.index.json"
 
 // True when the file starts with the legacy stream's magic number.
 bool is_legacy_stream(const MappedFile& file);

@@ -43,7 +43,7 @@ JsonValue parse_header(const std::string& path, std::string_view text) {
 
 }  // namespace
 
-Part read_safetensors(Checkpoint::Impl& impl, std::shared_ptr<const MappedFile> file) {
+Part read_safetensors(Checkpoint::Impl& impl, std::shared_ptr<const MappedFile> file, const std::string& key_prefix) {
   const std::string& path = file->path();
   PTHRUN_CHECK_AT(path, file->size() >= 8, "too short for a safetensors header");
   uint64_t header_len = 0;
@@ -110,13 +110,13 @@ Part read_safetensors(Checkpoint::Impl& impl, std::shared_ptr<const MappedFile> 
                     t.shape.to_string(), " of ", code, " needs ", nbytes);
     ranges.push_back({begin, end, &name});
     // Each tensor is its own storage, keyed by its name (safetensors has no sharing).
-    t.storage_key = name;
+    t.storage_key = key_prefix + name;
     StorageRecord record;
     record.where = where;
     record.file = file;
     record.offset = buffer_start + begin;
     record.nbytes = nbytes;
-    impl.storages[name] = std::move(record);
+    impl.storages[t.storage_key] = std::move(record);
     keys.push_back(Value::string(name));
     values.push_back(Value::tensor(part.tensors.size()));
     part.tensors.push_back(std::move(t));

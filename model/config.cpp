@@ -1,18 +1,13 @@
 #include "model/config.h"
 
-#include <filesystem>
 #include <iterator>
 
+#include "model/config_file.h"
 #include "runtime/error.h"
-#include "runtime/file_util.h"
-#include "runtime/json.h"
 
 namespace pthrun {
 
 namespace {
-
-// Hugging Face's config.json files are a few KiB; one far larger is not one.
-constexpr std::size_t kMaxConfigBytes = std::size_t(1) << 20;
 
 constexpr Gpt2Preset gpt2_presets[] = {
     {"gpt2-small", 768, 12, 12},
@@ -21,18 +16,17 @@ constexpr Gpt2Preset gpt2_presets[] = {
     {"gpt2-xl", 1600, 48, 25},
 };
 
-std::filesystem::path config_json_beside(const std::string& checkpoint_path) {
-  std::filesystem::path path(checkpoint_path);
-  if (std::filesystem::is_directory(path)) return path / "config.json";
-  return path.parent_path() / "config.json";
-}
-
 }  // namespace
+
+const char* activation_name(Activation activation) {
+  return activation == Activation::gelu_erf ? "gelu_erf" : "gelu_tanh";
+}
 
 std::string Gpt2Config::describe() const {
   return str("GPT-2: ", layers, " layers, ", heads, " heads, width ", channels, ", context ", context,
-             ", vocabulary ", vocab_size, qkv_bias ? ", q/k/v bias" : "",
-             tied_head ? ", head tied to the embedding" : "");
+             ", vocabulary ", vocab_size, qkv_bias ? ", q/k/v bias" : "", biases ? "" : ", no biases",
+             tied_head ? ", head tied to the embedding" : "",
+             activation == Activation::gelu_erf ? ", exact (erf) GELU" : "");
 }
 
 Gpt2Config preset_config(const Gpt2Preset& preset) {
@@ -59,28 +53,16 @@ const Gpt2Preset* presets(std::size_t* count) {
 }
 
 HeadCount resolve_head_count(const std::string& checkpoint_path, int64_t channels,
-                             std::optional<int64_t> heads_option) {
+                             std::optional<int64_t> heads_option, const ConfigFile* config_file) {
   auto check = [&](int64_t heads, const std::string& source) {
     PTHRUN_CHECK(heads > 0 && channels % heads == 0, source, " gives ", heads,
                  " heads, which do not divide the width ", channels);
     return HeadCount{heads, source};
   };
   if (heads_option) return check(*heads_option, "--heads");
-
-  const std::filesystem::path config_path = config_json_beside(checkpoint_path);
-  if (std::filesystem::is_regular_file(config_path)) {
-    const std::string path = config_path.string();
-    const std::string text = read_file(path, kMaxConfigBytes);
-    const std::optional<int64_t> heads = with_context({path}, [&]() -> std::optional<int64_t> {
-      const JsonValue config = parse_json(text);
-      for (const char* key : {"n_head", "num_attention_heads"})
-        if (json_find(config, key)) return json_int(config, key);
-      return std::nullopt;
-    });
-    if (heads) return check(*heads, path);
-  }
+  if (config_file && config_file->heads) return check(*config_file->heads, config_file->source);
   for (const Gpt2Preset& preset : gpt2_presets)
-    if (preset.channels == channels) return {preset.heads, str("the GPT-2 preset for width ", channels)};
+    if (preset.channels == channels) return {preset.heads, str("the GPT-2 preset for width ", channels), true};
   throw Error(str("cannot tell the number of attention heads of ", checkpoint_path, " (width ", channels,
                   "): pass --heads N or put a config.json with \"n_head\" beside it"));
 }

@@ -43,11 +43,12 @@ std::vector<std::pair<std::string, Tensor>> export_state_dict(const Gpt2Weights&
                                                               Naming naming, DType dtype) {
   PTHRUN_CHECK(is_floating(dtype), "export: ", dtype_name(dtype), " is not a floating dtype");
   PTHRUN_CHECK(weights.head.dtype() != DType::i8, "export: int8 weights cannot be exported; load the model in f32");
-  PTHRUN_CHECK(naming == Naming::book || config.qkv_bias,
+  PTHRUN_CHECK(naming == Naming::book || config.qkv_bias || !config.biases,
                "Hugging Face's GPT-2 has q/k/v biases; this model has none");
   const Gpt2Weights view = in_layout(weights, matrix_layout_of(naming));
   std::vector<std::pair<std::string, Tensor>> out;
   for (const StateDictEntry& e : state_dict_entries(naming, config)) {
+    if (e.zero_filled) continue;  // bias=False: the model has no biases to write, as nanoGPT's file has none
     // A tied head shares the exported token embedding's storage, which comes first.
     Tensor t = e.tied_to_embedding ? out.front().second : own_copy(e.weight(view), dtype);
     out.emplace_back(e.name, std::move(t));

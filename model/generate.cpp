@@ -45,6 +45,7 @@ SessionOptions session_options_for(const Gpt2Model& model, const std::vector<std
   SessionOptions session;
   session.slots = static_cast<int64_t>(prompts.size());
   session.max_tokens = std::min(model.config().context, longest + continuation);
+  session.sample_vocab = options.sample_vocab;
   return session;
 }
 

@@ -32,6 +32,7 @@ struct GenerationOptions {
   kernels::SamplingParams sampling;  // temperature 0: greedy
   uint64_t seed = 0;
   std::optional<int32_t> stop_token;  // the tokenizer's <|endoftext|> (Tokenizer::eot_id()); none: never stop early
+  int64_t sample_vocab = 0;  // the tokenizer's size: larger ids are never drawn (SessionOptions); 0: all
 };
 
 struct GenerationResult {

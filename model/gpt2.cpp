@@ -2,6 +2,7 @@
 // place), random models for benchmarks, and the whole-sequence forward of one prompt.
 #include "model/gpt2.h"
 
+#include "model/config_file.h"
 #include "model/random_init.h"
 #include "model/session.h"
 #include "runtime/error.h"
@@ -16,21 +17,26 @@ Gpt2Model::Gpt2Model(const ModelOptions& options)
   if (device_.is_cuda()) set_current_device(device_);
 }
 
-namespace {
-
-// The checkpoint's layout with its head count, and the plan that fills the weights: every
-// check a load makes before it allocates.
-struct CheckedCheckpoint {
-  StateDictLayout layout;
-  LoadPlan plan;
-};
-
 CheckedCheckpoint check_checkpoint(const Checkpoint& checkpoint, const std::string& path, const ModelOptions& options) {
-  StateDictLayout layout = read_layout(checkpoint.state_dict(options.key), path);
-  layout.config.heads = resolve_head_count(path, layout.config.channels, options.heads).heads;
-  LoadPlan plan = plan_load(layout);
+  auto note = [&](const std::string& line) {
+    if (options.on_note) options.on_note(line);
+  };
+  std::optional<ConfigFile> config_file = read_model_args(checkpoint.root(), path);
+  if (!config_file) config_file = read_config_json_beside(path);
+  const ConfigFile* file = config_file ? &*config_file : nullptr;
+  StateDictLayout layout = read_layout(checkpoint.state_dict(options.key), path, file);
+  const HeadCount heads = resolve_head_count(path, layout.config.channels, options.heads, file);
+  layout.config.heads = heads.heads;
+  layout.config.heads_source = heads.source;
+  if (heads.from_preset)
+    note(str(path, ": ", heads.heads, " attention heads from ", heads.source,
+             " (no --heads, config.json or model_args); pass --heads N if the model has another count"));
+  LoadPlan plan = plan_load(layout, options.allow_unused);
+  for (const std::string& line : plan.notes()) note(line);
   return {std::move(layout), std::move(plan)};
 }
+
+namespace {
 
 // Quantizes one int8 matrix (or a row block of one: the book's W_query is a third of qkv) as
 // the checkpoint streams it by. The builder, with its group of f32 rows, exists only while its
@@ -157,6 +163,7 @@ std::shared_ptr<const Gpt2Model> Gpt2Model::load(const std::string& path, const 
   const Stream stream = Stream::create(model->device_);
   model->weights_ = allocate_weights(model->config_, checked.layout.matrix_layout, model->device_, model->dtype_,
                                      stream, /*reserve=*/!map);
+  for (const Tensor& bias : checked.plan.zero_filled(model->weights_)) bias.fill_(0, &stream);
   std::vector<LoadRequest> requests = weight_requests(checked, model->weights_);
   if (map) {
     requests = map_in_place(checkpoint, model->weights_, std::move(requests), &model->mapped_bytes_);

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -44,7 +45,22 @@ struct ModelOptions {
   // CPU: weights whose checkpoint tensor already has the model's dtype and layout are views
   // of the mapped file, not copies (note [Zero-copy weights] in gpt2.cpp); false: copy all.
   bool mmap = true;
+  bool allow_unused = false;       // ignore extra tensors in the state dict (PyTorch's strict=False)
+  // One-line notes about the checkpoint (skipped buffers, a head count from a preset), for
+  // the user; none are made when unset.
+  std::function<void(const std::string&)> on_note;
 };
+
+// A checkpoint checked against GPT-2 from its metadata alone: its layout with every
+// hyperparameter resolved (heads, activation, epsilon: config.json or nanoGPT's model_args)
+// and the plan that fills the weights. Every check a load makes before it allocates; the notes
+// go to options.on_note.
+struct CheckedCheckpoint {
+  StateDictLayout layout;
+  LoadPlan plan;
+};
+CheckedCheckpoint check_checkpoint(const Checkpoint& checkpoint, const std::string& path,
+                                   const ModelOptions& options);
 
 class Gpt2Model : public std::enable_shared_from_this<Gpt2Model> {
  public:

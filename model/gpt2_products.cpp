@@ -12,7 +12,8 @@ std::vector<kernels::GemmShape> gpt2_products(const Gpt2Config& config, DType dt
   std::vector<kernels::GemmShape> out;
   auto add = [&](int64_t N, int64_t I, int64_t O, bool bias, bool gelu, DType out_dtype, kernels::WeightLayout l,
                  uint32_t out_alignment) {
-    out.push_back({N, I, O, dtype, out_dtype, l, bias, gelu, f32_tf32, out_alignment});
+    out.push_back({N, I, O, dtype, out_dtype, l, bias, gelu, f32_tf32, out_alignment,
+                   gelu && config.activation == Activation::gelu_erf});
   };
   for (const int64_t N : rows) {
     add(N, C, 3 * C, config.qkv_bias, false, dtype, layout, 256);  // q, k, v

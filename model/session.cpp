@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <limits>
 
 #include "kernels/attention.h"
 #include "kernels/embedding.h"
@@ -32,6 +33,8 @@ Session::Session(std::shared_ptr<const Gpt2Model> model, const SessionOptions& o
       max_tokens_(options.max_tokens == 0 ? model_->config().context : options.max_tokens),
       cuda_graphs_(options.cuda_graphs) {
   const Gpt2Config& c = model_->config();
+  PTHRUN_CHECK(options.sample_vocab >= 0, "sample_vocab ", options.sample_vocab, ": expected at least 0");
+  sample_vocab_ = options.sample_vocab == 0 ? c.vocab_size : std::min(options.sample_vocab, c.vocab_size);
   PTHRUN_CHECK(batch_ >= 1, "a session of ", batch_, " slots: expected at least 1");
   PTHRUN_CHECK(max_tokens_ >= 1 && max_tokens_ <= c.context, "a session of ", max_tokens_,
                " tokens per slot: expected 1 to the model's context of ", c.context);
@@ -142,6 +145,7 @@ void Session::run_blocks(int64_t rows, bool decode, int64_t slot, int64_t pos0) 
   Buffers& b = buffers_;
   const Stream& s = stream_;
   const float eps = c.layernorm_eps;
+  const Epilogue gelu = c.activation == Activation::gelu_erf ? Epilogue::gelu_erf : Epilogue::gelu;
   const int heads = static_cast<int>(c.heads);
   auto first = [rows](const Tensor& t) { return t.slice(0, 0, rows); };
   const Tensor x = first(b.x), ln = first(b.ln), qkv = first(b.qkv), att = first(b.att), proj = first(b.proj),
@@ -163,7 +167,7 @@ void Session::run_blocks(int64_t rows, bool decode, int64_t slot, int64_t pos0) 
     kernels::linear(proj, att, w.matrix(lw.proj_w, lw.proj_s), lw.proj_b, Epilogue::none, matmul, s);
     kernels::residual_layernorm(x, ln, proj, lw.ln2_w, lw.ln2_b, eps, s);
 
-    kernels::linear(fc, ln, w.matrix(lw.fc_w, lw.fc_s), lw.fc_b, Epilogue::gelu, matmul, s);
+    kernels::linear(fc, ln, w.matrix(lw.fc_w, lw.fc_s), lw.fc_b, gelu, matmul, s);
     kernels::linear(proj, fc, w.matrix(lw.fc_proj_w, lw.fc_proj_s), lw.fc_proj_b, Epilogue::none, matmul, s);
     const bool last = l + 1 == c.layers;
     const Gpt2LayerWeights& next = w.layers[static_cast<std::size_t>(last ? l : l + 1)];
@@ -282,6 +286,9 @@ std::vector<int32_t> Session::sample() {
   std::vector<kernels::RowSampling> rows(static_cast<std::size_t>(batch_));
   for (std::size_t i = 0; i < rows.size(); ++i)
     rows[i] = {samplers_[i].params, samplers_[i].seed, sample_steps_[i]++, samplers_[i].stream};
+  // Padding ids beyond the tokenizer's: never drawn (their logits are trained towards -inf, not to it).
+  const int64_t V = model_->config().vocab_size;
+  if (sample_vocab_ < V) b.logits.slice(1, sample_vocab_, V).fill_(-std::numeric_limits<double>::infinity(), &stream_);
   kernels::sample(b.sampled, b.logits, rows, b.sampling_workspace, stream_);
   const auto bytes = static_cast<std::size_t>(batch_) * sizeof(int32_t);
   memcpy_async(b.host_sampled.data(), b.sampled.data_ptr(), bytes, stream_);

@@ -41,6 +41,9 @@ struct SessionOptions {
   int64_t max_tokens = 0;   // T: tokens per slot, at most the model's context (0: the context)
   bool cuda_graphs = true;  // capture the batch-1 decode step on a GPU
   std::string name = {};    // allocation label under each scope (default "session N")
+  // Ids from this one up are never sampled: the model's vocabulary is padded beyond its
+  // tokenizer's (nanoGPT's 50304 for GPT-2's 50257). 0: every id may be.
+  int64_t sample_vocab = 0;
 };
 
 // How a slot draws its tokens: the parameters and its random stream (see kernels/sampling.h).
@@ -126,6 +129,7 @@ class Session {
   std::shared_ptr<const Gpt2Model> model_;
   std::string name_;
   int64_t batch_ = 0, max_tokens_ = 0;
+  int64_t sample_vocab_ = 0;  // SessionOptions::sample_vocab, resolved: at most V
   bool cuda_graphs_ = true;
   Stream stream_;
   Buffers buffers_;

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <optional>
 #include <set>
 
+#include "model/config_file.h"
 #include "runtime/error.h"
 #include "runtime/quote.h"
 
@@ -89,6 +91,47 @@ std::string list_names(const std::vector<TensorInfo>& tensors, std::size_t n) {
   return out;
 }
 
+// Tensors a state dict may hold that carry no weights: the causal masks (the book's att.mask,
+// HF's attn.bias and attn.masked_bias, nanoGPT's attn.bias before torch 2), position_ids
+// buffers, and any integer or bool buffer.
+bool is_known_buffer(const TensorInfo& t, const Names& n) {
+  if (!is_floating(t.dtype)) return true;
+  if (t.name == "position_ids" || t.name.ends_with(".position_ids")) return true;
+  const int64_t l = layer_index(t.name, n.layer_prefix);
+  for (const std::string& buffer : n.ignored_in_layer)
+    if (l >= 0 && t.name == str(n.layer_prefix, l, ".", buffer)) return true;
+  return false;
+}
+
+// "a, b, c and 4 more": the first few names, escaped.
+std::string name_list(const std::vector<std::string>& names, const std::string& prefix) {
+  std::string out;
+  for (std::size_t i = 0; i < names.size() && i < 4; ++i) out += (i ? ", " : "") + printable(prefix + names[i], 96);
+  if (names.size() > 4) out += str(" and ", names.size() - 4, " more");
+  return out;
+}
+
+// Hugging Face's Conv1D stores [in, out]; nanoGPT's nn.Linear stores [out, in] under the same
+// names. The non-square matrices tell them apart (c_attn: [C, 3C] or [3C, C]; c_fc: [C, 4C] or
+// [4C, C]); the square c_proj follows them. The book's names are nn.Linear's alone.
+WeightLayout matrix_layout_from_shapes(Naming naming, const std::vector<TensorInfo>& tensors, const Names& n,
+                                       int64_t C, const std::string& source) {
+  if (naming == Naming::book) return WeightLayout::out_in;
+  std::optional<WeightLayout> layout;
+  for (const auto& [name, wide] : {std::pair{n.qkv_w[0], 3 * C}, std::pair{n.fc_w, 4 * C}}) {
+    const TensorInfo* t = find(tensors, n.layer_prefix + "0." + name);
+    if (!t || t->shape.size() != 2) continue;  // plan_load reports it
+    std::optional<WeightLayout> this_one;
+    if (t->shape == Shape{C, wide}) this_one = WeightLayout::in_out;
+    if (t->shape == Shape{wide, C}) this_one = WeightLayout::out_in;
+    if (!this_one) continue;
+    PTHRUN_CHECK(!layout || *layout == *this_one, source, ": ", n.layer_prefix, "0.", name, " has shape ",
+                 t->shape.to_string(), ", stored the other way round from ", n.layer_prefix, "0.", n.qkv_w[0]);
+    layout = this_one;
+  }
+  return layout.value_or(WeightLayout::in_out);
+}
+
 }  // namespace
 
 const char* naming_name(Naming naming) { return naming == Naming::book ? "book" : "Hugging Face"; }
@@ -97,9 +140,10 @@ WeightLayout matrix_layout_of(Naming naming) {
   return naming == Naming::book ? WeightLayout::out_in : WeightLayout::in_out;
 }
 
-std::vector<StateDictEntry> state_dict_entries(Naming naming, const Gpt2Config& c, const std::string& hf_root) {
+std::vector<StateDictEntry> state_dict_entries(Naming naming, const Gpt2Config& c, const std::string& hf_root,
+                                               std::optional<WeightLayout> layout) {
   const int64_t C = c.channels, V = c.vocab_size;
-  const bool out_in = matrix_layout_of(naming) == WeightLayout::out_in;
+  const bool out_in = layout.value_or(matrix_layout_of(naming)) == WeightLayout::out_in;
   const Names n = names_for(naming, hf_root);
   auto matrix = [&](int64_t out, int64_t in) { return out_in ? Shape{out, in} : Shape{in, out}; };
   std::vector<StateDictEntry> entries = {
@@ -116,7 +160,7 @@ std::vector<StateDictEntry> state_dict_entries(Naming naming, const Gpt2Config& 
     entries.push_back({p + n.ln1_b, {C}, layer(&Gpt2LayerWeights::ln1_b)});
     if (n.qkv_w.size() == 1) {  // HF: c_attn is already the fused matrix
       entries.push_back({p + n.qkv_w[0], matrix(3 * C, C), layer(&Gpt2LayerWeights::qkv_w)});
-      entries.push_back({p + n.qkv_b[0], {3 * C}, layer(&Gpt2LayerWeights::qkv_b)});
+      if (c.qkv_bias) entries.push_back({p + n.qkv_b[0], {3 * C}, layer(&Gpt2LayerWeights::qkv_b)});
     } else {  // book: q, k and v are the fused matrix's row blocks
       for (int64_t part = 0; part < 3; ++part) {
         const auto j = static_cast<std::size_t>(part);
@@ -141,10 +185,19 @@ std::vector<StateDictEntry> state_dict_entries(Naming naming, const Gpt2Config& 
   entries.push_back({n.lnf_w, {C}, [](const Gpt2Weights& w) { return w.lnf_w; }});
   entries.push_back({n.lnf_b, {C}, [](const Gpt2Weights& w) { return w.lnf_b; }});
   entries.push_back({n.head, {V, C}, [](const Gpt2Weights& w) { return w.head; }, c.tied_head});
+  if (!c.biases) {  // nanoGPT's bias=False: the model's biases are zeros, the file has none
+    const std::set<std::string> bias_names = {n.ln1_b, n.ln2_b, n.proj_b, n.fc_b, n.fc_proj_b};
+    for (StateDictEntry& e : entries) {
+      const int64_t l = layer_index(e.name, n.layer_prefix);
+      const std::string local = l >= 0 ? e.name.substr(str(n.layer_prefix, l, ".").size()) : std::string();
+      e.zero_filled = e.name == n.lnf_b || bias_names.count(local) > 0;
+    }
+  }
   return entries;
 }
 
-StateDictLayout read_layout(std::vector<TensorInfo> state_dict, const std::string& source) {
+StateDictLayout read_layout(std::vector<TensorInfo> state_dict, const std::string& source,
+                            const ConfigFile* config_file) {
   StateDictLayout layout;
   layout.source = source;
   layout.prefix = strip_common_prefix(state_dict);
@@ -169,7 +222,6 @@ StateDictLayout read_layout(std::vector<TensorInfo> state_dict, const std::strin
   PTHRUN_CHECK(wpe && wpe->shape.size() == 2, source, ": ", n.wpe,
                wpe ? str(" has shape ", wpe->shape.to_string(), ", expected [context, width]") : " is missing");
 
-  layout.matrix_layout = matrix_layout_of(layout.naming);
   layout.dtype = wte->dtype;
   Gpt2Config& c = layout.config;
   c.vocab_size = wte->shape[0];
@@ -191,17 +243,23 @@ StateDictLayout read_layout(std::vector<TensorInfo> state_dict, const std::strin
                     in_quotes(layout.prefix + named->name), " names block ", highest));
   }
   c.layers = highest + 1;
-  c.qkv_bias = layout.naming == Naming::hf || find(tensors, n.layer_prefix + "0." + n.qkv_b[0]);
+  layout.matrix_layout = matrix_layout_from_shapes(layout.naming, tensors, n, c.channels, source);
+  // nanoGPT's bias=False drops every Linear and LayerNorm bias; its model_args say so, and so
+  // does a first block without a LayerNorm bias.
+  const bool has_ln_bias = find(tensors, n.layer_prefix + "0." + n.ln1_b) != nullptr;
+  c.biases = config_file && config_file->biases ? *config_file->biases : has_ln_bias;
+  c.qkv_bias = layout.naming == Naming::hf ? c.biases : find(tensors, n.layer_prefix + "0." + n.qkv_b[0]) != nullptr;
   const TensorInfo* head = find(tensors, n.head);
   c.tied_head = layout.naming == Naming::hf ? (!head || same_view(*head, *wte)) : (head && same_view(*head, *wte));
+  if (config_file) apply_config_file(c, *config_file);
   return layout;
 }
 
-LoadPlan plan_load(const StateDictLayout& layout) {
+LoadPlan plan_load(const StateDictLayout& layout, bool allow_unused) {
   const Gpt2Config& c = layout.config;
   const std::string hf_root = hf_root_of(layout.tensors);
   const Names n = names_for(layout.naming, hf_root);
-  std::vector<StateDictEntry> expected = state_dict_entries(layout.naming, c, hf_root);
+  std::vector<StateDictEntry> expected = state_dict_entries(layout.naming, c, hf_root, layout.matrix_layout);
 
   std::map<std::string, const TensorInfo*> by_name;
   for (const TensorInfo& t : layout.tensors) by_name.emplace(t.name, &t);
@@ -211,6 +269,10 @@ LoadPlan plan_load(const StateDictLayout& layout) {
   for (StateDictEntry& e : expected) {
     if (e.tied_to_embedding) {  // the embedding's bytes: welcome under this name, not needed
       used.insert(e.name);
+      continue;
+    }
+    if (e.zero_filled) {
+      plan.zeros_.push_back(std::move(e.weight));
       continue;
     }
     auto it = by_name.find(e.name);
@@ -227,13 +289,15 @@ LoadPlan plan_load(const StateDictLayout& layout) {
     else
       plan.entries_.push_back({t, std::move(e.weight)});
   }
+  std::vector<std::string> buffers, unused;  // skipped: known buffers; other tensors (--allow-unused)
   for (const TensorInfo& t : layout.tensors) {
     if (used.count(t.name)) continue;
-    bool ignored = false;
-    const int64_t l = layer_index(t.name, n.layer_prefix);
-    for (const std::string& buffer : n.ignored_in_layer)
-      if (l >= 0 && t.name == str(n.layer_prefix, l, ".", buffer)) ignored = true;
-    if (!ignored) problems.push_back(str("unexpected ", layout.prefix, printable(t.name, 128)));
+    if (is_known_buffer(t, n))
+      buffers.push_back(t.name);
+    else if (allow_unused)
+      unused.push_back(t.name);
+    else
+      problems.push_back(str("unexpected ", layout.prefix, printable(t.name, 128), " (--allow-unused ignores it)"));
   }
   if (!problems.empty()) {
     std::string list;
@@ -242,6 +306,13 @@ LoadPlan plan_load(const StateDictLayout& layout) {
     throw Error(str(layout.source, " does not match GPT-2 in ", naming_name(layout.naming), " naming (",
                     c.layers, " layers, width ", c.channels, "): ", list));
   }
+  if (!buffers.empty())
+    plan.notes_.push_back(str(layout.source, ": skipped ", buffers.size(),
+                              buffers.size() > 1 ? " buffers that hold" : " buffer that holds", " no weights (",
+                              name_list(buffers, layout.prefix), ")"));
+  if (!unused.empty())
+    plan.notes_.push_back(str(layout.source, ": ignored ", unused.size(), " unused tensor", unused.size() > 1 ? "s" : "",
+                              " (--allow-unused): ", name_list(unused, layout.prefix)));
   return plan;
 }
 
@@ -249,6 +320,12 @@ std::vector<LoadRequest> LoadPlan::requests(const Gpt2Weights& weights) const {
   std::vector<LoadRequest> out;
   out.reserve(entries_.size());
   for (const Entry& e : entries_) out.push_back({e.source, e.destination(weights)});
+  return out;
+}
+
+std::vector<Tensor> LoadPlan::zero_filled(const Gpt2Weights& weights) const {
+  std::vector<Tensor> out;
+  for (const auto& destination : zeros_) out.push_back(destination(weights));
   return out;
 }
 

@@ -9,11 +9,13 @@
 //   load_tensors(ckpt, plan.requests(weights));
 //
 // Prefixes that wrap every name ("_orig_mod." from torch.compile, "module." from DataParallel)
-// are stripped. Buffers that carry no weights are ignored: the book's att.mask, HF's attn.bias
-// and attn.masked_bias.
+// are stripped. Buffers that carry no weights are skipped: the book's att.mask, HF's attn.bias
+// and attn.masked_bias, position_ids, integer and bool tensors. nanoGPT's checkpoints use HF's
+// names with nn.Linear's [out, in] matrices: the shapes tell which.
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,7 @@
 #include "loader/checkpoint.h"
 #include "loader/stream_loader.h"
 #include "model/config.h"
+#include "model/config_file.h"
 #include "model/weights.h"
 
 namespace pthrun {
@@ -37,13 +40,17 @@ struct StateDictEntry {
   Shape shape;
   std::function<Tensor(const Gpt2Weights&)> weight;
   bool tied_to_embedding = false;  // a tied head: the embedding's bytes under a second name
+  bool zero_filled = false;        // a bias the model has and the file lacks (nanoGPT's bias=False)
 };
 
 // Every tensor of GPT-2's weights in `naming`, in the order the model's state_dict() lists
 // them, buffers left out. HF names start with `hf_root`: "transformer." in GPT2LMHeadModel,
 // "" in GPT2Model. One table for reading checkpoints (plan_load) and writing them (export.h).
+// Matrices are in the naming's layout unless `layout` says otherwise (nanoGPT's nn.Linear
+// under HF's names).
 std::vector<StateDictEntry> state_dict_entries(Naming naming, const Gpt2Config& config,
-                                               const std::string& hf_root = "transformer.");
+                                               const std::string& hf_root = "transformer.",
+                                               std::optional<kernels::WeightLayout> layout = {});
 
 struct StateDictLayout {
   std::string source;             // the checkpoint path, for messages
@@ -56,26 +63,39 @@ struct StateDictLayout {
 };
 
 // Infers naming and configuration; throws pthrun::Error naming the file and what is missing.
-StateDictLayout read_layout(std::vector<TensorInfo> state_dict, const std::string& source);
+// The matrices' layout comes from their shapes (HF's Conv1D [in, out] or nanoGPT's nn.Linear
+// [out, in] under the same names). `config_file`, when given, adds what shapes cannot say and
+// must agree with them (config_file.h).
+StateDictLayout read_layout(std::vector<TensorInfo> state_dict, const std::string& source,
+                            const ConfigFile* config_file = nullptr);
 
 class LoadPlan {
  public:
   // The load requests that fill `weights`, allocated for the layout's configuration.
   std::vector<LoadRequest> requests(const Gpt2Weights& weights) const;
+  // The weights the file lacks and the model takes as zeros (nanoGPT's bias=False).
+  std::vector<Tensor> zero_filled(const Gpt2Weights& weights) const;
   // The checkpoint tensors the model takes, in plan order.
   std::vector<TensorInfo> sources() const;
+  // One line each for what was skipped: buffers that hold no weights, tensors --allow-unused
+  // ignored.
+  const std::vector<std::string>& notes() const { return notes_; }
 
  private:
-  friend LoadPlan plan_load(const StateDictLayout& layout);
+  friend LoadPlan plan_load(const StateDictLayout& layout, bool allow_unused);
   struct Entry {
     TensorInfo source;
     std::function<Tensor(const Gpt2Weights&)> destination;
   };
   std::vector<Entry> entries_;
+  std::vector<std::function<Tensor(const Gpt2Weights&)>> zeros_;
+  std::vector<std::string> notes_;
 };
 
 // Matches every tensor the model needs against the state dict. Missing tensors, unexpected
-// ones, wrong shapes and non-floating dtypes are all listed in one error.
-LoadPlan plan_load(const StateDictLayout& layout);
+// ones, wrong shapes and non-floating dtypes are all listed in one error. Buffers that hold no
+// weights (attention masks, position_ids, integer and bool tensors) are skipped with a note;
+// other extra tensors are errors unless `allow_unused` (PyTorch's strict=False).
+LoadPlan plan_load(const StateDictLayout& layout, bool allow_unused = false);
 
 }  // namespace pthrun

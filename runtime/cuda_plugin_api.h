@@ -125,11 +125,18 @@ enum PthrunCudaLinearPath {
   PTHRUN_CUDA_LINEAR_EPILOGUE = 1,  // cuBLASLt, then a separate bias/GELU kernel
   PTHRUN_CUDA_LINEAR_NAIVE = 2,     // cuBLASLt offered no algorithm: one thread per output
 };
+// linear's activation (PthrunCudaLinearArgs::gelu).
+enum PthrunCudaGelu {
+  PTHRUN_CUDA_GELU_NONE = 0,
+  PTHRUN_CUDA_GELU_TANH = 1,  // GPT-2's tanh approximation
+  PTHRUN_CUDA_GELU_ERF = 2,   // the exact form, 0.5 x (1 + erf(x / sqrt 2)); see linear_gelu_erf
+};
 struct PthrunCudaLinearArgs {
   int device;
   int dtype, out_dtype;     // x, weight and bias share dtype; out has it or f32
   int out_in;               // weight stored (O, I), else (I, O)
-  int gelu, tf32;
+  int gelu;                 // a PthrunCudaGelu
+  int tf32;
   void* out;
   const void *x, *weight, *bias;  // bias may be null
   int64_t N, I, O;
@@ -254,6 +261,10 @@ struct PthrunCudaPluginV1 {
   int (*attention_prefill)(const PthrunCudaPrefillArgs* args);
   int (*attention_decode)(const PthrunCudaDecodeArgs* args);
   int (*sample)(const PthrunCudaSampleArgs* args);
+
+  // Nonzero when linear takes PTHRUN_CUDA_GELU_ERF (added after the table's first release:
+  // the core refuses a plugin whose table ends before this field).
+  int linear_gelu_erf;
 };
 
 typedef const PthrunCudaPluginV1* (*PthrunCudaPluginEntryV1)(void);

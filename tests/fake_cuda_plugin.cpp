@@ -286,6 +286,7 @@ PthrunCudaPluginV1 table = {
     .attention_prefill = attention_prefill,
     .attention_decode = attention_decode,
     .sample = sample,
+    .linear_gelu_erf = 1,
 };
 
 }  // namespace

@@ -173,7 +173,7 @@ std::vector<Case> catalogue() {
       {"forward with a bad token", "forward " + quote(model) + " --heads 4 --tokens 1,500 -o {dir}/f.npy", "id 500 is outside", 1, "", "{dir}/f.npy"},
       {"an output folder that is not there", "convert " + quote(model) + " --heads 4 -o /nonexistent/dir/out.pth", "cannot create /nonexistent/dir/out.pth: No such file or directory"},
       {"convert of a bad file", "convert " + reject + "os_system.pth -o {dir}/c.pth", "global os.system is not allowed", 1, "", "{dir}/c.pth"},
-      {"load-bench of a folder", "load-bench {dir}/emptydir", "is a folder: load-bench compares loading one ordinary file"},
+      {"load-bench of an empty folder", "load-bench {dir}/emptydir", "a folder checkpoint needs one .pt or .pth file per tensor"},
       // Usage errors: exit status 2, and a pointer to --help.
       {"an unknown command", "frobnicate", "unknown command 'frobnicate'", 2},
       {"an unknown option", g + "--tokens 1 --colour red", "unknown option '--colour' for 'pthrun generate'", 2},

@@ -101,12 +101,12 @@ TEST_CASE("gpu linear equals the CPU: both layouts, bias, GELU epilogue, f32 or 
                                {17, 96, 100},
                                {64, 768, 3072},
                                {5, 3072, 768}}) {
-          for (int mode = 0; mode < 3; ++mode) {  // no bias; bias; bias + GELU
+          for (int mode = 0; mode < 4; ++mode) {  // no bias; bias; bias + GELU; bias + exact GELU
             const bool out_in = layout == WeightLayout::out_in;
             Tensor x = gpu_random({N, I}, dtype, rng);
             Tensor w = gpu_random(out_in ? Shape{O, I} : Shape{I, O}, dtype, rng, -0.1f, 0.1f);
             Tensor b = mode > 0 ? gpu_random({O}, dtype, rng) : Tensor();
-            const Epilogue epilogue = mode == 2 ? Epilogue::gelu : Epilogue::none;
+            const Epilogue epilogue = mode == 2 ? Epilogue::gelu : mode == 3 ? Epilogue::gelu_erf : Epilogue::none;
             Tensor out = poisoned({N, O}, out_dtype, gpu), ref = poisoned({N, O}, out_dtype);
             linear(out, x, w, layout, b, epilogue, {}, gpu_stream);
             cpu::linear(ref, host(x), host(w), layout, host(b), epilogue, {}, cpu_stream);

@@ -88,6 +88,28 @@ TEST_CASE("CUDA f32 forward equals the CPU's to 1e-4; greedy continuations equal
   }
 }
 
+TEST_CASE("CUDA on checkpoints as people have them: exact GELU, no biases, padded vocabulary, shards") {
+  // tests/fixtures/make_realworld_fixtures.py: logits from the source model's own PyTorch.
+  for (const std::string name : {"hf_untied_erf", "hf_sharded", "nanogpt_bias", "nanogpt_nobias", "nanogpt_padded"}) {
+    CAPTURE(name);
+    const JsonValue ref = parse_json(read_file(fixture("realworld/" + name + ".ref.json")));
+    ModelOptions options;
+    options.device = gpu;
+    const auto cuda = Gpt2Model::load(fixture("realworld/" + ref.at("weights").get<std::string>()), options);
+    for (std::size_t p = 0; p < ref.at("prompts").size(); ++p) {
+      const auto expected = read_npy_f32(fixture("realworld/" + ref.at("logits_files")[p].get<std::string>()));
+      const double error = relative_error(cuda->forward(ids(ref.at("prompts")[p])).to_floats(), expected.values);
+      CAPTURE(error);
+      CHECK(error <= 1e-4);
+    }
+    GenerationOptions options_greedy;
+    options_greedy.max_new_tokens = ref.at("greedy").at("max_new_tokens").get<int64_t>();
+    options_greedy.sample_vocab = name == "nanogpt_padded" ? 50257 : 0;
+    CHECK(generate(cuda, {ids(ref.at("greedy").at("prompt"))}, options_greedy).tokens[0] ==
+          ids(ref.at("greedy").at("ids")));
+  }
+}
+
 TEST_CASE("--tf32: a model loaded with tf32 stays within 1e-2 of the CPU; one loaded without it is strict") {
   const Fixture f = fixture_model("book_qkv");
   const auto cpu = load_on(f, cpu_device), cuda = load_on(f, gpu);

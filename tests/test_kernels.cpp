@@ -27,6 +27,8 @@ double gelu_ref(double v) {
   return 0.5 * v * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (v + 0.044715 * v * v * v)));
 }
 
+double gelu_erf_ref(double v) { return 0.5 * v * (1 + std::erf(v / std::numbers::sqrt2)); }
+
 // Two-pass LayerNorm of each row of x (rows x C) in double.
 std::vector<double> layernorm_ref(const std::vector<double>& x, const std::vector<double>& w,
                                   const std::vector<double>& b, int64_t C, double eps) {
@@ -143,6 +145,34 @@ TEST_CASE("linear's GELU epilogue is the tanh GELU: hand-derived values through 
   CHECK(v[2] == doctest::Approx(-0.1588080094).epsilon(1e-6));
 }
 
+TEST_CASE("linear's exact GELU epilogue: hand-derived values through an identity weight") {
+  // gelu_erf(x) = x Phi(x), Phi the standard normal CDF: Phi(1) = 0.8413447461, Phi(2) =
+  // 0.9772498681, Phi(0.5) = 0.6914624613 (tables); Phi(-x) = 1 - Phi(x).
+  Tensor x = Tensor::from_vector<float>({1.0f, 0.0f, -1.0f, 2.0f, 0.5f, -2.0f}, {2, 3});
+  Tensor identity = Tensor::from_vector<float>({1, 0, 0, 0, 1, 0, 0, 0, 1}, {3, 3});
+  for (WeightLayout layout : {WeightLayout::out_in, WeightLayout::in_out}) {
+    Tensor out = poisoned({2, 3}, DType::f32);
+    linear(out, x, identity, layout, Tensor(), Epilogue::gelu_erf, {}, cpu_stream);
+    const std::vector<double> v = out.to_doubles();
+    CHECK(v[0] == doctest::Approx(0.8413447461).epsilon(1e-6));
+    CHECK(v[1] == 0.0);
+    CHECK(v[2] == doctest::Approx(-0.1586552539).epsilon(1e-6));
+    CHECK(v[3] == doctest::Approx(1.9544997362).epsilon(1e-6));
+    CHECK(v[4] == doctest::Approx(0.3457312307).epsilon(1e-6));
+    CHECK(v[5] == doctest::Approx(-0.0455002638).epsilon(1e-5));
+  }
+  // Many rows take the sgemm path, a few the matrix-vector one: both apply it.
+  std::vector<float> many;
+  for (int r = 0; r < 40; ++r) many.insert(many.end(), {1.0f, -1.0f, 2.0f});
+  Tensor big = Tensor::from_vector<float>(many, {40, 3});
+  Tensor out = poisoned({40, 3}, DType::f32);
+  linear(out, big, identity, WeightLayout::out_in, Tensor(), Epilogue::gelu_erf, {}, cpu_stream);
+  const std::vector<double> v = out.to_doubles();
+  CHECK(v[117] == doctest::Approx(0.8413447461).epsilon(1e-6));
+  CHECK(v[118] == doctest::Approx(-0.1586552539).epsilon(1e-6));
+  CHECK(v[119] == doctest::Approx(1.9544997362).epsilon(1e-6));
+}
+
 TEST_CASE("linear: both weight layouts, bias and GELU, against a triple loop") {
   std::mt19937 rng(7);
   for (DType dtype : kFloatTypes) {
@@ -150,12 +180,12 @@ TEST_CASE("linear: both weight layouts, bias and GELU, against a triple loop") {
       for (WeightLayout layout : {WeightLayout::out_in, WeightLayout::in_out}) {
         for (auto [N, I, O] :
              {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {1, 64, 100}, {3, 5, 7}, {17, 33, 50}, {5, 96, 300}}) {
-          for (int mode = 0; mode < 3; ++mode) {  // no bias; bias; bias + GELU
+          for (int mode = 0; mode < 4; ++mode) {  // no bias; bias; bias + GELU; bias + exact GELU
             const bool out_in = layout == WeightLayout::out_in;
             Tensor x = random_tensor({N, I}, dtype, rng);
             Tensor w = random_tensor(out_in ? Shape{O, I} : Shape{I, O}, dtype, rng);
             Tensor b = mode > 0 ? random_tensor({O}, dtype, rng) : Tensor();
-            const Epilogue epilogue = mode == 2 ? Epilogue::gelu : Epilogue::none;
+            const Epilogue epilogue = mode == 2 ? Epilogue::gelu : mode == 3 ? Epilogue::gelu_erf : Epilogue::none;
             Tensor out = poisoned({N, O}, out_dtype);
             linear(out, x, w, layout, b, epilogue, {}, cpu_stream);
             const std::vector<double> dx = x.to_doubles(), dw = w.to_doubles();
@@ -165,7 +195,7 @@ TEST_CASE("linear: both weight layouts, bias and GELU, against a triple loop") {
               for (int64_t o = 0; o < O; ++o) {
                 double s = db[o];
                 for (int64_t i = 0; i < I; ++i) s += dx[n * I + i] * (out_in ? dw[o * I + i] : dw[i * O + o]);
-                ref.push_back(mode == 2 ? gelu_ref(s) : s);
+                ref.push_back(mode == 2 ? gelu_ref(s) : mode == 3 ? gelu_erf_ref(s) : s);
               }
             }
             check_close(out, ref, reference_tolerance(out_dtype),

@@ -15,6 +15,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <vector>
@@ -55,7 +56,9 @@ std::vector<std::pair<std::string, Shape>> shapes_for(std::size_t mib) {
   return out;
 }
 
-void write_checkpoint(const std::string& path, std::size_t mib) {
+// The checkpoint as one file, or as Hugging Face shards beside `path` (an index file naming
+// "model-0000N-of-0000M.bin", each a torch.save zip of consecutive tensors).
+void write_checkpoint(const std::string& path, std::size_t mib, int shards = 1) {
   // Written from tensors of an allocator of their own, released before anything is measured.
   CachingAllocator allocator(std::make_unique<HostBackend>());
   std::vector<std::pair<std::string, Tensor>> tensors;
@@ -66,7 +69,21 @@ void write_checkpoint(const std::string& path, std::size_t mib) {
     for (int64_t i = 0; i < x.numel(); ++i) p[i] = pattern(t, i);
     tensors.emplace_back(shapes[t].first, std::move(x));
   }
-  save_state_dict(path, tensors);
+  if (shards == 1) return save_state_dict(path, tensors);
+  std::string weight_map;
+  const std::size_t per_shard = (tensors.size() + shards - 1) / shards;
+  for (int s = 0; s < shards; ++s) {
+    char name[64];
+    std::snprintf(name, sizeof name, "model-%05d-of-%05d.bin", s + 1, shards);
+    const std::size_t begin = s * per_shard, end = std::min(tensors.size(), begin + per_shard);
+    std::vector<std::pair<std::string, Tensor>> part(tensors.begin() + begin, tensors.begin() + end);
+    save_state_dict((std::filesystem::path(path).parent_path() / name).string(), part);
+    for (const auto& [tensor, _] : part) {
+      if (!weight_map.empty()) weight_map += ", ";
+      weight_map += "\"" + tensor + "\": \"" + name + "\"";
+    }
+  }
+  std::ofstream(path) << "{\"metadata\": {}, \"weight_map\": {" << weight_map << "}}";
 }
 
 struct Measured {
@@ -152,4 +169,17 @@ TEST_CASE("a load allocates nothing beyond its destinations and no second host c
   }
   // Four times the model, not more memory: the growth is the same within 16 MiB.
   CHECK(f32[1].anon_growth <= f32[0].anon_growth + static_cast<int64_t>(16 * MiB));
+}
+
+TEST_CASE("a sharded checkpoint loads shard by shard: no second host copy either") {
+  TempDir dir;
+  const std::size_t staging = 64 * MiB;
+  const std::string index = path_in(dir, "model.bin.index.json");
+  write_checkpoint(index, 256, /*shards=*/4);
+  const Measured m = load_and_measure(index, DType::f32, staging);
+  MESSAGE("256 MiB in 4 shards: destinations ", m.destination_bytes, " B, peak allocated ", m.peak_allocated,
+          " B, anonymous RSS growth ", m.anon_growth, " B");
+  CHECK(m.destination_bytes >= static_cast<int64_t>(256 * MiB));
+  CHECK(m.peak_allocated == m.destination_bytes);
+  CHECK(m.anon_growth <= static_cast<int64_t>(staging + 32 * MiB));
 }

@@ -46,6 +46,7 @@ std::shared_ptr<const Gpt2Model> bench_model(const BenchArgs& args, const ModelO
   }
   const std::string name = args.config.empty() ? "gpt2-small" : args.config;
   Gpt2Config config = preset_config(*find_preset(name));
+  config.heads_source = "--config " + name;
   config.context = args.context.value_or(config.context);
   *what = str(name, " (random weights)");
   return Gpt2Model::create_random(config, options, 1);
@@ -93,6 +94,7 @@ int run_bench(const BenchArgs& args) {
     out.begin_object().key("model").value(what).key("device").value(model->device().to_string());
     out.key("dtype").value(dtype_short_name(model->dtype())).key("prompt_tokens").value(prompt_tokens);
     out.key("new_tokens").value(new_tokens).key("repeat").value(repeat);
+    out.key("heads").value(model->config().heads).key("heads_source").value(model->config().heads_source);
     out.key("weights_bytes").value(weights);
     out.key("forward_ms").value(forward).key("prefill_ms").value(prefill);
     out.key("prefill_tokens_per_second").value(1e3 * static_cast<double>(prompt_tokens) / prefill);

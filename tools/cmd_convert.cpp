@@ -11,6 +11,7 @@
 #include "model/gpt2.h"
 #include "runtime/error.h"
 #include "tools/cli.h"
+#include "tools/model_options.h"
 #include "tools/progress_bar.h"
 #include "tools/model_options.h"
 
@@ -39,7 +40,7 @@ void save_per_tensor_folder(const std::string& dir, const std::vector<std::pair<
 struct ConvertArgs {
   std::string checkpoint, output, naming, dtype, key;
   std::optional<int64_t> heads;
-  bool per_tensor = false;
+  bool per_tensor = false, allow_unused = false;
 };
 
 int run_convert(const ConvertArgs& args) {
@@ -48,7 +49,13 @@ int run_convert(const ConvertArgs& args) {
   options.heads = args.heads;
   options.key = args.key;
   options.load.on_progress = progress_bar("loading");
+  options.allow_unused = args.allow_unused;
+  options.on_note = stderr_notes();
   const auto model = Gpt2Model::load(args.checkpoint, options);
+  // A state dict records weights, not the activation: the output alone reads as tanh GELU.
+  if (model->config().activation == Activation::gelu_erf)
+    options.on_note(str(args.checkpoint, " uses the exact (erf) GELU, which the written state dict does not record; "
+                                         "beside a config.json with \"activation_function\": \"gelu\" it loads as it was"));
   const Naming naming = args.naming.empty() ? model->naming() : args.naming == "book" ? Naming::book : Naming::hf;
   const DType dtype = args.dtype.empty() ? model->checkpoint_dtype() : *parse_dtype(args.dtype);
   const auto state_dict = export_state_dict(model->weights(), model->config(), naming, dtype);
@@ -72,6 +79,7 @@ extern const Command convert_command = {
       app.add_option("--naming", args->naming, "book or hf (default: the input's)")
           ->type_name("N")
           ->check(one_of({"book", "hf"}));
+      app.add_flag("--allow-unused", args->allow_unused, "ignore tensors of the state dict that GPT-2 does not use");
       app.add_option("--dtype", args->dtype, "f32, bf16 or f16 (default: the input's)")
           ->type_name("D")
           ->check(one_of({"f32", "bf16", "f16"}));

@@ -67,11 +67,14 @@ int run_generate(const GenerateArgs& args) {
   // prompt too long fail at once, not after a load of gigabytes.
   std::optional<Tokenizer> tokenizer = load_tokenizer(args, !texts.empty());
   const Gpt2Config config = Gpt2Model::read_config(checkpoint, model_opts);
-  if (tokenizer && tokenizer->vocab_size() != config.vocab_size) {
-    PTHRUN_CHECK(texts.empty(), "the model's vocabulary has ", config.vocab_size, " ids, the tokenizer's ",
+  // A vocabulary padded beyond the tokenizer's (nanoGPT's 50304) takes text; its extra ids are
+  // never sampled. A smaller one does not: the tokenizer would make ids it lacks.
+  if (tokenizer && tokenizer->vocab_size() > config.vocab_size) {
+    PTHRUN_CHECK(texts.empty(), "the model's vocabulary has ", config.vocab_size, " ids, fewer than the tokenizer's ",
                  tokenizer->vocab_size(), ": give the prompt as --tokens");
     tokenizer.reset();
   }
+  if (tokenizer) options.sample_vocab = tokenizer->vocab_size();
   std::vector<std::vector<int32_t>> prompts;
   for (const std::string& text : texts) prompts.push_back(tokenizer->encode(text));
   for (const std::string& list : token_lists) {
@@ -107,6 +110,7 @@ int run_generate(const GenerateArgs& args) {
   if (json) {
     JsonWriter out;
     out.begin_object().key("device").value(model->device().to_string()).key("dtype").value(dtype_short_name(model->dtype()));
+    out.key("heads").value(model->config().heads).key("heads_source").value(model->config().heads_source);
     out.key("results").begin_array();
     for (std::size_t i = 0; i < prompts.size(); ++i) {
       out.begin_object().key("prompt_ids").begin_array();

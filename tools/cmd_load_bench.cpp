@@ -7,6 +7,7 @@
 #include <fstream>
 #include <vector>
 
+#include "model/gpt2.h"
 #include "runtime/error.h"
 #include "runtime/file_util.h"
 #include "runtime/json.h"
@@ -59,6 +60,15 @@ LoadMeasurement read_measurement(const JsonValue& j) {
   return m;
 }
 
+// The bytes of a checkpoint file, or of every file in a checkpoint folder.
+uint64_t checkpoint_bytes(const fs::path& path) {
+  if (!fs::is_directory(path)) return fs::file_size(path);
+  uint64_t total = 0;
+  for (const auto& entry : fs::directory_iterator(path))
+    if (entry.is_regular_file()) total += entry.file_size();
+  return total;
+}
+
 double gib(double bytes) { return bytes / (1024.0 * 1024 * 1024); }
 
 struct LoadBenchArgs {
@@ -74,25 +84,27 @@ int run_load_bench(const LoadBenchArgs& args) {
   const ModelOptions options = model_options(args.model);
   run.device = options.device.value_or(default_device());
   run.heads = options.heads;
-  const std::string device_arg = " --device " + run.device.to_string() +
-                                 (run.heads ? str(" --heads ", *run.heads) : std::string());
+  run.allow_unused = options.allow_unused;
+  const std::string model_args = (run.heads ? str(" --heads ", *run.heads) : std::string()) +
+                                 (run.allow_unused ? " --allow-unused" : "");
+  const std::string device_arg = " --device " + run.device.to_string() + model_args;
 
   // One strategy, in this process: what the children run.
   if (!args.strategy.empty()) {
     LoadMeasurement m = measure_strategy(args.strategy, run);
-    m.file_bytes = fs::is_directory(checkpoint) ? 0 : fs::file_size(checkpoint);
+    m.file_bytes = checkpoint_bytes(checkpoint);
     JsonWriter out;
     write_measurement(out, m);
     std::printf("%s\n", out.text().c_str());
     return 0;
   }
 
-  PTHRUN_CHECK(!fs::is_directory(checkpoint), checkpoint, " is a folder: load-bench compares loading one ordinary file");
+  // The checkpoint is checked here first: a bad one is one error, not one per child.
+  (void)Gpt2Model::read_config(checkpoint, options);
   // The per-tensor strategy needs the checkpoint as a folder of files: made once, not timed.
   const fs::path folder = fs::temp_directory_path() / str("pthrun-load-bench-", ::getpid(), "-per-tensor");
   fs::remove_all(folder);
-  run_self("convert " + shell_quote(checkpoint) + " --per-tensor -o " + shell_quote(folder.string()) +
-           (run.heads ? str(" --heads ", *run.heads) : std::string()));
+  run_self("convert " + shell_quote(checkpoint) + " --per-tensor -o " + shell_quote(folder.string()) + model_args);
   std::vector<LoadMeasurement> results;
   try {
     for (const LoadStrategy& strategy : load_strategies()) {
@@ -109,7 +121,7 @@ int run_load_bench(const LoadBenchArgs& args) {
   }
   fs::remove_all(folder);
 
-  const double file_bytes = static_cast<double>(fs::file_size(checkpoint));
+  const double file_bytes = static_cast<double>(checkpoint_bytes(checkpoint));
   if (args.json) {
     JsonWriter out;
     out.begin_object().key("checkpoint").value(checkpoint).key("device").value(run.device.to_string());

@@ -51,8 +51,10 @@ int run_serve(const ServeArgs& args) {
   ModelOptions model_opts = model_options(args.model);
   Tokenizer tokenizer = args.vocab_dir ? Tokenizer::load(*args.vocab_dir) : Tokenizer::load_default();
   const Gpt2Config config = Gpt2Model::read_config(args.checkpoint, model_opts);
-  PTHRUN_CHECK(tokenizer.vocab_size() == config.vocab_size, args.checkpoint, ": the model's vocabulary has ",
-               config.vocab_size, " ids, the tokenizer's (", tokenizer.source(), ") ", tokenizer.vocab_size(),
+  // A vocabulary padded beyond the tokenizer's (nanoGPT's 50304) is served; ids past the
+  // tokenizer's are never sampled (EngineOptions -> SessionOptions::sample_vocab).
+  PTHRUN_CHECK(tokenizer.vocab_size() <= config.vocab_size, args.checkpoint, ": the model's vocabulary has ",
+               config.vocab_size, " ids, fewer than the tokenizer's (", tokenizer.source(), ") ", tokenizer.vocab_size(),
                ": serve needs the model's own tokenizer (--vocab DIR)");
   PTHRUN_CHECK(args.context <= config.context, "--ctx ", args.context, ": more than the model's context of ",
                config.context);
@@ -75,6 +77,7 @@ int run_serve(const ServeArgs& args) {
   auto backend = std::make_shared<serve::Backend>(std::move(tokenizer));
   backend->model_name = args.name.value_or(std::filesystem::path(args.checkpoint).filename().string());
   backend->model = Gpt2Model::load(args.checkpoint, model_opts);
+  print_notes();  // now, not when the server stops
   backend->engine = std::make_unique<serve::Engine>(
       backend->model, &backend->tokenizer,
       serve::EngineOptions{.slots = args.slots, .context = args.context, .max_queue = args.max_queue,

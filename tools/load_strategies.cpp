@@ -26,14 +26,17 @@ struct Source {
 
 Source open_source(const LoadRun& run) {
   Checkpoint checkpoint = Checkpoint::open(run.checkpoint);
-  StateDictLayout layout = read_layout(checkpoint.state_dict(), run.checkpoint);
-  layout.config.heads = resolve_head_count(run.checkpoint, layout.config.channels, run.heads).heads;
-  LoadPlan plan = plan_load(layout);
+  ModelOptions options;
+  options.heads = run.heads;
+  options.allow_unused = run.allow_unused;
+  auto [layout, plan] = check_checkpoint(checkpoint, run.checkpoint, options);
   return {std::move(checkpoint), std::move(layout), std::move(plan)};
 }
 
 Gpt2Weights allocate(const Source& s, Device device, const Stream& stream) {
-  return allocate_weights(s.layout.config, s.layout.matrix_layout, device, DType::f32, stream);
+  Gpt2Weights w = allocate_weights(s.layout.config, s.layout.matrix_layout, device, DType::f32, stream);
+  for (const Tensor& bias : s.plan.zero_filled(w)) bias.fill_(0, &stream);  // biases the file lacks
+  return w;
 }
 
 // Every tensor of the state dict read onto `device`, by name: torch.load(map_location=device).

@@ -38,6 +38,7 @@ struct LoadRun {
   std::string per_tensor_dir;  // for per_tensor: the checkpoint as one file per tensor
   Device device;
   std::optional<int64_t> heads;
+  bool allow_unused = false;
 };
 
 struct LoadMeasurement {

@@ -13,6 +13,7 @@
 #include "runtime/quote.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
+#include "tools/model_options.h"
 
 namespace {
 
@@ -54,7 +55,9 @@ int main(int argc, char** argv) {
   try {
     // The environment is read here, once: the runtime takes its settings as arguments.
     pthrun::configure_allocators(pthrun::AllocatorConfig::from_env());
-    return pthrun::cli::parse_command(*command, args)();
+    const int status = pthrun::cli::parse_command(*command, args)();
+    if (status == 0) pthrun::cli::print_notes();  // a failure says one line: its error
+    return status;
   } catch (const pthrun::Interrupted&) {
     std::fprintf(stderr, "interrupted\n");
     return 130;

@@ -1,6 +1,12 @@
 #include "tools/model_options.h"
 
+#include <cstdio>
+#include <mutex>
+#include <set>
+#include <vector>
+
 #include "runtime/device.h"
+#include "runtime/quote.h"
 #include "runtime/error.h"
 #include "tools/progress_bar.h"
 
@@ -59,6 +65,38 @@ void add_model_options(CLI::App& app, ModelArgs& args) {
   app.add_flag("--no-mmap", args.no_mmap,
                "copy every weight out of the file (default on the CPU: weights already in the model's dtype are "
                "used in place, from the mapped file)");
+  app.add_flag("--allow-unused", args.allow_unused,
+               "ignore tensors of the state dict that GPT-2 does not use (PyTorch's strict=False)");
+}
+
+namespace {
+
+// The process's notes, in order, each once: the command line's own output channel, like stderr.
+struct Notes {
+  std::mutex mutex;
+  std::set<std::string> seen;
+  std::vector<std::string> pending;
+};
+Notes& notes() {
+  static Notes n;
+  return n;
+}
+
+}  // namespace
+
+std::function<void(const std::string&)> stderr_notes() {
+  return [](const std::string& line) {
+    Notes& n = notes();
+    std::lock_guard lock(n.mutex);
+    if (n.seen.insert(line).second) n.pending.push_back(line);
+  };
+}
+
+void print_notes() {
+  Notes& n = notes();
+  std::lock_guard lock(n.mutex);
+  for (const std::string& line : n.pending) std::fprintf(stderr, "note: %s\n", printable(line, 4096).c_str());
+  n.pending.clear();
 }
 
 Device parse_device_option(const std::string& text) {
@@ -83,6 +121,8 @@ ModelOptions model_options(const ModelArgs& args) {
   options.tf32 = args.tf32;
   options.load.verify = args.verify;
   options.mmap = !args.no_mmap;
+  options.allow_unused = args.allow_unused;
+  options.on_note = stderr_notes();
   return options;
 }
 

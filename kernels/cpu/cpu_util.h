@@ -6,6 +6,8 @@
 // vectoriser (contiguous, no calls, `omp simd` reductions where the order of a sum may change).
 #pragma once
 
+#include <cmath>
+
 #include <cblas.h>
 #include <omp.h>
 
@@ -85,5 +87,8 @@ inline float gelu(float x) {
   const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
   return x / (1.0f + exp_poly(-2.0f * u));
 }
+
+// The exact GELU, 0.5 x (1 + erf(x / sqrt 2)), as PyTorch's nn.GELU() computes it in f32.
+inline float gelu_erf(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f)); }
 
 }  // namespace pthrun::kernels::cpu

@@ -70,14 +70,18 @@ GemvType gemv_type(DType dtype) {
 struct Product {
   GemvArgs args;
   GemvType type;
-  bool out_in, gelu;
+  bool out_in;
+  Epilogue epilogue;
 };
 
 void gelu_columns(const Product& p, int64_t o0, int64_t o1) {
-  if (!p.gelu) return;
+  if (p.epilogue == Epilogue::none) return;
   for (int64_t n = 0; n < p.args.N; ++n) {
     float* row = p.args.out + n * p.args.O;
-    gelu_f32(row + o0, row + o0, nullptr, o1 - o0);
+    if (p.epilogue == Epilogue::gelu_erf)
+      gelu_erf_f32(row + o0, row + o0, nullptr, o1 - o0);
+    else
+      gelu_f32(row + o0, row + o0, nullptr, o1 - o0);
   }
 }
 
@@ -162,7 +166,7 @@ void gemm_product(const Product& p) {
 // kernels whatever the rows: they compute each row with the same operations whether it is
 // alone or not (cpu/gemv.h), which sgemm's blocking does not.
 void linear_f32(float* out, const float* x, const LinearWeight& weight, const float* bias, const LinearDims& s,
-                bool gelu, bool row_invariant) {
+                Epilogue epilogue, bool row_invariant) {
   Product p{};
   p.args.x = x;
   p.args.N = s.N, p.args.I = s.I, p.args.O = s.O;
@@ -173,7 +177,7 @@ void linear_f32(float* out, const float* x, const LinearWeight& weight, const fl
   p.args.out = out;
   p.type = gemv_type(weight.values.dtype());
   p.out_in = weight.layout == WeightLayout::out_in;
-  p.gelu = gelu;
+  p.epilogue = epilogue;
   if (s.N <= kGemvMaxRows || row_invariant)
     gemv_product(p);
   else
@@ -197,10 +201,9 @@ void linear(const Tensor& out, const Tensor& x, const LinearWeight& weight, cons
   const LinearDims s = check_linear(out, x, weight, bias);
   if (out.numel() == 0) return;
   use_single_threaded_blas();
-  const bool gelu = epilogue == Epilogue::gelu;
   if (x.dtype() == DType::f32) {
     float* of = static_cast<float*>(out.data_ptr());
-    linear_f32(of, x.data<float>(), weight, bias.defined() ? bias.data<float>() : nullptr, s, gelu,
+    linear_f32(of, x.data<float>(), weight, bias.defined() ? bias.data<float>() : nullptr, s, epilogue,
                options.row_invariant);
     return;
   }
@@ -214,7 +217,7 @@ void linear(const Tensor& out, const Tensor& x, const LinearWeight& weight, cons
       out_scratch.resize(static_cast<std::size_t>(out.numel()));
       of = out_scratch.data();
     }
-    linear_f32(of, xf, weight, bf, s, gelu, options.row_invariant);
+    linear_f32(of, xf, weight, bf, s, epilogue, options.row_invariant);
     if (out.dtype() != DType::f32) {
       T* o = static_cast<T*>(out.data_ptr());
       for (int64_t i = 0; i < out.numel(); ++i) o[i] = from_f32<T>(out_scratch[i]);

@@ -25,6 +25,11 @@ PTHRUN_CPU_CLONES void gelu_f32(float* out, const float* x, const float* bias, i
   }
 }
 
+// std::erf is a libm call: not vectorised, but the MLP's products dwarf it.
+void gelu_erf_f32(float* out, const float* x, const float* bias, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = gelu_erf(x[i] + (bias ? bias[i] : 0.0f));
+}
+
 PTHRUN_CPU_CLONES void softmax_f32(float* row, int64_t n) {
   float max = -std::numeric_limits<float>::infinity();
   for (int64_t j = 0; j < n; ++j) max = row[j] > max ? row[j] : max;

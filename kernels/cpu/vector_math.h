@@ -16,6 +16,8 @@ namespace pthrun::kernels::cpu {
 
 // out[i] = gelu(x[i] + bias[i]) for i < n; bias may be null; out may be x.
 void gelu_f32(float* out, const float* x, const float* bias, int64_t n);
+// The same with the exact (erf) GELU.
+void gelu_erf_f32(float* out, const float* x, const float* bias, int64_t n);
 
 // row[i] = e^(row[i] - max) / sum over i < n, n >= 1: an exact softmax, the max first.
 void softmax_f32(float* row, int64_t n);
