@@ -246,7 +246,9 @@ TEST_CASE("load-bench: seven strategies in child processes, with the peaks each 
   // is written, and given back; what stays resident is the file's pages, not anonymous memory.
   CHECK(peak(6, "pthrun_mmap") == weights);
   const auto anon = [&](std::size_t i) { return results.at(i).at("host_peak_anon").get<int64_t>(); };
-  CHECK(anon(6) < weights / 4);
+  // Anonymous memory as small as PyTorch's mmap + assign=True strategy's (the process's own,
+  // which sanitizer builds make larger, and under ASan the shadow of the swapped buffers).
+  CHECK(anon(6) < anon(3) + weights / 4);
   CHECK(anon(5) > anon(6) + weights / 2);
   CHECK(read_file(dir / "load.svg").rfind("<svg", 0) == 0);
 }
