@@ -76,6 +76,25 @@ PthrunCudaLinearArgs linear_args(Device device, const GemmShape& s) {
   return a;
 }
 
+// The arguments both LayerNorms pass: out = LayerNorm(x) over rows of C.
+PthrunCudaLayernormArgs layernorm_args(const char* kernel, int64_t C, const Tensor& out, const Tensor& x,
+                                       const Tensor& weight, const Tensor& bias, float eps, const Stream& stream) {
+  check_int32_range(kernel, "the row length", C);
+  check_int32_range(kernel, "the number of rows", row_count(out));
+  PthrunCudaLayernormArgs a{};
+  a.device = out.device().index;
+  a.dtype = dtype_code(out.dtype());
+  a.out = out.data_ptr();
+  a.x = x.data_ptr();
+  a.weight = weight.data_ptr();
+  a.bias = bias.data_ptr();
+  a.rows = row_count(out);
+  a.C = static_cast<int>(C);
+  a.eps = eps;
+  a.stream = stream.native();
+  return a;
+}
+
 }  // namespace
 
 void cuda::embedding(const Tensor& out, const Tensor& tokens, const Tensor& positions, const Tensor& wte,
@@ -104,39 +123,15 @@ void cuda::embedding(const Tensor& out, const Tensor& tokens, const Tensor& posi
 void cuda::layernorm(const Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                      const Stream& stream) {
   const int64_t C = check_layernorm(out, x, weight, bias, eps);
-  check_int32_range("layernorm", "the row length", C);
-  check_int32_range("layernorm", "the number of rows", row_count(out));
-  PthrunCudaLayernormArgs a{};
-  a.device = out.device().index;
-  a.dtype = dtype_code(out.dtype());
-  a.out = out.data_ptr();
-  a.x = x.data_ptr();
-  a.weight = weight.data_ptr();
-  a.bias = bias.data_ptr();
-  a.rows = row_count(out);
-  a.C = static_cast<int>(C);
-  a.eps = eps;
-  a.stream = stream.native();
+  PthrunCudaLayernormArgs a = layernorm_args("layernorm", C, out, x, weight, bias, eps, stream);
   cuda_check(cuda_plugin().layernorm(&a));
 }
 
 void cuda::residual_layernorm(const Tensor& residual, const Tensor& out, const Tensor& delta, const Tensor& weight,
                               const Tensor& bias, float eps, const Stream& stream) {
   const int64_t C = check_residual_layernorm(residual, out, delta, weight, bias, eps);
-  check_int32_range("residual_layernorm", "the row length", C);
-  check_int32_range("residual_layernorm", "the number of rows", row_count(out));
-  PthrunCudaLayernormArgs a{};
-  a.device = out.device().index;
-  a.dtype = dtype_code(out.dtype());
+  PthrunCudaLayernormArgs a = layernorm_args("residual_layernorm", C, out, delta, weight, bias, eps, stream);
   a.residual = residual.data_ptr();
-  a.out = out.data_ptr();
-  a.x = delta.data_ptr();
-  a.weight = weight.data_ptr();
-  a.bias = bias.data_ptr();
-  a.rows = row_count(out);
-  a.C = static_cast<int>(C);
-  a.eps = eps;
-  a.stream = stream.native();
   cuda_check(cuda_plugin().layernorm(&a));
 }
 

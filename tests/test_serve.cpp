@@ -20,6 +20,7 @@
 #include "runtime/allocator.h"
 #include "runtime/file_util.h"
 #include "runtime/json.h"
+#include "tests/model_fixture.h"
 #include "tests/test_util.h"
 #include "tools/server/api_error.h"
 #include "tools/server/completion_request.h"
@@ -31,16 +32,9 @@ using namespace pthrun;
 using namespace pthrun::serve;
 using nlohmann::json;
 using pthrun::test::fixture;
+using pthrun::test::load_model_fixture;
 
 namespace {
-
-std::shared_ptr<const Gpt2Model> load(const std::string& name) {
-  const JsonValue ref = parse_json(read_file(fixture("model/" + name + ".ref.json")));
-  ModelOptions options;
-  options.device = cpu_device;
-  options.heads = json_int(ref, "heads");
-  return Gpt2Model::load(fixture("model/" + json_string(ref, "weights")), options);
-}
 
 std::vector<int32_t> prompt(int64_t length, int32_t salt, int64_t vocab) {
   std::vector<int32_t> ids(static_cast<std::size_t>(length));
@@ -252,7 +246,7 @@ TEST_CASE("completion requests: each field's type and range, refused parameters 
 }
 
 TEST_CASE("Session::copy_slot: a copied slot continues exactly as the prompt prefilled there itself") {
-  const auto model = load("book_qkv");
+  const auto model = load_model_fixture("book_qkv");
   const int64_t V = model->config().vocab_size;
   const Job job{.prompt = prompt(9, 4, V), .max_tokens = 7, .sampling = {.temperature = 0.9f}, .seed = 5};
   Session session(model, {.slots = 3});
@@ -271,7 +265,7 @@ TEST_CASE("Session::copy_slot: a copied slot continues exactly as the prompt pre
 }
 
 TEST_CASE("the engine batches jobs, shares a prompt's prefill among its choices, and gives each its tokens alone") {
-  const auto model = load("book_qkv");
+  const auto model = load_model_fixture("book_qkv");
   const int64_t V = model->config().vocab_size;
   Allocator& allocator = device_allocator(cpu_device);
   std::vector<Job> jobs = {
@@ -309,7 +303,7 @@ TEST_CASE("the engine batches jobs, shares a prompt's prefill among its choices,
 }
 
 TEST_CASE("log-probabilities: the chosen token's is log_softmax of its logits, the top ones sorted, greedy picks the top") {
-  const auto model = load("hf_tied");
+  const auto model = load_model_fixture("hf_tied");
   const int64_t V = model->config().vocab_size;
   const Job job{.prompt = prompt(7, 8, V), .max_tokens = 1, .sampling = {.temperature = 0}, .top_logprobs = 5};
   const Tensor logits = model->forward(job.prompt);  // (T, V): independent of the engine's path

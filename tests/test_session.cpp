@@ -17,20 +17,14 @@
 #include "runtime/error.h"
 #include "runtime/file_util.h"
 #include "runtime/json.h"
+#include "tests/model_fixture.h"
 #include "tests/test_util.h"
 
 using namespace pthrun;
 using pthrun::test::fixture;
+using pthrun::test::load_model_fixture;
 
 namespace {
-
-std::shared_ptr<const Gpt2Model> load(const std::string& name) {
-  const JsonValue ref = parse_json(read_file(fixture("model/" + name + ".ref.json")));
-  ModelOptions options;
-  options.device = cpu_device;
-  options.heads = ref.at("heads").get<int64_t>();
-  return Gpt2Model::load(fixture("model/" + ref.at("weights").get<std::string>()), options);
-}
 
 std::vector<int32_t> prompt(int64_t length, int32_t salt, int64_t vocab) {
   std::vector<int32_t> ids(static_cast<std::size_t>(length));
@@ -70,7 +64,7 @@ std::vector<Request> mixed_requests(int64_t vocab) {
 }  // namespace
 
 TEST_CASE("continuous batching: requests admitted into free slots while others decode get their tokens alone") {
-  const auto model = load("book_qkv");
+  const auto model = load_model_fixture("book_qkv");
   const std::vector<Request> requests = mixed_requests(model->config().vocab_size);
   std::vector<std::vector<int32_t>> alone;
   for (const Request& r : requests) alone.push_back(run_alone(model, r));
@@ -114,7 +108,7 @@ TEST_CASE("continuous batching: requests admitted into free slots while others d
 }
 
 TEST_CASE("an inactive slot is untouched by decode: paused, then resumed, it continues as if never paused") {
-  const auto model = load("book_qkv");
+  const auto model = load_model_fixture("book_qkv");
   const int64_t V = model->config().vocab_size;
   const std::vector<int32_t> p = prompt(6, 9, V);
   Session reference(model, {.slots = 1, .max_tokens = 20});
@@ -137,7 +131,7 @@ TEST_CASE("an inactive slot is untouched by decode: paused, then resumed, it con
 }
 
 TEST_CASE("two sessions over one model on two threads each give exactly their results alone") {
-  const auto model = load("hf_tied");
+  const auto model = load_model_fixture("hf_tied");
   const std::vector<Request> requests = mixed_requests(model->config().vocab_size);
   const std::vector<int32_t> forward_prompt = prompt(12, 8, model->config().vocab_size);
   std::vector<std::vector<int32_t>> alone;
@@ -160,7 +154,7 @@ TEST_CASE("two sessions over one model on two threads each give exactly their re
 }
 
 TEST_CASE("generate in a shared session leaves the session's other slots alone") {
-  const auto model = load("book_qkv");
+  const auto model = load_model_fixture("book_qkv");
   const int64_t V = model->config().vocab_size;
   Session session(model, {.slots = 3, .max_tokens = 30});
   session.prefill(2, prompt(5, 6, V));
@@ -180,7 +174,7 @@ TEST_CASE("generate in a shared session leaves the session's other slots alone")
 }
 
 TEST_CASE("a session's allocations are labelled with its name under each scope") {
-  const auto model = load("book_noqkv");
+  const auto model = load_model_fixture("book_noqkv");
   Session session(model, {.slots = 2, .max_tokens = 16, .name = "alpha"});
   std::set<std::string> labels;
   for (const SegmentInfo& segment : device_allocator(cpu_device).snapshot().segments)
@@ -192,7 +186,7 @@ TEST_CASE("a session's allocations are labelled with its name under each scope")
 }
 
 TEST_CASE("sessions refuse bad slots, sizes and tokens in one line; on the CPU no graph is captured") {
-  const auto model = load("book_noqkv");  // context 32, vocabulary 96
+  const auto model = load_model_fixture("book_noqkv");  // context 32, vocabulary 96
   CHECK_THROWS_WITH(Session(model, {.slots = 0}), "a session of 0 slots: expected at least 1");
   CHECK_THROWS_WITH(Session(model, {.slots = 1, .max_tokens = 33}),
                     "a session of 33 tokens per slot: expected 1 to the model's context of 32");
