@@ -16,9 +16,10 @@
 //   f32 activations: x, bias and out f32, weight bf16, f16 or int8. The CPU only.
 // Accumulation is always f32; on the GPU fp32 products use TF32 only when the options allow it.
 //
-// CPU: up to 4 rows (decode) go through matrix-vector kernels that stream the weight once at
-// the memory's speed, picked for the CPU's instruction set at run time (cpu/gemv.h); more
-// rows through CBLAS (OpenBLAS) sgemm on f32 panels of the weight. GPU: cuBLASLt with its bias
+// CPU: up to 4 rows (decode), and any number of rows of a row-invariant product (a batched
+// decode step), go through matrix-vector kernels that stream the weight once at the memory's
+// speed, picked for the CPU's instruction set at run time (cpu/gemv.h); more rows through
+// CBLAS (OpenBLAS) sgemm on f32 panels of the weight. GPU: cuBLASLt with its bias
 // and (tanh) GELU epilogues where they apply; the erf GELU always runs as our own kernel.
 #pragma once
 

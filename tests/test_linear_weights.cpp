@@ -141,37 +141,48 @@ TEST_CASE("linear with f32 activations: every weight dtype, layout and level aga
   }
 }
 
+namespace {
+
+// Every row of 1 to 19 rows times an O x I weight, as a batch and alone: bit for bit equal.
+void check_row_invariance(CpuIsa isa, DType dtype, WeightLayout layout, int64_t I, std::mt19937& rng) {
+  const int64_t O = 301;
+  const LinearWeight w = make_weight(dtype, layout, O, I, rng);
+  const Tensor b = random_tensor({O}, DType::f32, rng);
+  const Tensor x = random_tensor({19, I}, DType::f32, rng);
+  for (int64_t N : {1, 2, 5, 8, 19}) {
+    CAPTURE(str(cpu_isa_name(isa), " ", dtype_name(dtype), layout == WeightLayout::out_in ? " out_in " : " in_out ", N,
+                " rows, I=", I));
+    Tensor batch = poisoned({N, O}, DType::f32);
+    linear(batch, x.slice(0, 0, N), w, b, Epilogue::gelu, {.row_invariant = true}, cpu_stream);
+    const std::vector<float> got = batch.to_floats();
+    for (int64_t n = 0; n < N; ++n) {
+      Tensor alone = poisoned({1, O}, DType::f32);
+      linear(alone, x.slice(0, n, n + 1), w, b, Epilogue::gelu, {.row_invariant = true}, cpu_stream);
+      const std::vector<float> want = alone.to_floats();
+      int64_t differing = 0;
+      for (int64_t o = 0; o < O; ++o) {
+        REQUIRE(!std::isnan(want[o]));
+        differing += std::memcmp(&got[n * O + o], &want[o], sizeof(float)) != 0;
+      }
+      CHECK_MESSAGE(differing == 0, "row ", n);
+    }
+  }
+}
+
+}  // namespace
+
 TEST_CASE("row-invariant products: each row of a batch bit for bit as alone, every dtype, layout and level") {
   // Batched decode (MatmulOptions::row_invariant) must give every row exactly what it gets
-  // alone, whatever the other rows: 1 to 19 rows, in groups of four and the rest (gemv_impl.h).
+  // alone, whatever the other rows: 1 to 19 rows, in groups of four and the rest, in tiles of
+  // weight rows and the odd row left over, in one slice of inputs (260) or several (2100, past
+  // gemv_impl.h's slices of 1024, ending in a partial vector and single inputs).
   for (CpuIsa isa : runnable_levels()) {
     IsaLimit limit(isa);
     std::mt19937 rng(5);
     for (DType dtype : {DType::f32, DType::bf16, DType::f16, DType::i8}) {
       for (WeightLayout layout : {WeightLayout::out_in, WeightLayout::in_out}) {
         if (dtype == DType::i8 && layout == WeightLayout::in_out) continue;
-        const int64_t I = 260, O = 301;
-        const LinearWeight w = make_weight(dtype, layout, O, I, rng);
-        const Tensor b = random_tensor({O}, DType::f32, rng);
-        const Tensor x = random_tensor({19, I}, DType::f32, rng);
-        for (int64_t N : {1, 2, 5, 8, 19}) {
-          CAPTURE(str(cpu_isa_name(isa), " ", dtype_name(dtype), layout == WeightLayout::out_in ? " out_in " : " in_out ",
-                      N, " rows"));
-          Tensor batch = poisoned({N, O}, DType::f32);
-          linear(batch, x.slice(0, 0, N), w, b, Epilogue::gelu, {.row_invariant = true}, cpu_stream);
-          const std::vector<float> got = batch.to_floats();
-          for (int64_t n = 0; n < N; ++n) {
-            Tensor alone = poisoned({1, O}, DType::f32);
-            linear(alone, x.slice(0, n, n + 1), w, b, Epilogue::gelu, {.row_invariant = true}, cpu_stream);
-            const std::vector<float> want = alone.to_floats();
-            int64_t differing = 0;
-            for (int64_t o = 0; o < O; ++o) {
-              REQUIRE(!std::isnan(want[o]));
-              differing += std::memcmp(&got[n * O + o], &want[o], sizeof(float)) != 0;
-            }
-            CHECK_MESSAGE(differing == 0, "row ", n);
-          }
-        }
+        for (const int64_t I : {260, 2100}) check_row_invariance(isa, dtype, layout, I, rng);
       }
     }
   }

@@ -5,7 +5,9 @@
 // whole chain of kernel calls of a T-token forward pass with all T rows of logits, as
 // `pthrun forward` computes it; "prefill", the same with the last row's logits only, as
 // generation (and llama.cpp's llama-bench) computes it; then "decode", one token at position T
-// (or at each of --decode-at) over the KV cache, at batch 1. Each row is the median of --repeats timed runs
+// (or at each of --decode-at) over the KV cache, at batch 1. With --batch B, the products also at B
+// rows computed row by row as a server's batched decode step computes them
+// (MatmulOptions::row_invariant). Each row is the median of --repeats timed runs
 // after one warm-up run; GPU rows are timed with CUDA events on one stream. The allocator's
 // peak shows what the run held.
 //
@@ -225,7 +227,7 @@ Row measure(const std::string& name, const std::string& shape, double gflop, int
 struct KernelBenchArgs {
   std::string device, dtype = "f32", weights, layout = "out_in", cpu_isa, size = "gpt2-small", decode_at,
                       quantization_error;
-  int64_t tokens = 128, repeats = 10, group = 64;
+  int64_t tokens = 128, repeats = 10, group = 64, batch = 0;
   bool tf32 = false, chain = false, json = false;
 };
 
@@ -266,6 +268,7 @@ int run_kernel_bench(const KernelBenchArgs& args) {
       args.decode_at.empty() ? std::vector<int64_t>{T} : parse_int_list(args.decode_at, "--decode-at");
   for (int64_t p : decode_at)
     if (p < 0 || p >= kContext) throw UsageError(str("--decode-at ", p, ": expected positions in [0, ", kContext, ")"));
+  if (args.batch > T) throw UsageError(str("--batch ", args.batch, ": expected at most --tokens (", T, ") rows"));
 
   Model m = make_model(*size, dtype, format, device);
   Buffers b = make_buffers(*size, T, dtype, device);
@@ -273,19 +276,23 @@ int run_kernel_bench(const KernelBenchArgs& args) {
   const int64_t C = size->C, NH = size->NH;
   auto t_rows = [T](const Tensor& t) { return t.slice(0, 0, T); };
   Layer& w = m.layers[0];
-  // A layer's matrix (`matrix` of every layer in turn at one row, so that a decode-shaped
-  // product streams its weight from memory, as in a decode step, rather than from the cache
-  // the previous call filled) or the output head (`matrix` null).
+  // A layer's matrix (`matrix` of every layer in turn at one row and batched, so that a decode-
+  // shaped product streams its weight from memory, as in a decode step, rather than from the
+  // cache the previous call filled) or the output head (`matrix` null).
   auto linear_row = [&](const char* name, const Tensor& out, const Tensor& x, LinearWeight Layer::*matrix,
                         Tensor Layer::*bias, Epilogue e, int64_t n) {
     const LinearWeight& first = matrix ? w.*matrix : m.head;
     const int64_t I = first.in_features(), O = first.out_features();
     auto rows = [n](const Tensor& t) { return t.slice(0, 0, n); };
-    auto call = [&, matrix, bias, e, n, layer = std::size_t{0}]() mutable {
-      const Layer& l = m.layers[n == 1 ? layer++ % m.layers.size() : 0];
-      linear(rows(out), rows(x), matrix ? l.*matrix : m.head, matrix ? l.*bias : Tensor(), e, matmul, s);
+    const bool batched = n == args.batch;
+    MatmulOptions options = matmul;
+    options.row_invariant = batched;
+    auto call = [&, matrix, bias, e, n, options, layer = std::size_t{0}]() mutable {
+      const Layer& l = m.layers[n == 1 || batched ? layer++ % m.layers.size() : 0];
+      linear(rows(out), rows(x), matrix ? l.*matrix : m.head, matrix ? l.*bias : Tensor(), e, options, s);
     };
-    return measure(str(name, n == 1 ? ", 1 row" : ""), str("(", n, ", ", I, ") x (", I, ", ", O, ")"),
+    const std::string label = n == 1 ? ", 1 row" : batched ? str(", ", n, " rows batched") : "";
+    return measure(str(name, label), str("(", n, ", ", I, ") x (", I, ", ", O, ")"),
                    2.0 * n * I * O * 1e-9, repeats, device, s, call,
                    n == 1 ? static_cast<double>(first.nbytes()) * 1e-9 : 0);
   };
@@ -300,7 +307,9 @@ int run_kernel_bench(const KernelBenchArgs& args) {
     rows.push_back(measure("residual_layernorm", tc, 0, repeats, device, s, [&] {
       residual_layernorm(t_rows(b.x), t_rows(b.h), t_rows(b.y), w.ln2_w, w.ln2_b, 1e-5f, s);
     }));
-    for (int64_t n : {T, int64_t{1}}) {
+    std::vector<int64_t> row_counts{T, 1};
+    if (args.batch > 1) row_counts.push_back(args.batch);
+    for (int64_t n : row_counts) {
       rows.push_back(linear_row("linear qkv", b.qkv, b.h, &Layer::qkv, &Layer::qkv_b, Epilogue::none, n));
       rows.push_back(linear_row("linear proj", b.y, b.att, &Layer::proj, &Layer::proj_b, Epilogue::none, n));
       rows.push_back(linear_row("linear fc+gelu", b.fc, b.h, &Layer::fc, &Layer::fc_b, Epilogue::gelu, n));
@@ -443,6 +452,9 @@ extern const Command kernel_bench_command = {
           ->check(integer_in(2, kContext - 1));
       app.add_option("--decode-at", args->decode_at, "positions of the decode rows (default: --tokens)")
           ->type_name("P,...");
+      app.add_option("--batch", args->batch, "also time the products at B rows as a batched decode step computes them")
+          ->type_name("B")
+          ->check(integer_in(0, kContext - 1));
       app.add_option("--repeats", args->repeats, "timed runs per row; the median is shown (default 10)")
           ->type_name("N")
           ->check(integer_in(1, 100000));

@@ -15,12 +15,19 @@ namespace {
 struct V {
   using F = __m256;
   static constexpr int64_t kLanes = 8;
+  // Weight rows per tile of a many-row product (cpu/gemv_impl.h): one, as two accumulators for
+  // each of 4 rows of x already take 8 of the 16 vector registers.
+  static constexpr int kTileRows = 1;
   static F zero() { return _mm256_setzero_ps(); }
   static F set1(float v) { return _mm256_set1_ps(v); }
   static F load(const float* p) { return _mm256_loadu_ps(p); }
   static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
   static F add(F a, F b) { return _mm256_add_ps(a, b); }
   static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
+  static F in_register(F v) {
+    asm("" : "+v"(v));
+    return v;
+  }
   static float sum(F v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));

@@ -15,12 +15,19 @@ namespace {
 struct V {
   using F = __m512;
   static constexpr int64_t kLanes = 16;
+  // Weight rows per tile of a many-row product (cpu/gemv_impl.h): two accumulators for each of
+  // 3 x 4 pairs of rows take 24 of the 32 vector registers.
+  static constexpr int kTileRows = 3;
   static F zero() { return _mm512_setzero_ps(); }
   static F set1(float v) { return _mm512_set1_ps(v); }
   static F load(const float* p) { return _mm512_loadu_ps(p); }
   static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
   static F add(F a, F b) { return _mm512_add_ps(a, b); }
   static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static F in_register(F v) {
+    asm("" : "+v"(v));
+    return v;
+  }
   static float sum(F v) { return _mm512_reduce_add_ps(v); }
   static F bf16(const uint16_t* p) {
     const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));

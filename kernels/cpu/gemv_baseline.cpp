@@ -17,6 +17,8 @@ struct V {
     float v[4];
   };
   static constexpr int64_t kLanes = 4;
+  // Weight rows per tile of a many-row product (cpu/gemv_impl.h): no wide registers to share.
+  static constexpr int kTileRows = 1;
   static F zero() { return {{0, 0, 0, 0}}; }
   static F set1(float s) { return {{s, s, s, s}}; }
   static F load(const float* p) { return {{p[0], p[1], p[2], p[3]}}; }
@@ -29,6 +31,7 @@ struct V {
     return a;
   }
   static void store(float* p, F a) { std::memcpy(p, a.v, sizeof a.v); }
+  static F in_register(F a) { return a; }
   static float sum(F a) { return (a.v[0] + a.v[1]) + (a.v[2] + a.v[3]); }
   static F bf16(const uint16_t* p) { return {{bf16_1(p[0]), bf16_1(p[1]), bf16_1(p[2]), bf16_1(p[3])}}; }
   static F f16(const uint16_t* p) { return {{f16_1(p[0]), f16_1(p[1]), f16_1(p[2]), f16_1(p[3])}}; }

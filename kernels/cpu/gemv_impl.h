@@ -4,9 +4,11 @@
 //
 //   struct V {
 //     using F = ...;  static constexpr int64_t kLanes = ...;     // kLanes floats
+//     static constexpr int kTileRows = ...;   // weight rows per tile of a many-row product
 //     static F zero(); static F set1(float); static F load(const float*);
 //     static F fma(F a, F b, F c);       // a * b + c
 //     static F add(F a, F b); static void store(float*, F); static float sum(F);
+//     static F in_register(F);           // v itself, held in a register (see dot_tile)
 //     static F bf16(const uint16_t*); static F f16(const uint16_t*); static F i8(const int8_t*);
 //     static float bf16_1(uint16_t); static float f16_1(uint16_t);   // one element
 //   };
@@ -41,56 +43,150 @@ struct Weights<int8_t> {
   static float one(int8_t v) { return static_cast<float>(v); }
 };
 
-// out_in: for each weight row o, the dot products with NB rows of x (x0 .. x0 + NB - 1), in
-// groups of `group` inputs each scaled by its own scale when Scaled (int8), else one group.
-// Within a group, two accumulators per row of x take alternate vectors; their sum, times the
-// scale, goes to the row's total; the last few inputs (I not a multiple of kLanes) are added
-// one by one.
-template <class T, int NB, bool Scaled>
-void dot_rows(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1) {
+// The running sums of a tile's pairs of rows (see dot_tile), kept from one slice of the inputs
+// to the next.
+template <int R, int NB>
+struct TileSums {
+  typename V::F acc0[R][NB], acc1[R][NB], total[R][NB];
+  float tail[R][NB];
+};
+
+// out_in: the dot products of R weight rows (o .. o + R - 1) with NB rows of x (x0 .. x0 +
+// NB - 1), in groups of `group` inputs each scaled by its own scale when Scaled (int8), else
+// one group. Within a group, two accumulators per pair of rows take alternate vectors; their
+// sum, times the scale, goes to the pair's total; the last few inputs (I not a multiple of
+// kLanes) are added one by one. Every pair is computed by the same operations in the same
+// order whatever R and NB: a tile only shares the loads of a weight vector between the rows of
+// x and of an x vector between the weight rows.
+//
+// This call adds inputs [i0, i1) to the sums; until i1 reaches I they go back to `saved` for
+// the next slice, then to out. Slices end on group boundaries, or (one group) an even number
+// of vectors from its start: the accumulators carry over as if the loop had gone on. With
+// `ahead` (elements, else 0), each weight vector read also asks for the one `ahead` further
+// into L2.
+template <class T, int R, int NB, bool Scaled>
+void dot_tile(const GemvArgs& a, int64_t n0, int64_t o, int64_t i0, int64_t i1, TileSums<R, NB>& saved,
+              int64_t ahead) {
   constexpr int64_t L = V::kLanes;
   const int64_t I = a.I;
   const int64_t group = Scaled ? a.group : I;
   const int64_t groups = Scaled ? (I + group - 1) / group : 1;
-  const T* w = static_cast<const T*>(a.w);
+  const T* row[R];
+  for (int r = 0; r < R; ++r) row[r] = static_cast<const T*>(a.w) + (o + r) * I;
   const float* x[NB];
   for (int n = 0; n < NB; ++n) x[n] = a.x + (n0 + n) * I;
-  for (int64_t o = o0; o < o1; ++o) {
-    const T* row = w + o * I;
-    typename V::F total[NB];
-    float tail[NB];
-    for (int n = 0; n < NB; ++n) total[n] = V::zero(), tail[n] = 0;
-    for (int64_t g = 0; g < groups; ++g) {
-      const int64_t begin = g * group, end = begin + group < I ? begin + group : I;
-      typename V::F acc0[NB], acc1[NB];
-      for (int n = 0; n < NB; ++n) acc0[n] = V::zero(), acc1[n] = V::zero();
-      int64_t i = begin;
-      for (; i + 2 * L <= end; i += 2 * L) {
-        const typename V::F w0 = Weights<T>::load(row + i), w1 = Weights<T>::load(row + i + L);
-        for (int n = 0; n < NB; ++n) {
-          acc0[n] = V::fma(w0, V::load(x[n] + i), acc0[n]);
-          acc1[n] = V::fma(w1, V::load(x[n] + i + L), acc1[n]);
-        }
-      }
-      if (i + L <= end) {
-        const typename V::F w0 = Weights<T>::load(row + i);
-        for (int n = 0; n < NB; ++n) acc0[n] = V::fma(w0, V::load(x[n] + i), acc0[n]);
-        i += L;
-      }
-      const float scale = Scaled ? a.scales[o * groups + g] : 1.0f;
+  typename V::F acc0[R][NB], acc1[R][NB], total[R][NB];
+  float tail[R][NB];
+  for (int r = 0; r < R; ++r)
+    for (int n = 0; n < NB; ++n) {
+      acc0[r][n] = i0 == 0 ? V::zero() : saved.acc0[r][n];
+      acc1[r][n] = i0 == 0 ? V::zero() : saved.acc1[r][n];
+      total[r][n] = i0 == 0 ? V::zero() : saved.total[r][n];
+      tail[r][n] = i0 == 0 ? 0.0f : saved.tail[r][n];
+    }
+  // acc[r][n] += row r's vector at i times row n's of x, for every pair.
+  auto multiply_add = [&](typename V::F(&acc)[R][NB], int64_t i) {
+    typename V::F wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = Weights<T>::load(row[r] + i);
+    if (ahead)
+      for (int r = 0; r < R; ++r) __builtin_prefetch(row[r] + i + ahead, 0, 2);
+    for (int n = 0; n < NB; ++n) {
+      // Loaded once for the R products: left to itself, GCC folds the load into each
+      // multiply-add, loading it R times, and the tile's loads are its bottleneck.
+      const typename V::F xv = V::in_register(V::load(x[n] + i));
+      for (int r = 0; r < R; ++r) acc[r][n] = V::fma(wv[r], xv, acc[r][n]);
+    }
+  };
+  for (int64_t g = i0 / group; g * group < i1; ++g) {
+    const int64_t group_begin = g * group, group_end = group_begin + group < I ? group_begin + group : I;
+    const int64_t begin = group_begin > i0 ? group_begin : i0, end = group_end < i1 ? group_end : i1;
+    if (begin == group_begin)
+      for (int r = 0; r < R; ++r)
+        for (int n = 0; n < NB; ++n) acc0[r][n] = V::zero(), acc1[r][n] = V::zero();
+    int64_t i = begin;
+    for (; i + 2 * L <= end; i += 2 * L) {
+      multiply_add(acc0, i);
+      multiply_add(acc1, i + L);
+    }
+    if (end < group_end) break;  // the group goes on in the next slice
+    if (i + L <= end) {
+      multiply_add(acc0, i);
+      i += L;
+    }
+    for (int r = 0; r < R; ++r) {
+      const float scale = Scaled ? a.scales[(o + r) * groups + g] : 1.0f;
       for (int n = 0; n < NB; ++n) {
         float rest = 0;
-        for (int64_t j = i; j < end; ++j) rest += Weights<T>::one(row[j]) * x[n][j];
+        for (int64_t j = i; j < end; ++j) rest += Weights<T>::one(row[r][j]) * x[n][j];
         if (Scaled) {
-          total[n] = V::fma(V::set1(scale), V::add(acc0[n], acc1[n]), total[n]);
-          tail[n] += scale * rest;
+          total[r][n] = V::fma(V::set1(scale), V::add(acc0[r][n], acc1[r][n]), total[r][n]);
+          tail[r][n] += scale * rest;
         } else {
-          total[n] = V::add(acc0[n], acc1[n]);
-          tail[n] = rest;
+          total[r][n] = V::add(acc0[r][n], acc1[r][n]);
+          tail[r][n] = rest;
         }
       }
     }
-    for (int n = 0; n < NB; ++n) a.out[(n0 + n) * a.O + o] = (V::sum(total[n]) + tail[n]) + (a.bias ? a.bias[o] : 0.0f);
+  }
+  if (i1 < I) {
+    for (int r = 0; r < R; ++r)
+      for (int n = 0; n < NB; ++n) {
+        saved.acc0[r][n] = acc0[r][n], saved.acc1[r][n] = acc1[r][n];
+        saved.total[r][n] = total[r][n], saved.tail[r][n] = tail[r][n];
+      }
+    return;
+  }
+  for (int r = 0; r < R; ++r) {
+    const float bias = a.bias ? a.bias[o + r] : 0.0f;
+    for (int n = 0; n < NB; ++n) a.out[(n0 + n) * a.O + o + r] = (V::sum(total[r][n]) + tail[r][n]) + bias;
+  }
+}
+
+// At most this many weight rows in a block that is cut into slices of inputs (the sums of its
+// tiles live on the stack meanwhile).
+constexpr int64_t kMaxSlicedRows = 64;
+
+// Weight rows [o0, o1) against rows n0 .. n0 + NB - 1 of x, R weight rows at a time, one slice
+// of `slice` inputs after the other (slice = I: the whole rows at once). The block is met by
+// `passes` groups of rows of x, this one the pass-th: each pass asks for its share of the
+// tiles `next` rows further on (the next block), so that memory brings the next block in
+// while this one computes from cache (next = 0: nothing).
+template <class T, int R, int NB, bool Scaled>
+void dot_block(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1, int64_t slice, int64_t next, int64_t pass,
+               int64_t passes) {
+  // In one slice nothing carries over, and one set of sums serves every tile.
+  const bool sliced = slice < a.I;
+  TileSums<R, NB> sums[kMaxSlicedRows / R];
+  TileSums<1, NB> rest_sums[R];
+  auto ahead = [&](int64_t tile) { return next && tile % passes == pass ? next * a.I : 0; };
+  for (int64_t i0 = 0; i0 < a.I; i0 += slice) {
+    const int64_t i1 = i0 + slice < a.I ? i0 + slice : a.I;
+    int64_t o = o0, t = 0;
+    for (; o + R <= o1; o += R, ++t) dot_tile<T, R, NB, Scaled>(a, n0, o, i0, i1, sums[sliced ? t : 0], ahead(t));
+    for (int64_t k = 0; o < o1; ++o, ++k, ++t)
+      dot_tile<T, 1, NB, Scaled>(a, n0, o, i0, i1, rest_sums[sliced ? k : 0], ahead(t));
+  }
+}
+
+// Weight rows [o0, o1) against every row of x, four rows of x at a time (see dot_block for
+// `next`).
+template <class T, int R, bool Scaled>
+void dot_rows_of_x(const GemvArgs& a, int64_t o0, int64_t o1, int64_t slice, int64_t next) {
+  const int64_t passes = (a.N + 3) / 4;
+  int64_t n = 0;
+  for (; n + 4 <= a.N; n += 4) dot_block<T, R, 4, Scaled>(a, n, o0, o1, slice, next, n / 4, passes);
+  switch (a.N - n) {
+    case 3:
+      dot_block<T, R, 3, Scaled>(a, n, o0, o1, slice, next, n / 4, passes);
+      break;
+    case 2:
+      dot_block<T, R, 2, Scaled>(a, n, o0, o1, slice, next, n / 4, passes);
+      break;
+    case 1:
+      dot_block<T, R, 1, Scaled>(a, n, o0, o1, slice, next, n / 4, passes);
+      break;
+    default:
+      break;
   }
 }
 
@@ -152,24 +248,26 @@ void axpy_columns(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1) {
   }
 }
 
-// Every row of x, at most four at a time: each weight row is read from memory once per four
-// rows of x (and from cache for the others).
+// One row of x (decode of one sequence): the time is that of reading the weights, so each
+// weight row is read once, whole and in order, from memory. More rows (a batched decode step,
+// or a few sequences): the time is that of the multiply-adds and their loads. Blocks of
+// weight rows small enough to stay in a core's L2 cache (while the next one comes in) then
+// meet every row of x, in tiles of
+// V::kTileRows weight rows and four rows of x that load each vector once for several
+// products, and in slices of inputs short enough that a tile's rows stay in L1.
 template <class T, bool Scaled>
 void gemv_out_in(const GemvArgs& a, int64_t o0, int64_t o1) {
-  int64_t n = 0;
-  for (; n + 4 <= a.N; n += 4) dot_rows<T, 4, Scaled>(a, n, o0, o1);
-  switch (a.N - n) {
-    case 3:
-      dot_rows<T, 3, Scaled>(a, n, o0, o1);
-      break;
-    case 2:
-      dot_rows<T, 2, Scaled>(a, n, o0, o1);
-      break;
-    case 1:
-      dot_rows<T, 1, Scaled>(a, n, o0, o1);
-      break;
-    default:
-      break;
+  if (a.N <= 1) return dot_rows_of_x<T, 1, Scaled>(a, o0, o1, a.I, 0);
+  constexpr int64_t kBlockBytes = int64_t{1} << 18, kSliceInputs = 1024;
+  // Slices end on group boundaries (int8) or after a multiple of 2 kLanes inputs (see dot_tile).
+  const int64_t slice = Scaled ? (kSliceInputs + a.group - 1) / a.group * a.group : kSliceInputs;
+  int64_t rows = kBlockBytes / (a.I * static_cast<int64_t>(sizeof(T)));
+  if (slice < a.I && rows > kMaxSlicedRows) rows = kMaxSlicedRows;
+  rows = rows / V::kTileRows * V::kTileRows;
+  if (rows < V::kTileRows) rows = V::kTileRows;
+  for (int64_t o = o0; o < o1; o += rows) {
+    const int64_t end = o + rows < o1 ? o + rows : o1;
+    dot_rows_of_x<T, V::kTileRows, Scaled>(a, o, end, slice, end < o1 ? rows : 0);
   }
 }
 

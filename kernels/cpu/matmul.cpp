@@ -35,8 +35,8 @@ namespace pthrun::kernels::cpu {
 
 namespace {
 
-// Rows of x up to which the matrix-vector kernels run (each weight row is read once per four
-// rows of x; beyond that sgemm's blocking wins).
+// Rows of x up to which the matrix-vector kernels run unless the product must be row-invariant
+// (beyond that sgemm's blocking wins).
 constexpr int64_t kGemvMaxRows = 4;
 // Output channels per chunk handed to a thread are multiples of this (whole cache lines of
 // f32 outputs).

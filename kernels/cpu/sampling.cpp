@@ -10,6 +10,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/cpu_util.h"
 #include "kernels/op_checks.h"
 #include "kernels/sampling_rules.h"
 
@@ -29,18 +30,25 @@ bool ranks_before(const Candidate& a, const Candidate& b) { return a.key != b.ke
 int32_t sample_row(const float* logits, int64_t V, const SamplingParams& params, float u) {
   const bool greedy = params.temperature == 0;
   const float temperature = greedy ? 1.0f : params.temperature;
-  std::vector<uint32_t> keys(static_cast<std::size_t>(V));
+  // Kept between calls: a fresh vocabulary-sized vector is a fresh mapping, whose page faults
+  // cost more than the row's work.
+  thread_local std::vector<uint32_t> keys;
+  thread_local std::vector<Candidate> ranked;
+  keys.resize(static_cast<std::size_t>(V));
+  // Three plain loops, which the compiler vectorises: the keys, the largest, the first index
+  // that has it (the lowest index wins ties).
+  uint32_t* k = keys.data();
+  for (int64_t i = 0; i < V; ++i) k[i] = order_key(scaled_logit(logits[i], temperature));
+  uint32_t largest = 0;
+  for (int64_t i = 0; i < V; ++i) largest = k[i] > largest ? k[i] : largest;
   int32_t best = 0;
-  for (int64_t i = 0; i < V; ++i) {
-    keys[i] = order_key(scaled_logit(logits[i], temperature));
-    if (keys[i] > keys[best]) best = static_cast<int32_t>(i);
-  }
+  while (k[best] != largest) ++best;
   const float max_x = key_value(keys[best]);
   if (greedy || !std::isfinite(max_x)) return best;
 
   // Tokens of weight 0 are ranked after all others and can never be drawn, whatever top-k
   // and top-p keep: only the others are ranked.
-  std::vector<Candidate> ranked;
+  ranked.clear();
   for (int64_t i = 0; i < V; ++i) {
     const uint64_t w = fixed_weight(key_value(keys[i]), max_x);
     if (w > 0) ranked.push_back({keys[i], static_cast<int32_t>(i), w});
@@ -81,10 +89,11 @@ void sample(const Tensor& tokens, const Tensor& logits, std::span<const RowSampl
   const SamplingDims d = check_sample(tokens, logits, rows, workspace);
   const float* l = logits.data<float>();
   int32_t* out = tokens.data<int32_t>();
-  for (int64_t b = 0; b < d.B; ++b) {
+  // Rows are independent: a batched decode step samples them on all threads.
+  parallel_items(d.B, [&](int64_t b) {
     const RowSampling& row = rows[static_cast<std::size_t>(b)];
     out[b] = sample_row(l + b * d.V, d.V, row.params, sampling_uniform(row.seed, row.step, row.stream));
-  }
+  });
 }
 
 }  // namespace pthrun::kernels::cpu
