@@ -89,10 +89,13 @@ int run_perplexity(const PerplexityArgs& args) {
   std::printf("perplexity %.4f (mean NLL %.6f) over %lld tokens in %lld windows (%s, %zu tokens of text)\n",
               p.perplexity, p.mean_nll, static_cast<long long>(p.scored_tokens), static_cast<long long>(p.windows),
               dtype, ids.size());
-  if (agreement)
-    std::printf("greedy vs f32: %lld of %lld tokens equal, first difference at %lld\n",
-                static_cast<long long>(agreement->equal), static_cast<long long>(agreement->tokens),
-                static_cast<long long>(agreement->first_difference));
+  if (agreement) {
+    std::printf("greedy vs f32: %lld of %lld tokens equal", static_cast<long long>(agreement->equal),
+                static_cast<long long>(agreement->tokens));
+    if (agreement->first_difference >= 0)
+      std::printf(", first difference at %lld", static_cast<long long>(agreement->first_difference));
+    std::printf("\n");
+  }
   return 0;
 }
 

@@ -1,7 +1,10 @@
 """Trains a small GPT-2 on the CPU in minutes: an evaluation fixture with real, trained weights.
 
-    /usr/bin/python3 tools/train_tiny_gpt2.py --out ~/.cache/pthrun/tiny-python-docs \
-        [--minutes 10] [--threads 2] [--pthrun build/pthrun]
+    /usr/bin/python3 tools/train_tiny_gpt2.py --out ~/.cache/pthrun/tiny-python-docs-256 \
+        [--width 128] [--layers 4] [--heads 4] [--context 256] [--batch 4] [--minutes 25] [--threads 1] \
+        [--pthrun build/pthrun]
+
+(the README's evaluation model was made with exactly those values)
 
 Random weights say nothing about what bf16, f16 or int8 storage costs a model: trained weights
 have the outliers and structure that quantization has to cope with. This makes one with the
