@@ -52,6 +52,8 @@ constexpr int64_t kColumnAlign = 16;
 constexpr int64_t kMinSliceMacs = int64_t{1} << 21;
 // Outputs per f32 panel of a widened weight: 256 x 768 floats, 768 KiB, fit a core's L2.
 constexpr int64_t kPanelColumns = 256;
+// Input rows of an in_out weight per piece of a matrix-vector product (see in_out_product).
+constexpr int64_t kInputRows = 64;
 
 GemvType gemv_type(DType dtype) {
   switch (dtype) {
@@ -85,6 +87,48 @@ void gelu_columns(const Product& p, int64_t o0, int64_t o1) {
   }
 }
 
+// An in_out weight (I x O, Conv1D's layout) for few rows of x: cut by output columns, each
+// thread would read a short run of every weight row and skip the rest, which the hardware
+// prefetchers follow poorly. So it is cut by input rows instead: each piece of kInputRows rows
+// is one contiguous run of memory, read once (and from L2 for each further pair of rows of x),
+// into partial sums of every output; the partial sums are then added in piece order. Pieces do
+// not depend on the thread count or the other rows of x: the same bits at any thread count and
+// for a row alone or in a batch.
+void in_out_product(const Product& p, GemvFn fn, int64_t threads) {
+  const GemvArgs& a = p.args;
+  const int64_t pieces = ceil_div(a.I, kInputRows), N = a.N, O = a.O;
+  const int64_t weight_size = p.type == kGemvF32 ? 4 : 2;
+  thread_local std::vector<float> partial;
+  partial.resize(static_cast<std::size_t>(pieces * N * O));
+  float* sums = partial.data();
+  run_chunks(pieces, threads, pieces, [&](int64_t first, int64_t end) {
+    thread_local std::vector<float> x_rows;
+    for (int64_t piece = first; piece < end; ++piece) {
+      const int64_t i0 = piece * kInputRows, rows = std::min(kInputRows, a.I - i0);
+      x_rows.resize(static_cast<std::size_t>(N * rows));
+      for (int64_t n = 0; n < N; ++n) std::copy(a.x + n * a.I + i0, a.x + n * a.I + i0 + rows, x_rows.data() + n * rows);
+      GemvArgs part = a;
+      part.x = x_rows.data(), part.I = rows, part.bias = nullptr, part.out = sums + piece * N * O;
+      part.w = static_cast<const char*>(a.w) + i0 * O * weight_size;
+      fn(part, 0, O);
+    }
+  });
+  parallel_chunks(ceil_div(O, kGemvAlign), threads, [&](int64_t first, int64_t end) {
+    const int64_t o0 = first * kGemvAlign, o1 = std::min(end * kGemvAlign, O);
+    for (int64_t n = 0; n < N; ++n) {
+      float* out = a.out + n * O;
+      std::copy(sums + n * O + o0, sums + n * O + o1, out + o0);
+      for (int64_t piece = 1; piece < pieces; ++piece) {
+        const float* add = sums + (piece * N + n) * O;
+        for (int64_t o = o0; o < o1; ++o) out[o] += add[o];
+      }
+      if (a.bias)
+        for (int64_t o = o0; o < o1; ++o) out[o] += a.bias[o];
+    }
+    gelu_columns(p, o0, o1);
+  });
+}
+
 void gemv_product(Product& p) {
   const GemvKernels& kernels = gemv_kernels(active_cpu_isa());
   const GemvArgs& a = p.args;
@@ -99,6 +143,7 @@ void gemv_product(Product& p) {
   const GemvFn fn = p.out_in ? kernels.out_in[p.type] : kernels.in_out[p.type];
   const int64_t weight_bytes = a.O * a.I * static_cast<int64_t>(p.type == kGemvF32 ? 4 : p.type == kGemvInt8 ? 1 : 2);
   const int64_t threads = std::clamp<int64_t>(weight_bytes / kGemvBytesPerThread, 1, omp_get_max_threads());
+  if (!p.out_in) return in_out_product(p, fn, threads);
   const int64_t units = ceil_div(a.O, kGemvAlign);
   parallel_chunks(units, threads, [&](int64_t first, int64_t end) {
     const int64_t o0 = first * kGemvAlign, o1 = std::min(end * kGemvAlign, a.O);
