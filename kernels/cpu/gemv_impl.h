@@ -252,9 +252,9 @@ void axpy_columns(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1) {
 // weight row is read once, whole and in order, from memory. More rows (a batched decode step,
 // or a few sequences): the time is that of the multiply-adds and their loads. Blocks of
 // weight rows small enough to stay in a core's L2 cache (while the next one comes in) then
-// meet every row of x, in tiles of
-// V::kTileRows weight rows and four rows of x that load each vector once for several
-// products, and in slices of inputs short enough that a tile's rows stay in L1.
+// meet every row of x, in tiles of V::kTileRows weight rows and four rows of x that load each
+// vector once for several products, and in slices of inputs short enough that a tile's rows
+// stay in L1 (their sums, at most kMaxSlicedRows rows' worth, wait on the stack).
 template <class T, bool Scaled>
 void gemv_out_in(const GemvArgs& a, int64_t o0, int64_t o1) {
   if (a.N <= 1) return dot_rows_of_x<T, 1, Scaled>(a, o0, o1, a.I, 0);
