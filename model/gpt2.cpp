@@ -6,6 +6,7 @@
 #include "model/random_init.h"
 #include "model/session.h"
 #include "runtime/error.h"
+#include "runtime/half.h"
 
 namespace pthrun {
 
@@ -60,6 +61,39 @@ class Int8Sink : public ElementSink {
   kernels::WeightLayout source_layout_;
   std::optional<kernels::Int8WeightBuilder> builder_;
 };
+
+// Writes an [in, out] matrix (Conv1D's layout) into its [out, in] destination as the
+// checkpoint streams it by, rounded to the destination's bf16 or f16 as any conversion rounds
+// (runtime/half.h). The CPU's 16-bit products stream weight rows; across an [in, out] matrix
+// they would read a short run of every row instead.
+class TransposingSink : public ElementSink {
+ public:
+  explicit TransposingSink(const Tensor& destination)
+      : out_(static_cast<uint16_t*>(destination.data_ptr())),
+        bf16_(destination.dtype() == DType::bf16),
+        O_(destination.size(0)),
+        I_(destination.size(1)) {}
+  void append(const float* values, int64_t count) override {
+    for (int64_t k = 0; k < count; ++k) {
+      out_[o_ * I_ + i_] = bf16_ ? f32_to_bf16(values[k]) : f32_to_f16(values[k]);
+      if (++o_ == O_) o_ = 0, ++i_;
+    }
+  }
+  void finish() override { PTHRUN_ASSERT(i_ == I_ && o_ == 0); }
+
+ private:
+  uint16_t* out_;
+  bool bf16_;
+  int64_t O_, I_, o_ = 0, i_ = 0;
+};
+
+// The layout of a model's block matrices: the checkpoint's, except that 16-bit matrices the
+// CPU converts from another dtype are stored [out, in] (see TransposingSink); what is used in
+// place stays as the file has it.
+kernels::WeightLayout model_matrix_layout(const StateDictLayout& layout, Device device, DType dtype) {
+  const bool converted_16_bit = device.is_cpu() && (dtype == DType::bf16 || dtype == DType::f16) && layout.dtype != dtype;
+  return converted_16_bit ? kernels::WeightLayout::out_in : layout.matrix_layout;
+}
 
 // The requests that fill an int8 model: each one aimed at an int8 matrix becomes a sink that
 // quantizes into it (or into the row block the plan's view selects).
@@ -137,8 +171,18 @@ std::vector<LoadRequest> weight_requests(const CheckedCheckpoint& checked, const
   if (checked.layout.config.tied_head && w.head.storage() != w.wte.storage())
     for (const LoadRequest& r : std::vector<LoadRequest>(requests))
       if (r.destination.defined() && r.destination.storage() == w.wte.storage()) requests.push_back({r.source, w.head});
-  if (w.head.dtype() != DType::i8) return requests;
-  return quantizing_requests(std::move(requests), w, checked.layout.matrix_layout);
+  if (w.head.dtype() == DType::i8) return quantizing_requests(std::move(requests), w, checked.layout.matrix_layout);
+  if (w.matrix_layout == checked.layout.matrix_layout) return requests;
+  // Converted 16-bit matrices, [in, out] in the file: transposed while they stream.
+  for (LoadRequest& r : requests)
+    for (const Gpt2LayerWeights& l : w.layers)
+      for (const Tensor* matrix : {&l.qkv_w, &l.proj_w, &l.fc_w, &l.fc_proj_w})
+        if (r.destination.defined() && r.destination.storage() == matrix->storage()) {
+          PTHRUN_ASSERT(r.destination.numel() == matrix->numel());  // [in, out] files hold whole matrices
+          r.sink = std::make_shared<TransposingSink>(*matrix);
+          r.destination = Tensor();
+        }
+  return requests;
 }
 
 }  // namespace
@@ -161,8 +205,8 @@ std::shared_ptr<const Gpt2Model> Gpt2Model::load(const std::string& path, const 
   // With --verify every record is read (and checked); nothing is mapped in place.
   const bool map = options.mmap && !options.load.verify && model->device_.is_cpu();
   const Stream stream = Stream::create(model->device_);
-  model->weights_ = allocate_weights(model->config_, checked.layout.matrix_layout, model->device_, model->dtype_,
-                                     stream, /*reserve=*/!map);
+  model->weights_ = allocate_weights(model->config_, model_matrix_layout(checked.layout, model->device_, model->dtype_),
+                                     model->device_, model->dtype_, stream, /*reserve=*/!map);
   for (const Tensor& bias : checked.plan.zero_filled(model->weights_)) bias.fill_(0, &stream);
   std::vector<LoadRequest> requests = weight_requests(checked, model->weights_);
   if (map) {

@@ -123,6 +123,9 @@ TEST_CASE("bf16, f16 and int8 CPU weights give the f32 model's logits on weights
       CHECK(w.wte.dtype() == DType::f32);
       CHECK(w.layers[0].ln1_w.dtype() == DType::f32);
       CHECK(w.layers[0].qkv_s.defined() == (dtype == DType::i8));
+      // Converted (from the f32 file) and quantized matrices are stored [out, in] whatever the
+      // file's layout: the CPU's 16-bit and int8 products stream weight rows.
+      CHECK(w.matrix_layout == WeightLayout::out_in);
       CHECK(model->activation_dtype() == DType::f32);
       for (const std::vector<int32_t>& prompt : f.prompts) {
         const double error = logits_error(*model, *reference, prompt);
