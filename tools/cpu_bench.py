@@ -42,8 +42,11 @@ def run_json(command, threads):
 
 def pthrun_kernels(args, dtype, threads):
     """prefill tokens/s, decode ms per position, floor ms, bandwidth GB/s."""
+    # As the model stores them: f32 in the checkpoint's layout (used in place); bf16, f16 and
+    # int8, converted at load time, [out, in] whatever the file's layout.
+    layout = args.layout if dtype == "f32" else "out_in"
     j = run_json([args.pthrun, "kernel-bench", "--device", "cpu", "--chain", "--weights", dtype, "--layout",
-                  args.layout, "--tokens", str(args.prompt), "--decode-at", args.decode_at, "--repeats",
+                  layout, "--tokens", str(args.prompt), "--decode-at", args.decode_at, "--repeats",
                   str(args.repeats), "--json"], threads)
     rows = {r["kernel"] + " " + r["shape"]: r["median_ms"] for r in j["rows"]}
     prefill_ms = next(ms for k, ms in rows.items() if k.startswith("prefill"))
@@ -110,7 +113,7 @@ def main():
 
     first = positions[0]
     print(f"gpt2-small on the CPU, prompt {args.prompt}, decode ms/token at position {first} unless said; "
-          f"medians of {args.rounds} rounds x {args.repeats} runs; weights {args.layout}; "
+          f"medians of {args.rounds} rounds x {args.repeats} runs; f32 weights {args.layout}, others out_in; "
           f"ratios pthrun/llama.cpp in time (below 1: pthrun faster)")
     print("| weights | threads | read GB/s | MB/token | floor ms | pthrun prefill tok/s | pthrun decode ms | "
           "of floor | llama.cpp type | llama.cpp prefill tok/s | llama.cpp decode ms | llama.cpp of floor | "
