@@ -87,12 +87,22 @@ class TransposingSink : public ElementSink {
   int64_t O_, I_, o_ = 0, i_ = 0;
 };
 
-// The layout of a model's block matrices: the checkpoint's, except that 16-bit matrices the
-// CPU converts from another dtype are stored [out, in] (see TransposingSink); what is used in
-// place stays as the file has it.
+// The layout of a model's block matrices: the checkpoint's, except that int8 matrices and
+// 16-bit matrices the CPU converts from another dtype are stored [out, in] (the CPU's
+// products stream weight rows; see Int8Sink, TransposingSink); what is used in place stays as
+// the file has it.
 kernels::WeightLayout model_matrix_layout(const StateDictLayout& layout, Device device, DType dtype) {
   const bool converted_16_bit = device.is_cpu() && (dtype == DType::bf16 || dtype == DType::f16) && layout.dtype != dtype;
-  return converted_16_bit ? kernels::WeightLayout::out_in : layout.matrix_layout;
+  return dtype == DType::i8 || converted_16_bit ? kernels::WeightLayout::out_in : layout.matrix_layout;
+}
+
+// The block matrix (qkv, proj, fc, fc_proj of some layer) whose storage `destination` is in,
+// or null.
+const Tensor* block_matrix(const Gpt2Weights& w, const Tensor& destination) {
+  for (const Gpt2LayerWeights& l : w.layers)
+    for (const Tensor* matrix : {&l.qkv_w, &l.proj_w, &l.fc_w, &l.fc_proj_w})
+      if (destination.storage() == matrix->storage()) return matrix;
+  return nullptr;
 }
 
 // The requests that fill an int8 model: each one aimed at an int8 matrix becomes a sink that
@@ -174,14 +184,13 @@ std::vector<LoadRequest> weight_requests(const CheckedCheckpoint& checked, const
   if (w.head.dtype() == DType::i8) return quantizing_requests(std::move(requests), w, checked.layout.matrix_layout);
   if (w.matrix_layout == checked.layout.matrix_layout) return requests;
   // Converted 16-bit matrices, [in, out] in the file: transposed while they stream.
-  for (LoadRequest& r : requests)
-    for (const Gpt2LayerWeights& l : w.layers)
-      for (const Tensor* matrix : {&l.qkv_w, &l.proj_w, &l.fc_w, &l.fc_proj_w})
-        if (r.destination.defined() && r.destination.storage() == matrix->storage()) {
-          PTHRUN_ASSERT(r.destination.numel() == matrix->numel());  // [in, out] files hold whole matrices
-          r.sink = std::make_shared<TransposingSink>(*matrix);
-          r.destination = Tensor();
-        }
+  for (LoadRequest& r : requests) {
+    const Tensor* matrix = r.destination.defined() ? block_matrix(w, r.destination) : nullptr;
+    if (!matrix) continue;
+    PTHRUN_ASSERT(r.destination.numel() == matrix->numel());  // [in, out] files hold whole matrices
+    r.sink = std::make_shared<TransposingSink>(*matrix);
+    r.destination = Tensor();
+  }
   return requests;
 }
 

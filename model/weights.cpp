@@ -97,7 +97,9 @@ Gpt2Weights allocate_weights(const Gpt2Config& config, kernels::WeightLayout mat
   PTHRUN_CHECK(dtype != DType::i8 || device.is_cpu(), "int8 weights are for the CPU, not ", device.to_string());
   Gpt2Weights w;
   // int8 matrices are (O, I) whatever the checkpoint stores (the int8 products read rows).
-  w.matrix_layout = dtype == DType::i8 ? kernels::WeightLayout::out_in : matrix_layout;
+  PTHRUN_CHECK(dtype != DType::i8 || matrix_layout == kernels::WeightLayout::out_in,
+               "int8 weights are stored [out, in], not [in, out]");
+  w.matrix_layout = matrix_layout;
   w.int8_group = dtype == DType::i8 ? kInt8Group : 0;
   w.layers.resize(static_cast<std::size_t>(config.layers));
   std::vector<WeightShape> shapes = weight_shapes(w, config, small_dtype, dtype);

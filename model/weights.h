@@ -65,7 +65,9 @@ DType activation_dtype(Device device, DType weight_dtype);
 // "weights/<name>", after reserving their total in one segment: all in `dtype`, except on the
 // CPU, where only the block matrices and the head take `dtype` (bf16, f16 or i8) and the rest
 // f32 (activation_dtype). Without `reserve`, each tensor is an allocation of its own, so that
-// the ones later swapped for views of a mapped file (gpt2.cpp) can be given back.
+// the ones later swapped for views of a mapped file (gpt2.cpp) can be given back. The block
+// matrices take `matrix_layout`, which for int8 must be out_in (the caller picks it:
+// model_matrix_layout in gpt2.cpp).
 Gpt2Weights allocate_weights(const Gpt2Config& config, kernels::WeightLayout matrix_layout,
                              Device device, DType dtype, const Stream& stream, bool reserve = true);
 

@@ -68,6 +68,8 @@ GemvType gemv_type(DType dtype) {
   }
 }
 
+int64_t weight_element_bytes(GemvType type) { return type == kGemvF32 ? 4 : type == kGemvInt8 ? 1 : 2; }
+
 // The arguments of a product over f32 x, bias and out (see cpu/gemv.h).
 struct Product {
   GemvArgs args;
@@ -97,7 +99,6 @@ void gelu_columns(const Product& p, int64_t o0, int64_t o1) {
 void in_out_product(const Product& p, GemvFn fn, int64_t threads) {
   const GemvArgs& a = p.args;
   const int64_t pieces = ceil_div(a.I, kInputRows), N = a.N, O = a.O;
-  const int64_t weight_size = p.type == kGemvF32 ? 4 : 2;
   thread_local std::vector<float> partial;
   partial.resize(static_cast<std::size_t>(pieces * N * O));
   float* sums = partial.data();
@@ -109,7 +110,7 @@ void in_out_product(const Product& p, GemvFn fn, int64_t threads) {
       for (int64_t n = 0; n < N; ++n) std::copy(a.x + n * a.I + i0, a.x + n * a.I + i0 + rows, x_rows.data() + n * rows);
       GemvArgs part = a;
       part.x = x_rows.data(), part.I = rows, part.bias = nullptr, part.out = sums + piece * N * O;
-      part.w = static_cast<const char*>(a.w) + i0 * O * weight_size;
+      part.w = static_cast<const char*>(a.w) + i0 * O * weight_element_bytes(p.type);
       fn(part, 0, O);
     }
   });
@@ -141,7 +142,7 @@ void gemv_product(Product& p) {
     p.args.x_lo = lo.data();
   }
   const GemvFn fn = p.out_in ? kernels.out_in[p.type] : kernels.in_out[p.type];
-  const int64_t weight_bytes = a.O * a.I * static_cast<int64_t>(p.type == kGemvF32 ? 4 : p.type == kGemvInt8 ? 1 : 2);
+  const int64_t weight_bytes = a.O * a.I * weight_element_bytes(p.type);
   const int64_t threads = std::clamp<int64_t>(weight_bytes / kGemvBytesPerThread, 1, omp_get_max_threads());
   if (!p.out_in) return in_out_product(p, fn, threads);
   const int64_t units = ceil_div(a.O, kGemvAlign);
