@@ -19,7 +19,9 @@
 //       at least attention_decode_workspace_elems(...) elements (preallocated by the caller,
 //       so that decode never allocates and can be captured in a CUDA graph).
 //
-// All floating tensors share one dtype (f32, bf16, f16); softmax and accumulation in f32.
+// All floating tensors share one dtype (f32, bf16, f16), except that on the CPU the caches of
+// f32 activations may hold bf16 or f16 (appended rounded to nearest even); softmax and
+// accumulation in f32.
 #pragma once
 
 #include <cstdint>

@@ -34,6 +34,13 @@ void check_heads(const char* op, const AttentionDims& d) {
   check_int32_range(op, "the row width", 3 * d.C);
 }
 
+// The CUDA kernels read and write the cache in the activations' dtype (no 16-bit cache of f32
+// activations, which only the CPU keeps).
+void check_cache_dtype(const char* op, const Tensor& cache, const Tensor& activations) {
+  PTHRUN_CHECK(cache.dtype() == activations.dtype(), op, ": k_cache has dtype ", dtype_name(cache.dtype()),
+               ", expected the activations' ", dtype_name(activations.dtype()), " on a GPU");
+}
+
 struct FallbackLog {
   std::mutex mutex;
   std::vector<GemmFallback> entries;
@@ -160,6 +167,7 @@ void cuda::kv_cache_append(const Tensor& k_cache, const Tensor& v_cache, const T
                            const Tensor& positions, int num_heads, const Stream& stream) {
   const AttentionDims d = check_kv_cache_append(k_cache, v_cache, qkv, sequences, positions, num_heads);
   const char* op = "kv_cache_append";
+  check_cache_dtype(op, k_cache, qkv);
   check_int32_range(op, "the number of rows", d.N);
   check_int32_range(op, "the number of sequences", d.B);
   check_int32_range(op, "the cache's positions", d.T_max);
@@ -185,6 +193,7 @@ void cuda::attention_prefill(const Tensor& out, const Tensor& qkv, const Tensor&
                              int64_t pos0, int num_heads, const Stream& stream) {
   const AttentionDims d = check_attention_prefill(out, qkv, k_cache, v_cache, pos0, num_heads);
   check_heads("attention_prefill", d);
+  check_cache_dtype("attention_prefill", k_cache, out);
   PthrunCudaPrefillArgs a{};
   a.device = out.device().index;
   a.dtype = dtype_code(out.dtype());
@@ -205,6 +214,7 @@ void cuda::attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& 
                             const Tensor& positions, int num_heads, const Tensor& workspace, const Stream& stream) {
   const AttentionDims d = check_attention_decode(out, qkv, k_cache, v_cache, positions, num_heads, workspace);
   check_heads("attention_decode", d);
+  check_cache_dtype("attention_decode", k_cache, out);
   PTHRUN_CHECK(d.B <= kCudaMaxGridY, "attention_decode: ", d.B, " sequences exceed the grid's limit of ",
                kCudaMaxGridY);
   PthrunCudaDecodeArgs a{};

@@ -14,8 +14,12 @@ namespace {
 // (B, NH, T_max, HS)) and checks its twin and the head count.
 AttentionDims check_caches(const char* op, const Tensor& k_cache, const Tensor& v_cache, int num_heads, int dims,
                            const Tensor& like) {
-  check_tensor(op, "k_cache", k_cache, like.device(), like.dtype());
-  check_tensor(op, "v_cache", v_cache, like.device(), like.dtype());
+  check_float(op, "k_cache", k_cache, like.device());
+  const DType cache = k_cache.dtype(), activations = like.dtype();
+  PTHRUN_CHECK(cache == activations || (activations == DType::f32 && (cache == DType::bf16 || cache == DType::f16)),
+               op, ": k_cache has dtype ", dtype_name(cache), " for activations of dtype ", dtype_name(activations),
+               ", expected ", dtype_name(activations), activations == DType::f32 ? ", bfloat16 or float16" : "");
+  check_tensor(op, "v_cache", v_cache, like.device(), cache);
   PTHRUN_CHECK(k_cache.dim() == dims, op, ": k_cache has shape ", k_cache.shape().to_string(), ", expected ",
                dims == 4 ? "(B, NH, T_max, HS)" : "(NH, T_max, HS)");
   check_shape(op, "v_cache", v_cache, k_cache.shape());
@@ -150,9 +154,9 @@ bool is_mixed_precision(const Tensor& x, const LinearWeight& weight) {
 AttentionDims check_kv_cache_append(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv,
                                     const Tensor& sequences, const Tensor& positions, int num_heads) {
   const char* op = "kv_cache_append";
-  check_float(op, "k_cache", k_cache, k_cache.device());
-  AttentionDims d = check_caches(op, k_cache, v_cache, num_heads, 4, k_cache);
-  check_qkv(op, qkv, d, k_cache);
+  check_float(op, "qkv", qkv, k_cache.device());
+  AttentionDims d = check_caches(op, k_cache, v_cache, num_heads, 4, qkv);
+  check_qkv(op, qkv, d, qkv);
   d.N = qkv.size(0);
   check_tensor(op, "sequences", sequences, k_cache.device(), DType::i32);
   check_tensor(op, "positions", positions, k_cache.device(), DType::i32);

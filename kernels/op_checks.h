@@ -45,7 +45,9 @@ struct AttentionDims {
   int64_t T_max = 0;  // cache capacity in positions
   int64_t N = 0;      // rows of qkv
 };
-// k_cache, v_cache (B, NH, T_max, HS); qkv (N, 3C) of the cache's dtype; sequences, positions (N) i32.
+// The caches hold the activations' dtype (qkv's, out's) or, for f32 activations, bf16 or f16
+// (a CPU session's 16-bit cache, note [KV cache dtype] in model/gpt2.h); k and v alike.
+// k_cache, v_cache (B, NH, T_max, HS); qkv (N, 3C); sequences, positions (N) i32.
 AttentionDims check_kv_cache_append(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv,
                                     const Tensor& sequences, const Tensor& positions, int num_heads);
 // out (T, C), qkv (T, 3C), caches (NH, T_max, HS), 0 <= pos0, pos0 + T <= T_max.

@@ -15,7 +15,17 @@ Gpt2Model::Gpt2Model(const ModelOptions& options)
   PTHRUN_CHECK((is_floating(dtype_) && dtype_ != DType::f64) || dtype_ == DType::i8, "--dtype ",
                dtype_short_name(dtype_), ": expected f32, bf16, f16 or int8");
   PTHRUN_CHECK(device_.is_cpu() || dtype_ != DType::i8, "--dtype int8 is for the CPU; a GPU runs f32, bf16 or f16");
+  kv_dtype_ = options.kv_dtype.value_or(default_kv_dtype(device_, dtype_));
+  PTHRUN_CHECK(kv_dtype_ == DType::f32 || kv_dtype_ == DType::bf16 || kv_dtype_ == DType::f16, "--kv-dtype ",
+               dtype_short_name(kv_dtype_), ": expected f32, bf16 or f16");
+  PTHRUN_CHECK(device_.is_cpu() || kv_dtype_ == activation_dtype(), "--kv-dtype ", dtype_short_name(kv_dtype_),
+               " on ", device_.to_string(), ": a GPU keeps the KV cache in the activations' dtype, ",
+               dtype_short_name(activation_dtype()));
   if (device_.is_cuda()) set_current_device(device_);
+}
+
+DType default_kv_dtype(Device device, DType weight_dtype) {
+  return device.is_cpu() && weight_dtype != DType::f32 ? DType::f16 : activation_dtype(device, weight_dtype);
 }
 
 CheckedCheckpoint check_checkpoint(const Checkpoint& checkpoint, const std::string& path, const ModelOptions& options) {

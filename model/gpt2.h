@@ -12,10 +12,19 @@
 // Note [CPU weight dtypes]. On the CPU, --dtype bf16, f16 or int8 changes what the matrices are
 // stored in, not the arithmetic: the block matrices and the head hold bf16, f16 or int8 values
 // (int8: symmetric, one f32 scale per 64 inputs of an output, kernels/linear_weight.h), while
-// the embeddings, LayerNorms, biases, activations, KV cache and every sum stay f32. Decode is
+// the embeddings, LayerNorms, biases, activations and every sum stay f32. Decode is
 // bound by the bytes of weights it streams per token, so this is where the time goes; the small
 // tensors cost memory only. int8 is quantized while the checkpoint streams by (Int8Sink in
 // gpt2.cpp): the f32 matrices never exist in memory, not even one whole at a time.
+//
+// Note [KV cache dtype]. Attention at position t reads every cached key and value of the
+// sequence: 2 x layers x t x channels elements a token (74 MB at position 1000 of gpt2-small
+// in f32), more than a step of int8 weights (130 MB) soon. On a GPU the cache holds the
+// activations' dtype. On the CPU it holds f32 for an f32 model, so that the logits are
+// PyTorch's to f32 rounding; for bf16, f16 and int8 weights it holds f16 by default (as
+// llama.cpp's does), halving those bytes: the user has chosen reduced precision already, and
+// f16 keeps 11 significant bits of each key and value, which moves the logits far less than
+// the weights' rounding does (the README's "Quality" table). --kv-dtype f32|bf16|f16 chooses.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +51,9 @@ struct ModelOptions {
   std::string key;                 // the state dict's entry in a checkpoint dict
   LoadOptions load;
   bool tf32 = false;               // f32 products on the GPU may use TF32 tensor cores
+  // The KV cache's dtype in every session of the model (note [KV cache dtype]); default:
+  // default_kv_dtype().
+  std::optional<DType> kv_dtype;
   // CPU: weights whose checkpoint tensor already has the model's dtype and layout are views
   // of the mapped file, not copies (note [Zero-copy weights] in gpt2.cpp); false: copy all.
   bool mmap = true;
@@ -61,6 +73,10 @@ struct CheckedCheckpoint {
 };
 CheckedCheckpoint check_checkpoint(const Checkpoint& checkpoint, const std::string& path,
                                    const ModelOptions& options);
+
+// The KV cache's dtype when ModelOptions::kv_dtype is unset: f16 for a CPU model of bf16, f16
+// or int8 weights, else the activations' (note [KV cache dtype]).
+DType default_kv_dtype(Device device, DType weight_dtype);
 
 class Gpt2Model : public std::enable_shared_from_this<Gpt2Model> {
  public:
@@ -83,8 +99,10 @@ class Gpt2Model : public std::enable_shared_from_this<Gpt2Model> {
   DType checkpoint_dtype() const { return checkpoint_dtype_; }
   Device device() const { return device_; }
   DType dtype() const { return dtype_; }
-  // The activations' (and KV cache's) dtype: dtype() on a GPU, f32 on the CPU.
+  // The activations' dtype: dtype() on a GPU, f32 on the CPU.
   DType activation_dtype() const { return pthrun::activation_dtype(device_, dtype_); }
+  // What its sessions' KV caches hold (note [KV cache dtype]).
+  DType kv_dtype() const { return kv_dtype_; }
   const Gpt2Weights& weights() const { return weights_; }
   const LoadStats& load_stats() const { return load_stats_; }
   const kernels::MatmulOptions& matmul_options() const { return matmul_; }
@@ -108,6 +126,7 @@ class Gpt2Model : public std::enable_shared_from_this<Gpt2Model> {
   DType checkpoint_dtype_ = DType::f32;
   Device device_;
   DType dtype_ = DType::f32;
+  DType kv_dtype_ = DType::f32;
   kernels::MatmulOptions matmul_;
   Gpt2Weights weights_;
   LoadStats load_stats_;

@@ -81,8 +81,9 @@ void Session::allocate_buffers() {
   {
     AllocScope scope("kv_cache");
     AllocScope mine(name_);
-    b.k_cache = Tensor::empty({c.layers, batch_, c.heads, max_tokens_, c.head_size()}, dtype, device, s);
-    b.v_cache = Tensor::empty({c.layers, batch_, c.heads, max_tokens_, c.head_size()}, dtype, device, s);
+    const DType kv = model_->kv_dtype();
+    b.k_cache = Tensor::empty({c.layers, batch_, c.heads, max_tokens_, c.head_size()}, kv, device, s);
+    b.v_cache = Tensor::empty({c.layers, batch_, c.heads, max_tokens_, c.head_size()}, kv, device, s);
   }
   {
     AllocScope scope("workspace");

@@ -40,18 +40,33 @@ struct Heads {
 };
 constexpr Heads kHeadShapes[] = {{1, 1}, {3, 13}, {5, 12}, {2, 64}};
 
+// The activations' dtype and the cache's: each dtype with a cache of its own, and the 16-bit
+// caches of f32 activations that CPU sessions of reduced-precision models keep.
+struct Precision {
+  DType activations, cache;
+};
+constexpr Precision kPrecisions[] = {{DType::f32, DType::f32},
+                                     {DType::bf16, DType::bf16},
+                                     {DType::f16, DType::f16},
+                                     {DType::f32, DType::bf16},
+                                     {DType::f32, DType::f16}};
+
+std::string label(Precision p) { return str(dtype_name(p.activations), " with a ", dtype_name(p.cache), " cache"); }
+
 }  // namespace
 
 TEST_CASE("kv_cache_append: each row's k and v land where sequences and positions say, nothing else moves") {
   std::mt19937 rng(11);
-  for (DType dtype : kFloatTypes) {
+  for (Precision p : kPrecisions) {
+    CAPTURE(label(p));
     const int64_t B = 3, NH = 5, HS = 12, T_max = 7, C = NH * HS;
     const std::vector<int32_t> seq = {2, 0, 2, 1}, pos = {0, 6, 3, 4};
     const int64_t N = static_cast<int64_t>(seq.size());
-    Tensor k = random_tensor({B, NH, T_max, HS}, dtype, rng), v = random_tensor({B, NH, T_max, HS}, dtype, rng);
+    Tensor k = random_tensor({B, NH, T_max, HS}, p.cache, rng), v = random_tensor({B, NH, T_max, HS}, p.cache, rng);
     std::vector<double> k_expected = k.to_doubles(), v_expected = v.to_doubles();
-    Tensor qkv = random_tensor({N, 3 * C}, dtype, rng);
-    const std::vector<double> rows = qkv.to_doubles();
+    Tensor qkv = random_tensor({N, 3 * C}, p.activations, rng);
+    // A 16-bit cache of f32 rows holds them rounded to nearest even (runtime/half.h).
+    const std::vector<double> rows = qkv.to(p.cache).to_doubles();
     for (int64_t n = 0; n < N; ++n)
       for (int64_t h = 0; h < NH; ++h)
         for (int64_t c = 0; c < HS; ++c) {
@@ -75,13 +90,14 @@ TEST_CASE("kv_cache_append: each row's k and v land where sequences and position
 
 TEST_CASE("attention_prefill: causal softmax attention of T queries after pos0 cached positions") {
   std::mt19937 rng(12);
-  for (DType dtype : kFloatTypes) {
+  for (Precision p : kPrecisions) {
+    const DType dtype = p.activations;
     for (Heads heads : kHeadShapes) {
       for (int64_t T : {1, 6, 33}) {
         for (int64_t pos0 : {0, 3}) {
           const int64_t NH = heads.NH, HS = heads.HS, C = NH * HS, T_max = pos0 + T + 2;
-          Tensor k = random_tensor({1, NH, T_max, HS}, dtype, rng, -2, 2);
-          Tensor v = random_tensor({1, NH, T_max, HS}, dtype, rng);
+          Tensor k = random_tensor({1, NH, T_max, HS}, p.cache, rng, -2, 2);
+          Tensor v = random_tensor({1, NH, T_max, HS}, p.cache, rng);
           Tensor qkv = random_tensor({T, 3 * C}, dtype, rng, -2, 2);
           // As the model does it: append the new keys and values, then attend.
           std::vector<int32_t> seq(static_cast<std::size_t>(T), 0), pos;
@@ -98,9 +114,10 @@ TEST_CASE("attention_prefill: causal softmax attention of T queries after pos0 c
                   attend_ref(&dq[t * 3 * C + h * HS], &dk[h * T_max * HS], &dv[h * T_max * HS], pos0 + t + 1, HS);
               ref.insert(ref.end(), o.begin(), o.end());
             }
-          // ref is ordered (t, h, c), which is out's (t, h * HS + c).
+          // ref is ordered (t, h, c), which is out's (t, h * HS + c). The cache's values are
+          // exact in ref: a 16-bit cache costs f32 activations no tolerance here.
           check_close(out, ref, reference_tolerance(dtype),
-                      str("prefill ", dtype_name(dtype), " NH=", NH, " HS=", HS, " T=", T, " pos0=", pos0));
+                      str("prefill ", label(p), " NH=", NH, " HS=", HS, " T=", T, " pos0=", pos0));
         }
       }
     }
@@ -112,12 +129,13 @@ TEST_CASE("attention_decode: one query per sequence over its own length; equals 
     if (isa > detected_cpu_isa()) continue;
     limit_cpu_isa(isa);
     std::mt19937 rng(13);
-    for (DType dtype : kFloatTypes) {
+    for (Precision p : kPrecisions) {
+      const DType dtype = p.activations;
       for (Heads heads : kHeadShapes) {
         const int64_t NH = heads.NH, HS = heads.HS, C = NH * HS, B = 4, T_max = 37;
         const std::vector<int32_t> positions = {0, 36, 5, 17};  // 1, 37, 6 and 18 keys
-        Tensor k = random_tensor({B, NH, T_max, HS}, dtype, rng, -2, 2);
-        Tensor v = random_tensor({B, NH, T_max, HS}, dtype, rng);
+        Tensor k = random_tensor({B, NH, T_max, HS}, p.cache, rng, -2, 2);
+        Tensor v = random_tensor({B, NH, T_max, HS}, p.cache, rng);
         Tensor qkv = random_tensor({B, 3 * C}, dtype, rng, -2, 2);
         Tensor workspace =
             Tensor::empty({attention_decode_workspace_elems(B, static_cast<int>(NH), T_max, HS)}, DType::f32);
@@ -134,7 +152,7 @@ TEST_CASE("attention_decode: one query per sequence over its own length; equals 
             ref.insert(ref.end(), o.begin(), o.end());
           }
         check_close(out, ref, reference_tolerance(dtype),
-                    str("decode ", cpu_isa_name(isa), " ", dtype_name(dtype), " NH=", NH, " HS=", HS));
+                    str("decode ", cpu_isa_name(isa), " ", label(p), " NH=", NH, " HS=", HS));
 
         // The same query through prefill, as the last of its sequence's positions.
         for (int64_t b = 0; b < B; ++b) {
@@ -143,7 +161,7 @@ TEST_CASE("attention_decode: one query per sequence over its own length; equals 
                             static_cast<int>(NH), cpu_stream);
           // The same sums, in another order (sgemm against the matrix-vector kernels).
           check_close(row, out.slice(0, b, b + 1).to_doubles(), twin_tolerance(dtype),
-                      str("decode vs prefill ", dtype_name(dtype), " b=", b));
+                      str("decode vs prefill ", label(p), " b=", b));
         }
       }
     }
@@ -166,4 +184,13 @@ TEST_CASE("attention: argument errors name what is wrong") {
   CHECK_THROWS_WITH(
       attention_prefill(out, Tensor::zeros({2, 30}, DType::f32), k.select(0, 0), v.select(0, 0), 0, 3, cpu_stream),
       "attention_prefill: qkv has shape [2, 30], expected (N, 36) for 3 heads of size 4");
+  // A 16-bit cache is for f32 activations only, and k and v share it.
+  const Tensor k16 = Tensor::zeros({2, 3, 8, 4}, DType::f16), qkv16 = Tensor::zeros({2, 36}, DType::bf16);
+  CHECK_THROWS_WITH(kv_cache_append(k16, k16.clone(), qkv16, int_tensor({0, 1}), int_tensor({0, 0}), 3, cpu_stream),
+                    "kv_cache_append: k_cache has dtype float16 for activations of dtype bfloat16, expected bfloat16");
+  CHECK_THROWS_WITH(kv_cache_append(k16, v, qkv, int_tensor({0, 1}), int_tensor({0, 0}), 3, cpu_stream),
+                    doctest::Contains("kv_cache_append: v_cache"));
+  CHECK_THROWS_WITH(kv_cache_append(Tensor::zeros({2, 3, 8, 4}, DType::i32), v, qkv, int_tensor({0, 1}),
+                                    int_tensor({0, 0}), 3, cpu_stream),
+                    doctest::Contains("kv_cache_append: k_cache"));
 }

@@ -13,6 +13,7 @@
 #include <malloc.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "loader/pth_writer.h"
 #include "model/export.h"
 #include "model/gpt2.h"
+#include "model/session.h"
 #include "runtime/allocator.h"
 #include "runtime/error.h"
 #include "runtime/file_util.h"
@@ -51,11 +53,13 @@ Fixture read_fixture(const std::string& name) {
   return f;
 }
 
-std::shared_ptr<const Gpt2Model> load(const std::string& path, int64_t heads, DType dtype) {
+std::shared_ptr<const Gpt2Model> load(const std::string& path, int64_t heads, DType dtype,
+                                      std::optional<DType> kv_dtype = std::nullopt) {
   ModelOptions options;
   options.device = cpu_device;
   options.dtype = dtype;
   options.heads = heads;
+  options.kv_dtype = kv_dtype;
   return Gpt2Model::load(path, options);
 }
 
@@ -114,7 +118,9 @@ TEST_CASE("bf16, f16 and int8 CPU weights give the f32 model's logits on weights
       const std::string path = dir / (name + "_" + dtype_short_name(dtype) + ".pth");
       write_rounded(*original, dtype, path);
       const auto reference = load(path, f.heads, DType::f32);
-      const auto model = load(path, f.heads, dtype);
+      // The weights alone: the cache in f32 as the reference's (the 16-bit cache has a test of
+      // its own below).
+      const auto model = load(path, f.heads, dtype, DType::f32);
       // Matrices and head in the format, the rest in f32.
       const Gpt2Weights& w = model->weights();
       CHECK(w.layers[0].qkv_w.dtype() == dtype);
@@ -134,6 +140,79 @@ TEST_CASE("bf16, f16 and int8 CPU weights give the f32 model's logits on weights
       }
     }
   }
+}
+
+TEST_CASE("a 16-bit KV cache gives PyTorch's logits with keys and values rounded to it, in prefill and decode") {
+  // tests/fixtures/kv_cache: the book's GPTModel in PyTorch with W_key's and W_value's outputs
+  // rounded to the cache's dtype; the f32 weights here, so that only the cache is rounded.
+  for (const char* name : {"book_noqkv", "book_qkv"}) {
+    for (const DType kv : {DType::f16, DType::bf16}) {
+      const std::string stem = str(name, ".kv_", dtype_short_name(kv));
+      CAPTURE(stem);
+      const JsonValue ref = parse_json(read_file(fixture("kv_cache/" + stem + ".ref.json")));
+      const auto model = load(fixture("model/" + ref.at("weights").get<std::string>()), ref.at("heads").get<int64_t>(),
+                              DType::f32, kv);
+      REQUIRE(model->kv_dtype() == kv);
+      std::vector<std::vector<int32_t>> prompts;
+      for (const JsonValue& prompt : ref.at("prompts")) {
+        prompts.emplace_back();
+        for (const JsonValue& id : prompt) prompts.back().push_back(static_cast<int32_t>(id.get<int64_t>()));
+      }
+      for (std::size_t i = 0; i < prompts.size(); ++i) {
+        const std::vector<float> expected =
+            test::read_npy_f32(fixture("kv_cache/" + ref.at("logits_files").at(i).get<std::string>())).values;
+        // Prefill: every position at once (attention_prefill over the rounded cache).
+        const double prefill_error = test::relative_error(model->forward(prompts[i]).to_floats(), expected);
+        CAPTURE(prefill_error);
+        CHECK(prefill_error <= 1e-4);
+        // Decode: the first token prefilled, each next one a decode step reading the cache.
+        Session session(model, {.slots = 1});
+        session.prefill(0, std::span(prompts[i]).first(1));
+        const int64_t V = model->config().vocab_size;
+        std::vector<float> decoded = session.logits().select(0, 0).to_floats();
+        for (std::size_t t = 1; t < prompts[i].size(); ++t) {
+          session.decode(std::span(prompts[i]).subspan(t, 1), {true});
+          const std::vector<float> row = session.logits().select(0, 0).to_floats();
+          decoded.insert(decoded.end(), row.begin(), row.end());
+        }
+        REQUIRE(decoded.size() == expected.size());
+        const double decode_error = test::relative_error(decoded, expected);
+        CAPTURE(decode_error);
+        CHECK(decode_error <= 1e-4);
+        CHECK(static_cast<int64_t>(decoded.size()) == V * static_cast<int64_t>(prompts[i].size()));
+      }
+      // Greedy continuations, token for token.
+      for (const JsonValue& run : ref.at("greedy")) {
+        std::vector<int32_t> prompt, expected;
+        for (const JsonValue& id : run.at("prompt")) prompt.push_back(static_cast<int32_t>(id.get<int64_t>()));
+        for (const JsonValue& id : run.at("ids")) expected.push_back(static_cast<int32_t>(id.get<int64_t>()));
+        Session session(model, {.slots = 1});
+        session.prefill(0, prompt);
+        std::vector<int32_t> ids;
+        while (ids.size() < expected.size()) {
+          ids.push_back(session.sample()[0]);
+          if (ids.size() < expected.size()) session.decode(std::span(ids).last(1), {true});
+        }
+        CHECK(ids == expected);
+      }
+    }
+  }
+}
+
+TEST_CASE("the KV cache's dtype: f16 by default for reduced-precision CPU weights, f32 for f32; checked") {
+  const Fixture f = read_fixture("book_checkpoint");
+  CHECK(load(f.weights, f.heads, DType::f32)->kv_dtype() == DType::f32);
+  for (const DType dtype : {DType::bf16, DType::f16, DType::i8}) CHECK(load(f.weights, f.heads, dtype)->kv_dtype() == DType::f16);
+  CHECK(load(f.weights, f.heads, DType::i8, DType::bf16)->kv_dtype() == DType::bf16);
+  CHECK_THROWS_WITH(load(f.weights, f.heads, DType::f32, DType::i8), "--kv-dtype i8: expected f32, bf16 or f16");
+  // The f32 model's logits move with a 16-bit cache, by about the cache's precision.
+  const auto f32 = load(f.weights, f.heads, DType::f32);
+  const double f16_error = logits_error(*load(f.weights, f.heads, DType::f32, DType::f16), *f32, f.prompts[1]);
+  const double bf16_error = logits_error(*load(f.weights, f.heads, DType::f32, DType::bf16), *f32, f.prompts[1]);
+  CAPTURE(f16_error);
+  CAPTURE(bf16_error);
+  CHECK(f16_error > 1e-6);
+  CHECK(f16_error < bf16_error);
 }
 
 TEST_CASE("on the original weights, f16 stays closer to f32 than bf16, and every format differs from f32") {

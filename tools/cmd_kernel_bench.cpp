@@ -33,6 +33,7 @@
 #include "kernels/memory_probe.h"
 #include "kernels/sampling.h"
 #include "model/config.h"
+#include "model/gpt2.h"
 #include "runtime/allocator.h"
 #include "runtime/error.h"
 #include "runtime/json.h"
@@ -103,7 +104,7 @@ LinearWeight matrix(int64_t out, int64_t in, const WeightFormat& f, DType dtype,
   return {values.to(f.dtype).to(device), f.layout, {}, 0};
 }
 
-Model make_model(const Size& size, DType dtype, const WeightFormat& format, Device device) {
+Model make_model(const Size& size, DType dtype, const WeightFormat& format, DType kv_dtype, Device device) {
   uint64_t state = 0x9e3779b97f4a7c15ull;
   const int64_t C = size.C;
   auto w = [&](const Shape& shape) { return random_weight(shape, dtype, device, state); };
@@ -122,8 +123,8 @@ Model make_model(const Size& size, DType dtype, const WeightFormat& format, Devi
     layer.ln2_w = ln(1), layer.ln2_b = ln(0);
     layer.fc = m_(4 * C, C), layer.fc_b = w({4 * C});
     layer.fc2 = m_(C, 4 * C), layer.fc2_b = w({C});
-    layer.k_cache = Tensor::zeros({1, size.NH, kContext, C / size.NH}, dtype, device);
-    layer.v_cache = Tensor::zeros({1, size.NH, kContext, C / size.NH}, dtype, device);
+    layer.k_cache = Tensor::zeros({1, size.NH, kContext, C / size.NH}, kv_dtype, device);
+    layer.v_cache = Tensor::zeros({1, size.NH, kContext, C / size.NH}, kv_dtype, device);
     m.layers.push_back(std::move(layer));
   }
   return m;
@@ -225,8 +226,8 @@ Row measure(const std::string& name, const std::string& shape, double gflop, int
 }
 
 struct KernelBenchArgs {
-  std::string device, dtype = "f32", weights, layout = "out_in", cpu_isa, size = "gpt2-small", decode_at,
-                      quantization_error;
+  std::string device, dtype = "f32", weights, kv_dtype, layout = "out_in", cpu_isa, size = "gpt2-small", decode_at,
+      quantization_error;
   int64_t tokens = 128, repeats = 10, group = 64, batch = 0;
   bool tf32 = false, chain = false, json = false;
 };
@@ -252,6 +253,10 @@ int run_kernel_bench(const KernelBenchArgs& args) {
   PTHRUN_CHECK(device.is_cuda() || dtype == DType::f32, "--dtype ", args.dtype,
                ": the CPU's activations are f32 (--weights stores the weights in bf16, f16 or int8)");
   const WeightFormat format = weight_format(args, dtype, device);
+  // As a model of these weights keeps its cache (note [KV cache dtype] in model/gpt2.h).
+  const DType kv_dtype = args.kv_dtype.empty() ? default_kv_dtype(device, format.dtype) : *parse_dtype(args.kv_dtype);
+  PTHRUN_CHECK(device.is_cpu() || kv_dtype == dtype, "--kv-dtype ", args.kv_dtype,
+               ": a GPU keeps the KV cache in the activations' dtype, ", dtype_short_name(dtype));
   if (!args.cpu_isa.empty()) {
     const CpuIsa isa = *parse_cpu_isa(args.cpu_isa);
     PTHRUN_CHECK(isa <= detected_cpu_isa(), "--cpu-isa ", args.cpu_isa, ": this CPU runs at most ",
@@ -270,7 +275,7 @@ int run_kernel_bench(const KernelBenchArgs& args) {
     if (p < 0 || p >= kContext) throw UsageError(str("--decode-at ", p, ": expected positions in [0, ", kContext, ")"));
   if (args.batch > T) throw UsageError(str("--batch ", args.batch, ": expected at most --tokens (", T, ") rows"));
 
-  Model m = make_model(*size, dtype, format, device);
+  Model m = make_model(*size, dtype, format, kv_dtype, device);
   Buffers b = make_buffers(*size, T, dtype, device);
   const Stream s(device);
   const int64_t C = size->C, NH = size->NH;
@@ -368,6 +373,7 @@ int run_kernel_bench(const KernelBenchArgs& args) {
     JsonWriter j;
     j.begin_object().key("device").value(device.to_string()).key("dtype").value(dtype_name(dtype));
     j.key("weights").value(weight_name(format.dtype)).key("layout").value(layout_name);
+    j.key("kv_dtype").value(dtype_short_name(kv_dtype));
     j.key("cpu_isa").value(device.is_cpu() ? cpu_isa_name(active_cpu_isa()) : "");
     j.key("size").value(size->name).key("tokens").value(T).key("peak_allocated_bytes").value(peak);
     j.key("gemm_fallbacks").value(kernels::gemm_fallback_count());
@@ -388,9 +394,9 @@ int run_kernel_bench(const KernelBenchArgs& args) {
     std::printf("%s\n", j.text().c_str());
     return 0;
   }
-  std::printf("%s, %s activations, %s weights (%s), %s, %lld tokens, median of %d runs%s%s\n",
+  std::printf("%s, %s activations, %s weights (%s), %s KV cache, %s, %lld tokens, median of %d runs%s%s\n",
               device_properties(device).name.c_str(), dtype_name(dtype), weight_name(format.dtype), layout_name.c_str(),
-              size->name, static_cast<long long>(T), repeats, device.is_cpu() ? ", kernels for " : "",
+              dtype_short_name(kv_dtype), size->name, static_cast<long long>(T), repeats, device.is_cpu() ? ", kernels for " : "",
               device.is_cpu() ? cpu_isa_name(active_cpu_isa()) : "");
   std::printf("%-26s %-30s %12s %12s %10s\n", "kernel", "shape", "median ms", "GFLOP/s", "GB/s");
   for (const Row& r : rows) {
@@ -435,6 +441,10 @@ extern const Command kernel_bench_command = {
       app.add_option("--weights", args->weights, "CPU: store the matrices in f32, bf16, f16 or int8 (default: --dtype)")
           ->type_name("T")
           ->check(one_of({"f32", "bf16", "f16", "int8"}));
+      app.add_option("--kv-dtype", args->kv_dtype,
+                     "the KV cache's dtype: f32, bf16 or f16 (default: a model's of these weights, model/gpt2.h)")
+          ->type_name("T")
+          ->check(one_of({"f32", "bf16", "f16"}));
       app.add_option("--group", args->group, "int8 weights: inputs per scale, a multiple of 16 (default 64)")
           ->type_name("G")
           ->check(integer_in(16, 1 << 20));

@@ -28,8 +28,9 @@ struct PerplexityArgs {
   ModelArgs model;
 };
 
-// Greedy continuations of one prompt by the model and by the same checkpoint in f32: the
-// tokens equal position by position, and where they first differ (-1: nowhere).
+// Greedy continuations of one prompt by the model and by the same checkpoint in f32 (weights
+// and KV cache): the tokens equal position by position, and where they first differ (-1:
+// nowhere).
 struct GreedyAgreement {
   int64_t equal = 0, first_difference = -1, tokens = 0;
 };
@@ -40,6 +41,7 @@ GreedyAgreement greedy_agreement(const std::shared_ptr<const Gpt2Model>& model, 
   options.max_new_tokens = n;  // greedy, no stop token: both run all n steps
   const std::vector<int32_t> ours = generate(model, {prompt}, options).tokens[0];
   f32_options.dtype = DType::f32;
+  f32_options.kv_dtype = DType::f32;  // the reference is f32 throughout, cache included
   const std::vector<int32_t> f32 = generate(Gpt2Model::load(checkpoint, f32_options), {prompt}, options).tokens[0];
   GreedyAgreement a;
   a.tokens = static_cast<int64_t>(std::min(ours.size(), f32.size()));

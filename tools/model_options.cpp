@@ -55,6 +55,11 @@ void add_model_options(CLI::App& app, ModelArgs& args) {
   app.add_option("--dtype", args.dtype, "f32, bf16, f16 or int8 (default f32; int8 on the CPU only)")
       ->type_name("D")
       ->check(dtype_syntax());
+  app.add_option("--kv-dtype", args.kv_dtype,
+                 "the KV cache's dtype: f32, bf16 or f16 (default: f16 on the CPU for bf16, f16 and int8 weights, "
+                 "else the activations')")
+      ->type_name("D")
+      ->check(one_of({"f32", "bf16", "f16"}));
   app.add_option("--heads", args.heads,
                  "attention heads (default: config.json beside the checkpoint, else the GPT-2 preset for the width)")
       ->type_name("N")
@@ -115,6 +120,7 @@ ModelOptions model_options(const ModelArgs& args) {
     PTHRUN_CHECK(problem.empty(), "--device ", args.device, ": ", problem);
   }
   options.dtype = *parse_dtype(args.dtype);  // checked while parsing
+  if (!args.kv_dtype.empty()) options.kv_dtype = *parse_dtype(args.kv_dtype);
   options.heads = args.heads;
   options.key = args.key;
   options.load.on_progress = progress_bar("loading");

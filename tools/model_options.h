@@ -1,4 +1,4 @@
-// Options every model command shares (--device, --dtype, --heads, --key, --tf32, --verify,
+// Options every model command shares (--device, --dtype, --kv-dtype, --heads, --key, --tf32, --verify,
 // --no-mmap, --allow-unused),
 // declared and read in one place.
 //
@@ -19,6 +19,7 @@ namespace pthrun::cli {
 struct ModelArgs {
   std::string device;             // "" : the default device
   std::string dtype = "f32";
+  std::string kv_dtype;           // "" : default_kv_dtype()
   std::optional<int64_t> heads;
   std::string key;
   bool tf32 = false;

@@ -13,7 +13,9 @@
 // grow with the context (at position 1000 of gpt2-small, 73 MB a token against 0.5 GB of f32
 // weights). So the scores are the keys (L x HS) times the query, and the output is the values
 // weighted by the probabilities, both through the matrix-vector kernels of the linear layer
-// (cpu/gemv.h), which stream the cache once in its own dtype at the memory's speed.
+// (cpu/gemv.h), which stream the cache once in its own dtype at the memory's speed. A 16-bit
+// cache of f32 activations (note [KV cache dtype] in model/gpt2.h) halves those bytes: the
+// same kernels read it as they read 16-bit weights, widening in registers.
 // The CPU needs no split along the sequence, so decode leaves the workspace untouched (it is
 // still checked, so that a caller's bug shows on the CPU too).
 #include "kernels/attention.h"
@@ -67,9 +69,10 @@ const float* rows_f32(const T* rows, int64_t L, int64_t HS, std::vector<float>& 
 }
 
 // Attention of nq consecutive queries of one head (rows q_stride apart in q, out_stride apart
-// in out); query i sees keys [0, first_len + i) of the head's k and v rows.
-template <typename T>
-void attend_block(T* out, int64_t out_stride, const T* q, int64_t q_stride, const T* k, const T* v, int64_t nq,
+// in out); query i sees keys [0, first_len + i) of the head's k and v rows. T: the
+// activations' element type, Cache: the cache's.
+template <typename T, typename Cache>
+void attend_block(T* out, int64_t out_stride, const T* q, int64_t q_stride, const Cache* k, const Cache* v, int64_t nq,
                   int64_t first_len, int64_t HS) {
   Scratch& s = scratch();
   const int64_t L = first_len + nq - 1;
@@ -103,11 +106,11 @@ constexpr GemvType gemv_type_of() {
 
 // Attention of one query (HS values) over the first L keys and values of a head (L x HS
 // each, contiguous): scores = K q / sqrt(HS), softmax, out = V^T p.
-template <typename T>
-void attend_one(T* out, const T* q, const T* k, const T* v, int64_t L, int64_t HS) {
+template <typename T, typename Cache>
+void attend_one(T* out, const T* q, const Cache* k, const Cache* v, int64_t L, int64_t HS) {
   Scratch& s = scratch();
   const GemvKernels& kernels = gemv_kernels(active_cpu_isa());
-  constexpr GemvType type = gemv_type_of<T>();
+  constexpr GemvType type = gemv_type_of<Cache>();
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   float* qf = grow(s.q, HS);
   for (int64_t c = 0; c < HS; ++c) qf[c] = to_f32(q[c]) * scale;
@@ -128,6 +131,20 @@ void attend_one(T* out, const T* q, const T* k, const T* v, int64_t L, int64_t H
   for (int64_t c = 0; c < HS; ++c) out[c] = from_f32<T>(of[c]);
 }
 
+// Calls f(T{}, Cache{}) for activations of element type T and a cache of Cache: T itself, or
+// a 16-bit type when T is float (op_checks.h).
+template <typename F>
+void dispatch_attention(DType activations, DType cache, const char* op, F&& f) {
+  dispatch_float(activations, op, [&](auto activation_tag) {
+    using T = decltype(activation_tag);
+    if constexpr (std::is_same_v<T, float>) {
+      dispatch_float(cache, op, [&](auto cache_tag) { f(activation_tag, cache_tag); });
+    } else {
+      f(activation_tag, activation_tag);
+    }
+  });
+}
+
 }  // namespace
 
 void attention_prefill(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0,
@@ -136,12 +153,13 @@ void attention_prefill(const Tensor& out, const Tensor& qkv, const Tensor& k_cac
   const AttentionDims d = check_attention_prefill(out, qkv, k_cache, v_cache, pos0, num_heads);
   use_single_threaded_blas();
   const int64_t blocks = ceil_div(d.N, kQueryBlock);
-  dispatch_float(out.dtype(), "attention_prefill", [&](auto tag) {
+  dispatch_attention(out.dtype(), k_cache.dtype(), "attention_prefill", [&](auto tag, auto cache_tag) {
     using T = decltype(tag);
+    using Cache = decltype(cache_tag);
     T* o = static_cast<T*>(out.data_ptr());
     const T* x = static_cast<const T*>(qkv.data_ptr());
-    const T* k = static_cast<const T*>(k_cache.data_ptr());
-    const T* v = static_cast<const T*>(v_cache.data_ptr());
+    const Cache* k = static_cast<const Cache*>(k_cache.data_ptr());
+    const Cache* v = static_cast<const Cache*>(v_cache.data_ptr());
     // Longest blocks first, so that the last items handed out are the short ones.
     parallel_items(blocks * d.NH, [&](int64_t item) {
       const int64_t t0 = (blocks - 1 - item / d.NH) * kQueryBlock, h = item % d.NH;
@@ -161,12 +179,13 @@ void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cach
   for (int64_t b = 0; b < d.B; ++b)
     PTHRUN_CHECK(pos[b] >= 0 && pos[b] < d.T_max, "attention_decode: position ", pos[b], " of sequence ", b,
                  " is outside the cache's ", d.T_max, " positions");
-  dispatch_float(out.dtype(), "attention_decode", [&](auto tag) {
+  dispatch_attention(out.dtype(), k_cache.dtype(), "attention_decode", [&](auto tag, auto cache_tag) {
     using T = decltype(tag);
+    using Cache = decltype(cache_tag);
     T* o = static_cast<T*>(out.data_ptr());
     const T* x = static_cast<const T*>(qkv.data_ptr());
-    const T* k = static_cast<const T*>(k_cache.data_ptr());
-    const T* v = static_cast<const T*>(v_cache.data_ptr());
+    const Cache* k = static_cast<const Cache*>(k_cache.data_ptr());
+    const Cache* v = static_cast<const Cache*>(v_cache.data_ptr());
     parallel_items(d.B * d.NH, [&](int64_t item) {
       const int64_t b = item / d.NH, h = item % d.NH;
       const int64_t head = (b * d.NH + h) * d.T_max * d.HS;

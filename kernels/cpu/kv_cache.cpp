@@ -1,13 +1,29 @@
 // CPU reference of the KV-cache append (see kernels/attention.h): row n's k and v, head by
-// head, go to cache[sequences[n], h, positions[n], :]; a row of sequence -1 is skipped. A plain
-// copy: no dtype conversion.
+// head, go to cache[sequences[n], h, positions[n], :]; a row of sequence -1 is skipped. A copy
+// when the cache holds the activations' dtype; rounded to nearest even when it holds 16 bits
+// of f32 activations.
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/attention.h"
+#include "kernels/element.h"
 #include "kernels/op_checks.h"
 #include "runtime/error.h"
 
 namespace pthrun::kernels::cpu {
+
+namespace {
+
+template <typename K, typename T>
+void copy_row(K* dst, const T* src, int64_t n) {
+  if constexpr (std::is_same_v<K, T>) {
+    std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(T));
+  } else {
+    for (int64_t i = 0; i < n; ++i) dst[i] = from_f32<K>(to_f32(src[i]));
+  }
+}
+
+}  // namespace
 
 void kv_cache_append(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv, const Tensor& sequences,
                      const Tensor& positions, int num_heads, const Stream& stream) {
@@ -22,21 +38,25 @@ void kv_cache_append(const Tensor& k_cache, const Tensor& v_cache, const Tensor&
     PTHRUN_CHECK(pos[n] >= 0 && pos[n] < d.T_max, "kv_cache_append: position ", pos[n], " at row ", n,
                  " is outside the cache's ", d.T_max, " positions");
   }
-  const std::size_t item = qkv.itemsize();
-  const std::size_t row_bytes = static_cast<std::size_t>(d.HS) * item;
-  const auto* src = static_cast<const char*>(qkv.data_ptr());
-  auto* k = static_cast<char*>(k_cache.data_ptr());
-  auto* v = static_cast<char*>(v_cache.data_ptr());
-  for (int64_t n = 0; n < d.N; ++n) {
-    if (seq[n] == kSkipRow) continue;
-    const char* krow = src + static_cast<std::size_t>(n * 3 * d.C + d.C) * item;
-    const char* vrow = krow + static_cast<std::size_t>(d.C) * item;
-    for (int64_t h = 0; h < d.NH; ++h) {
-      const int64_t slot = ((seq[n] * d.NH + h) * d.T_max + pos[n]) * d.HS;
-      std::memcpy(k + static_cast<std::size_t>(slot) * item, krow + static_cast<std::size_t>(h) * row_bytes, row_bytes);
-      std::memcpy(v + static_cast<std::size_t>(slot) * item, vrow + static_cast<std::size_t>(h) * row_bytes, row_bytes);
-    }
-  }
+  dispatch_float(k_cache.dtype(), "kv_cache_append", [&](auto tag) {
+    using K = decltype(tag);
+    dispatch_float(qkv.dtype(), "kv_cache_append", [&](auto activation_tag) {
+      using T = decltype(activation_tag);
+      const T* src = static_cast<const T*>(qkv.data_ptr());
+      K* k = static_cast<K*>(k_cache.data_ptr());
+      K* v = static_cast<K*>(v_cache.data_ptr());
+      for (int64_t n = 0; n < d.N; ++n) {
+        if (seq[n] == kSkipRow) continue;
+        const T* krow = src + n * 3 * d.C + d.C;
+        const T* vrow = krow + d.C;
+        for (int64_t h = 0; h < d.NH; ++h) {
+          const int64_t slot = ((seq[n] * d.NH + h) * d.T_max + pos[n]) * d.HS;
+          copy_row(k + slot, krow + h * d.HS, d.HS);
+          copy_row(v + slot, vrow + h * d.HS, d.HS);
+        }
+      }
+    });
+  });
 }
 
 }  // namespace pthrun::kernels::cpu
