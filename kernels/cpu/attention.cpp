@@ -28,6 +28,7 @@
 
 #include "kernels/cpu/cpu_util.h"
 #include "kernels/cpu/gemv.h"
+#include "kernels/cpu/kv_dispatch.h"
 #include "kernels/cpu/vector_math.h"
 #include "kernels/element.h"
 #include "kernels/op_checks.h"
@@ -131,20 +132,6 @@ void attend_one(T* out, const T* q, const Cache* k, const Cache* v, int64_t L, i
   for (int64_t c = 0; c < HS; ++c) out[c] = from_f32<T>(of[c]);
 }
 
-// Calls f(T{}, Cache{}) for activations of element type T and a cache of Cache: T itself, or
-// a 16-bit type when T is float (op_checks.h).
-template <typename F>
-void dispatch_attention(DType activations, DType cache, const char* op, F&& f) {
-  dispatch_float(activations, op, [&](auto activation_tag) {
-    using T = decltype(activation_tag);
-    if constexpr (std::is_same_v<T, float>) {
-      dispatch_float(cache, op, [&](auto cache_tag) { f(activation_tag, cache_tag); });
-    } else {
-      f(activation_tag, activation_tag);
-    }
-  });
-}
-
 }  // namespace
 
 void attention_prefill(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0,
@@ -153,7 +140,7 @@ void attention_prefill(const Tensor& out, const Tensor& qkv, const Tensor& k_cac
   const AttentionDims d = check_attention_prefill(out, qkv, k_cache, v_cache, pos0, num_heads);
   use_single_threaded_blas();
   const int64_t blocks = ceil_div(d.N, kQueryBlock);
-  dispatch_attention(out.dtype(), k_cache.dtype(), "attention_prefill", [&](auto tag, auto cache_tag) {
+  dispatch_kv(out.dtype(), k_cache.dtype(), "attention_prefill", [&](auto tag, auto cache_tag) {
     using T = decltype(tag);
     using Cache = decltype(cache_tag);
     T* o = static_cast<T*>(out.data_ptr());
@@ -179,7 +166,7 @@ void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cach
   for (int64_t b = 0; b < d.B; ++b)
     PTHRUN_CHECK(pos[b] >= 0 && pos[b] < d.T_max, "attention_decode: position ", pos[b], " of sequence ", b,
                  " is outside the cache's ", d.T_max, " positions");
-  dispatch_attention(out.dtype(), k_cache.dtype(), "attention_decode", [&](auto tag, auto cache_tag) {
+  dispatch_kv(out.dtype(), k_cache.dtype(), "attention_decode", [&](auto tag, auto cache_tag) {
     using T = decltype(tag);
     using Cache = decltype(cache_tag);
     T* o = static_cast<T*>(out.data_ptr());

@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "kernels/attention.h"
+#include "kernels/cpu/kv_dispatch.h"
 #include "kernels/element.h"
 #include "kernels/op_checks.h"
 #include "runtime/error.h"
@@ -14,12 +15,12 @@ namespace pthrun::kernels::cpu {
 
 namespace {
 
-template <typename K, typename T>
-void copy_row(K* dst, const T* src, int64_t n) {
-  if constexpr (std::is_same_v<K, T>) {
+template <typename Cache, typename T>
+void copy_row(Cache* dst, const T* src, int64_t n) {
+  if constexpr (std::is_same_v<Cache, T>) {
     std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(T));
   } else {
-    for (int64_t i = 0; i < n; ++i) dst[i] = from_f32<K>(to_f32(src[i]));
+    for (int64_t i = 0; i < n; ++i) dst[i] = from_f32<Cache>(to_f32(src[i]));
   }
 }
 
@@ -38,24 +39,22 @@ void kv_cache_append(const Tensor& k_cache, const Tensor& v_cache, const Tensor&
     PTHRUN_CHECK(pos[n] >= 0 && pos[n] < d.T_max, "kv_cache_append: position ", pos[n], " at row ", n,
                  " is outside the cache's ", d.T_max, " positions");
   }
-  dispatch_float(k_cache.dtype(), "kv_cache_append", [&](auto tag) {
-    using K = decltype(tag);
-    dispatch_float(qkv.dtype(), "kv_cache_append", [&](auto activation_tag) {
-      using T = decltype(activation_tag);
-      const T* src = static_cast<const T*>(qkv.data_ptr());
-      K* k = static_cast<K*>(k_cache.data_ptr());
-      K* v = static_cast<K*>(v_cache.data_ptr());
-      for (int64_t n = 0; n < d.N; ++n) {
-        if (seq[n] == kSkipRow) continue;
-        const T* krow = src + n * 3 * d.C + d.C;
-        const T* vrow = krow + d.C;
-        for (int64_t h = 0; h < d.NH; ++h) {
-          const int64_t slot = ((seq[n] * d.NH + h) * d.T_max + pos[n]) * d.HS;
-          copy_row(k + slot, krow + h * d.HS, d.HS);
-          copy_row(v + slot, vrow + h * d.HS, d.HS);
-        }
+  dispatch_kv(qkv.dtype(), k_cache.dtype(), "kv_cache_append", [&](auto tag, auto cache_tag) {
+    using T = decltype(tag);
+    using Cache = decltype(cache_tag);
+    const T* src = static_cast<const T*>(qkv.data_ptr());
+    Cache* k = static_cast<Cache*>(k_cache.data_ptr());
+    Cache* v = static_cast<Cache*>(v_cache.data_ptr());
+    for (int64_t n = 0; n < d.N; ++n) {
+      if (seq[n] == kSkipRow) continue;
+      const T* krow = src + n * 3 * d.C + d.C;
+      const T* vrow = krow + d.C;
+      for (int64_t h = 0; h < d.NH; ++h) {
+        const int64_t slot = ((seq[n] * d.NH + h) * d.T_max + pos[n]) * d.HS;
+        copy_row(k + slot, krow + h * d.HS, d.HS);
+        copy_row(v + slot, vrow + h * d.HS, d.HS);
       }
-    });
+    }
   });
 }
 
