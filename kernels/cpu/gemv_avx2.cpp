@@ -18,6 +18,9 @@ struct V {
   // Weight rows per tile of a many-row product (cpu/gemv_impl.h): one, as two accumulators for
   // each of 4 rows of x already take 8 of the 16 vector registers.
   static constexpr int kTileRows = 1;
+  // Rows of x per tile, and column vectors per in_out tile: 4 x 2 sums in 8 registers.
+  static constexpr int kTileXRows = 4;
+  static constexpr int kTileVectors = 2;
   static F zero() { return _mm256_setzero_ps(); }
   static F set1(float v) { return _mm256_set1_ps(v); }
   static F load(const float* p) { return _mm256_loadu_ps(p); }

@@ -19,6 +19,9 @@ struct V {
   static constexpr int64_t kLanes = 4;
   // Weight rows per tile of a many-row product (cpu/gemv_impl.h): no wide registers to share.
   static constexpr int kTileRows = 1;
+  // Rows of x per tile, and column vectors per in_out tile.
+  static constexpr int kTileXRows = 4;
+  static constexpr int kTileVectors = 2;
   static F zero() { return {{0, 0, 0, 0}}; }
   static F set1(float s) { return {{s, s, s, s}}; }
   static F load(const float* p) { return {{p[0], p[1], p[2], p[3]}}; }

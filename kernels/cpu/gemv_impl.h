@@ -5,6 +5,8 @@
 //   struct V {
 //     using F = ...;  static constexpr int64_t kLanes = ...;     // kLanes floats
 //     static constexpr int kTileRows = ...;   // weight rows per tile of a many-row product
+//     static constexpr int kTileXRows = ...;  // rows of x per tile (both layouts)
+//     static constexpr int kTileVectors = ...;  // column vectors per in_out tile
 //     static F zero(); static F set1(float); static F load(const float*);
 //     static F fma(F a, F b, F c);       // a * b + c
 //     static F add(F a, F b); static void store(float*, F); static float sum(F);
@@ -168,26 +170,26 @@ void dot_block(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1, int64_t sl
   }
 }
 
-// Weight rows [o0, o1) against every row of x, four rows of x at a time (see dot_block for
-// `next`).
+// The rows of x from n on, NB at most at a time: the last NB - 1 or fewer in one smaller
+// block (see dot_block).
+template <class T, int R, int NB, bool Scaled>
+void dot_rest_of_x(const GemvArgs& a, int64_t n, int64_t o0, int64_t o1, int64_t slice, int64_t next) {
+  constexpr int64_t kFull = V::kTileXRows;
+  const int64_t passes = (a.N + kFull - 1) / kFull;
+  if constexpr (NB > 0) {
+    if (a.N - n >= NB) return dot_block<T, R, NB, Scaled>(a, n, o0, o1, slice, next, n / kFull, passes);
+    return dot_rest_of_x<T, R, NB - 1, Scaled>(a, n, o0, o1, slice, next);
+  }
+}
+
+// Weight rows [o0, o1) against every row of x, V::kTileXRows rows of x at a time (see
+// dot_block for `next`).
 template <class T, int R, bool Scaled>
 void dot_rows_of_x(const GemvArgs& a, int64_t o0, int64_t o1, int64_t slice, int64_t next) {
-  const int64_t passes = (a.N + 3) / 4;
+  constexpr int NB = V::kTileXRows;
   int64_t n = 0;
-  for (; n + 4 <= a.N; n += 4) dot_block<T, R, 4, Scaled>(a, n, o0, o1, slice, next, n / 4, passes);
-  switch (a.N - n) {
-    case 3:
-      dot_block<T, R, 3, Scaled>(a, n, o0, o1, slice, next, n / 4, passes);
-      break;
-    case 2:
-      dot_block<T, R, 2, Scaled>(a, n, o0, o1, slice, next, n / 4, passes);
-      break;
-    case 1:
-      dot_block<T, R, 1, Scaled>(a, n, o0, o1, slice, next, n / 4, passes);
-      break;
-    default:
-      break;
-  }
+  for (; n + NB <= a.N; n += NB) dot_block<T, R, NB, Scaled>(a, n, o0, o1, slice, next, n / NB, (a.N + NB - 1) / NB);
+  if (n < a.N) dot_rest_of_x<T, R, NB - 1, Scaled>(a, n, o0, o1, slice, next);
 }
 
 // in_out: out[n, c] for the columns c of [o0, o1), NB rows of x. Accumulates a block of
@@ -252,9 +254,9 @@ void axpy_columns(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1) {
 // weight row is read once, whole and in order, from memory. More rows (a batched decode step,
 // or a few sequences): the time is that of the multiply-adds and their loads. Blocks of
 // weight rows small enough to stay in a core's L2 cache (while the next one comes in) then
-// meet every row of x, in tiles of V::kTileRows weight rows and four rows of x that load each
-// vector once for several products, and in slices of inputs short enough that a tile's rows
-// stay in L1 (their sums, at most kMaxSlicedRows rows' worth, wait on the stack).
+// meet every row of x, in tiles of V::kTileRows weight rows and V::kTileXRows rows of x that
+// load each vector once for several products, and in slices of inputs short enough that a
+// tile's rows stay in L1 (their sums, at most kMaxSlicedRows rows' worth, wait on the stack).
 template <class T, bool Scaled>
 void gemv_out_in(const GemvArgs& a, int64_t o0, int64_t o1) {
   if (a.N <= 1) return dot_rows_of_x<T, 1, Scaled>(a, o0, o1, a.I, 0);
@@ -271,11 +273,66 @@ void gemv_out_in(const GemvArgs& a, int64_t o0, int64_t o1) {
   }
 }
 
+// in_out for several rows of x: NB rows times C column vectors from c0, their sums held in
+// registers over every weight row (each weight vector loaded once for the NB rows, each x
+// element broadcast once for the C vectors). Every element is summed as axpy_columns sums it:
+// one multiply-add per weight row, in order, then the bias; so a row gets the same bits in a
+// tile as alone.
+template <class T, int NB, int C>
+void axpy_tile(const GemvArgs& a, int64_t n0, int64_t c0) {
+  constexpr int64_t L = V::kLanes;
+  const int64_t I = a.I, O = a.O;
+  const T* w = static_cast<const T*>(a.w) + c0;
+  const float* x = a.x + n0 * I;
+  typename V::F acc[NB][C];
+  for (int n = 0; n < NB; ++n)
+    for (int c = 0; c < C; ++c) acc[n][c] = V::zero();
+  for (int64_t i = 0; i < I; ++i, w += O) {
+    typename V::F wv[C];
+    for (int c = 0; c < C; ++c) wv[c] = Weights<T>::load(w + c * L);
+    for (int n = 0; n < NB; ++n) {
+      const typename V::F xv = V::set1(x[n * I + i]);
+      for (int c = 0; c < C; ++c) acc[n][c] = V::fma(wv[c], xv, acc[n][c]);
+    }
+  }
+  for (int n = 0; n < NB; ++n) {
+    float* out = a.out + (n0 + n) * O + c0;
+    for (int c = 0; c < C; ++c) {
+      float sums[L];
+      V::store(sums, acc[n][c]);
+      for (int64_t k = 0; k < L; ++k) out[c * L + k] = sums[k] + (a.bias ? a.bias[c0 + c * L + k] : 0.0f);
+    }
+  }
+}
+
+// NB rows of x from n0: tiles of V::kTileVectors column vectors across [o0, o1), the columns
+// left over by axpy_columns.
+template <class T, int NB>
+void axpy_rows(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1) {
+  constexpr int64_t kWidth = V::kTileVectors * V::kLanes;
+  int64_t c = o0;
+  for (; c + kWidth <= o1; c += kWidth) axpy_tile<T, NB, V::kTileVectors>(a, n0, c);
+  if (c < o1) axpy_columns<T, NB>(a, n0, c, o1);
+}
+
+// The rows of x from n on, NB at most at a time.
+template <class T, int NB>
+void axpy_rest(const GemvArgs& a, int64_t n, int64_t o0, int64_t o1) {
+  if constexpr (NB > 0) {
+    if (a.N - n >= NB) return axpy_rows<T, NB>(a, n, o0, o1);
+    return axpy_rest<T, NB - 1>(a, n, o0, o1);
+  }
+}
+
+// One row of x streams the weight (axpy_columns); more meet it in register tiles of
+// V::kTileXRows rows.
 template <class T>
 void gemv_in_out(const GemvArgs& a, int64_t o0, int64_t o1) {
+  if (a.N <= 1) return axpy_columns<T, 1>(a, 0, o0, o1);
+  constexpr int NB = V::kTileXRows;
   int64_t n = 0;
-  for (; n + 2 <= a.N; n += 2) axpy_columns<T, 2>(a, n, o0, o1);
-  if (n < a.N) axpy_columns<T, 1>(a, n, o0, o1);
+  for (; n + NB <= a.N; n += NB) axpy_rows<T, NB>(a, n, o0, o1);
+  if (n < a.N) axpy_rest<T, NB - 1>(a, n, o0, o1);
 }
 
 template <class T, bool Scaled>

@@ -54,6 +54,9 @@ constexpr int64_t kMinSliceMacs = int64_t{1} << 21;
 constexpr int64_t kPanelColumns = 256;
 // Input rows of an in_out weight per piece of a matrix-vector product (see in_out_product).
 constexpr int64_t kInputRows = 64;
+// Output columns per chunk of an in_out product of several rows are multiples of this (the
+// widest register tile of cpu/gemv_impl.h: 4 vectors of 16 floats).
+constexpr int64_t kInOutColumnAlign = 64;
 
 GemvType gemv_type(DType dtype) {
   switch (dtype) {
@@ -89,13 +92,12 @@ void gelu_columns(const Product& p, int64_t o0, int64_t o1) {
   }
 }
 
-// An in_out weight (I x O, Conv1D's layout) for few rows of x: cut by output columns, each
+// An in_out weight (I x O, Conv1D's layout) for one row of x: cut by output columns, each
 // thread would read a short run of every weight row and skip the rest, which the hardware
 // prefetchers follow poorly. So it is cut by input rows instead: each piece of kInputRows rows
-// is one contiguous run of memory, read once (and from L2 for each further pair of rows of x),
-// into partial sums of every output; the partial sums are then added in piece order. Pieces do
-// not depend on the thread count or the other rows of x: the same bits at any thread count and
-// for a row alone or in a batch.
+// is one contiguous run of memory, read once, into partial sums of every output; the partial
+// sums are then added in piece order. Pieces do not depend on the thread count: the same bits
+// at any thread count, and (in_out_columns) for a row alone or in a batch.
 void in_out_product(const Product& p, GemvFn fn, int64_t threads) {
   const GemvArgs& a = p.args;
   const int64_t pieces = ceil_div(a.I, kInputRows), N = a.N, O = a.O;
@@ -130,6 +132,43 @@ void in_out_product(const Product& p, GemvFn fn, int64_t threads) {
   });
 }
 
+// An in_out weight for several rows of x (a batched decode step): the multiply-adds, not the
+// memory, take the time, so each thread takes whole column chunks (multiples of
+// kInOutColumnAlign, the register tiles' width) and runs every piece of kInputRows input rows
+// over them in order, adding each piece's sums to the output as it comes. The pieces and the
+// order of their sums are in_out_product's, so every row gets the bits it gets alone; and no
+// partial sums of the whole output go through memory.
+void in_out_columns(const Product& p, GemvFn fn, int64_t threads) {
+  const GemvArgs& a = p.args;
+  const int64_t N = a.N, O = a.O;
+  parallel_chunks(ceil_div(O, kInOutColumnAlign), threads, [&](int64_t first, int64_t end) {
+    const int64_t o0 = first * kInOutColumnAlign, o1 = std::min(end * kInOutColumnAlign, O);
+    thread_local std::vector<float> x_rows, piece_sums;
+    piece_sums.resize(static_cast<std::size_t>(N * O));
+    for (int64_t i0 = 0; i0 < a.I; i0 += kInputRows) {
+      const int64_t rows = std::min(kInputRows, a.I - i0);
+      x_rows.resize(static_cast<std::size_t>(N * rows));
+      for (int64_t n = 0; n < N; ++n) std::copy(a.x + n * a.I + i0, a.x + n * a.I + i0 + rows, x_rows.data() + n * rows);
+      GemvArgs part = a;
+      part.x = x_rows.data(), part.I = rows, part.bias = nullptr, part.out = piece_sums.data();
+      part.w = static_cast<const char*>(a.w) + i0 * O * weight_element_bytes(p.type);
+      fn(part, o0, o1);
+      for (int64_t n = 0; n < N; ++n) {
+        float* out = a.out + n * O;
+        const float* add = piece_sums.data() + n * O;
+        if (i0 == 0)
+          std::copy(add + o0, add + o1, out + o0);
+        else
+          for (int64_t o = o0; o < o1; ++o) out[o] += add[o];
+      }
+    }
+    if (a.bias)
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t o = o0; o < o1; ++o) a.out[n * O + o] += a.bias[o];
+    gelu_columns(p, o0, o1);
+  });
+}
+
 void gemv_product(Product& p) {
   const GemvKernels& kernels = gemv_kernels(active_cpu_isa());
   const GemvArgs& a = p.args;
@@ -144,7 +183,7 @@ void gemv_product(Product& p) {
   const GemvFn fn = p.out_in ? kernels.out_in[p.type] : kernels.in_out[p.type];
   const int64_t weight_bytes = a.O * a.I * weight_element_bytes(p.type);
   const int64_t threads = std::clamp<int64_t>(weight_bytes / kGemvBytesPerThread, 1, omp_get_max_threads());
-  if (!p.out_in) return in_out_product(p, fn, threads);
+  if (!p.out_in) return a.N > 1 ? in_out_columns(p, fn, threads) : in_out_product(p, fn, threads);
   const int64_t units = ceil_div(a.O, kGemvAlign);
   parallel_chunks(units, threads, [&](int64_t first, int64_t end) {
     const int64_t o0 = first * kGemvAlign, o1 = std::min(end * kGemvAlign, a.O);
