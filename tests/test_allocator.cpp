@@ -465,3 +465,23 @@ TEST_CASE("PTHRUN_ALLOC_CONF max_split_size_mb: too large for size_t is refused"
   CHECK_THROWS(AllocatorConfig::parse("max_split_size_mb:17592186044416"));
   CHECK(AllocatorConfig::parse("max_split_size_mb:17592186044415").max_split_size == 17592186044415 * MiB);
 }
+
+TEST_CASE("the host backend: buffers of 2 MiB and more start on a 2 MiB boundary, for huge pages") {
+  HostBackend host;
+  for (std::size_t bytes : {2 * MiB, 3 * MiB + 5, 40 * MiB}) {
+    CAPTURE(bytes);
+    auto* p = static_cast<unsigned char*>(host.allocate(bytes));
+    REQUIRE(p != nullptr);
+    CHECK(reinterpret_cast<uintptr_t>(p) % (2 * MiB) == 0);
+    std::fill(p, p + bytes, 0x5a);  // every byte is ours
+    CHECK(p[bytes - 1] == 0x5a);
+    host.deallocate(p, bytes);
+  }
+  for (std::size_t bytes : {std::size_t{1}, std::size_t{300}, 2 * MiB - 1}) {
+    CAPTURE(bytes);
+    void* p = host.allocate(bytes);
+    REQUIRE(p != nullptr);
+    CHECK(reinterpret_cast<uintptr_t>(p) % 256 == 0);
+    host.deallocate(p, bytes);
+  }
+}

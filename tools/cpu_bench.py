@@ -12,7 +12,8 @@ kernels a decode step calls, with the matrices stored in DTYPE and f32 activatio
 --decode-at; and its read-bandwidth probe with the same threads, which gives the floor of a
 decode step (bytes of weights per token / bandwidth). With --checkpoint (a gpt2-small
 checkpoint), `pthrun bench CKPT --dtype DTYPE` on it too: the whole model's prefill and decode
-with its matrices stored in each dtype.
+with its matrices stored in each dtype, and for f32 once more with --no-mmap (the weights
+copied onto huge pages instead of used in place from the mapped file).
 
 llama.cpp side, with --llama-bench and --gguf DTYPE=FILE (GGUF files converted from the same
 weights; int8 is compared with q8_0): `llama-bench -p PROMPT -n GEN -t THREADS` prefill tokens/s
@@ -55,9 +56,15 @@ def pthrun_kernels(args, dtype, threads):
             "bandwidth": j["read_bandwidth_bytes_per_second"] * 1e-9, "weights": j["decode_weight_bytes"]}
 
 
-def pthrun_model(args, dtype, threads):
+# The whole-model row of f32 weights copied out of the file (--no-mmap) rather than used in
+# place: the copy lies on huge pages, the mapped file on the page cache's 4 KiB pages.
+NO_MMAP = "f32 --no-mmap"
+
+
+def pthrun_model(args, dtype, threads, extra=()):
     j = run_json([args.pthrun, "bench", args.checkpoint, "--device", "cpu", "--dtype", dtype, "--prompt-tokens",
-                  str(args.prompt), "--new-tokens", str(args.gen), "--repeat", str(args.repeats), "--json"], threads)
+                  str(args.prompt), "--new-tokens", str(args.gen), "--repeat", str(args.repeats), "--json", *extra],
+                 threads)
     return {"prefill": j["prefill_tokens_per_second"], "decode": j["decode_ms_per_token"]}
 
 
@@ -103,6 +110,8 @@ def main():
                     results.setdefault(("llama", d, t), []).append(llama(args, ggufs[d], t))
                 if args.checkpoint:
                     results.setdefault(("model", d, t), []).append(pthrun_model(args, d, t))
+                    if d == "f32":  # the weights used in place, and copied (onto huge pages)
+                        results.setdefault(("model", NO_MMAP, t), []).append(pthrun_model(args, d, t, ["--no-mmap"]))
         print(f"round {round_ + 1} of {args.rounds} done", file=sys.stderr, flush=True)
 
     def med(side, d, t, key, position=None):
@@ -148,11 +157,12 @@ def main():
         print("|---|---|---|---|---|---|")
         for t in threads:
             for d in dtypes:
-                ld = med("llama", d, t, "decode")
-                md = med("model", d, t, "decode")
-                ratio = f"{md / ld:.2f}" if ld else ""
-                print(f"| {d} | {t} | {med('model', d, t, 'prefill'):.0f} | {md:.2f} | {f'{ld:.2f}' if ld else ''} | "
-                      f"{ratio} |")
+                for row in [d, NO_MMAP] if d == "f32" else [d]:
+                    ld = med("llama", d, t, "decode")
+                    md = med("model", row, t, "decode")
+                    ratio = f"{md / ld:.2f}" if ld else ""
+                    print(f"| {row} | {t} | {med('model', row, t, 'prefill'):.0f} | {md:.2f} | "
+                          f"{f'{ld:.2f}' if ld else ''} | {ratio} |")
 
 
 if __name__ == "__main__":

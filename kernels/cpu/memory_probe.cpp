@@ -6,9 +6,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <vector>
 
 #include "runtime/error.h"
+#include "runtime/memory_backend.h"
 
 namespace pthrun::kernels {
 
@@ -26,7 +29,14 @@ uint64_t sum_words(const uint64_t* p, int64_t n) {
 double cpu_read_bandwidth(int64_t buffer_bytes, int passes) {
   PTHRUN_CHECK(buffer_bytes >= 8 && passes >= 1, "cpu_read_bandwidth: ", buffer_bytes, " bytes, ", passes, " passes");
   const int64_t n = buffer_bytes / 8;
-  std::vector<uint64_t> buffer(static_cast<std::size_t>(n));
+  // Memory as the weights get it (on huge pages where the kernel gives them, see
+  // runtime/host_backend.cpp): the floor is what the machine reads, not what 4 KiB pages allow.
+  HostBackend host;
+  const auto bytes = static_cast<std::size_t>(n * 8);
+  std::unique_ptr<uint64_t, std::function<void(uint64_t*)>> memory(
+      static_cast<uint64_t*>(host.allocate(bytes)), [&](uint64_t* p) { host.deallocate(p, bytes); });
+  PTHRUN_CHECK(memory != nullptr, "cpu_read_bandwidth: cannot allocate ", bytes, " bytes");
+  uint64_t* buffer = memory.get();
   // Each thread touches the part it will read (first touch places the pages near it).
   const int threads = omp_get_max_threads();
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -40,7 +50,7 @@ double cpu_read_bandwidth(int64_t buffer_bytes, int passes) {
     {
       const int64_t t = omp_get_thread_num(), count = omp_get_num_threads();
       const int64_t begin = n * t / count, end = n * (t + 1) / count;
-      total += sum_words(buffer.data() + begin, end - begin);
+      total += sum_words(buffer + begin, end - begin);
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     sink = sink + total;
