@@ -92,6 +92,19 @@ void gelu_columns(const Product& p, int64_t o0, int64_t o1) {
   }
 }
 
+// The product of piece `piece` of an in_out weight (its kInputRows input rows, the last one
+// shorter) with the matching columns of x, copied to x_rows, into out (N x O), without bias.
+GemvArgs input_piece(const Product& p, int64_t piece, std::vector<float>& x_rows, float* out) {
+  const GemvArgs& a = p.args;
+  const int64_t i0 = piece * kInputRows, rows = std::min(kInputRows, a.I - i0);
+  x_rows.resize(static_cast<std::size_t>(a.N * rows));
+  for (int64_t n = 0; n < a.N; ++n) std::copy(a.x + n * a.I + i0, a.x + n * a.I + i0 + rows, x_rows.data() + n * rows);
+  GemvArgs part = a;
+  part.x = x_rows.data(), part.I = rows, part.bias = nullptr, part.out = out;
+  part.w = static_cast<const char*>(a.w) + i0 * a.O * weight_element_bytes(p.type);
+  return part;
+}
+
 // An in_out weight (I x O, Conv1D's layout) for one row of x: cut by output columns, each
 // thread would read a short run of every weight row and skip the rest, which the hardware
 // prefetchers follow poorly. So it is cut by input rows instead: each piece of kInputRows rows
@@ -106,15 +119,7 @@ void in_out_product(const Product& p, GemvFn fn, int64_t threads) {
   float* sums = partial.data();
   run_chunks(pieces, threads, pieces, [&](int64_t first, int64_t end) {
     thread_local std::vector<float> x_rows;
-    for (int64_t piece = first; piece < end; ++piece) {
-      const int64_t i0 = piece * kInputRows, rows = std::min(kInputRows, a.I - i0);
-      x_rows.resize(static_cast<std::size_t>(N * rows));
-      for (int64_t n = 0; n < N; ++n) std::copy(a.x + n * a.I + i0, a.x + n * a.I + i0 + rows, x_rows.data() + n * rows);
-      GemvArgs part = a;
-      part.x = x_rows.data(), part.I = rows, part.bias = nullptr, part.out = sums + piece * N * O;
-      part.w = static_cast<const char*>(a.w) + i0 * O * weight_element_bytes(p.type);
-      fn(part, 0, O);
-    }
+    for (int64_t piece = first; piece < end; ++piece) fn(input_piece(p, piece, x_rows, sums + piece * N * O), 0, O);
   });
   parallel_chunks(ceil_div(O, kGemvAlign), threads, [&](int64_t first, int64_t end) {
     const int64_t o0 = first * kGemvAlign, o1 = std::min(end * kGemvAlign, O);
@@ -145,18 +150,12 @@ void in_out_columns(const Product& p, GemvFn fn, int64_t threads) {
     const int64_t o0 = first * kInOutColumnAlign, o1 = std::min(end * kInOutColumnAlign, O);
     thread_local std::vector<float> x_rows, piece_sums;
     piece_sums.resize(static_cast<std::size_t>(N * O));
-    for (int64_t i0 = 0; i0 < a.I; i0 += kInputRows) {
-      const int64_t rows = std::min(kInputRows, a.I - i0);
-      x_rows.resize(static_cast<std::size_t>(N * rows));
-      for (int64_t n = 0; n < N; ++n) std::copy(a.x + n * a.I + i0, a.x + n * a.I + i0 + rows, x_rows.data() + n * rows);
-      GemvArgs part = a;
-      part.x = x_rows.data(), part.I = rows, part.bias = nullptr, part.out = piece_sums.data();
-      part.w = static_cast<const char*>(a.w) + i0 * O * weight_element_bytes(p.type);
-      fn(part, o0, o1);
+    for (int64_t piece = 0; piece * kInputRows < a.I; ++piece) {
+      fn(input_piece(p, piece, x_rows, piece_sums.data()), o0, o1);
       for (int64_t n = 0; n < N; ++n) {
         float* out = a.out + n * O;
         const float* add = piece_sums.data() + n * O;
-        if (i0 == 0)
+        if (piece == 0)
           std::copy(add + o0, add + o1, out + o0);
         else
           for (int64_t o = o0; o < o1; ++o) out[o] += add[o];
