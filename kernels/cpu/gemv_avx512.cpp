@@ -33,6 +33,31 @@ struct V {
     return v;
   }
   static float sum(F v) { return _mm512_reduce_add_ps(v); }
+  // out[k] = sum(v[k]) for the count <= 16 vectors, transposed: each step adds the halves of
+  // two vectors in one instruction, 45 instructions for 16 sums where sum() takes 7 for one.
+  // Each sum is sum()'s tree: lanes i and i + 8, then + 4, + 2, + 1.
+  static void sums(const F* v, int count, float* out) {
+    F a[16];
+    for (int k = 0; k < 16; ++k) a[k] = k < count ? v[k] : zero();
+    // b[j]: lanes 0-7 hold a[2j]'s sums of lanes i and i + 8, lanes 8-15 a[2j + 1]'s.
+    F b[8];
+    for (int j = 0; j < 8; ++j)
+      b[j] = add(_mm512_shuffle_f32x4(a[2 * j], a[2 * j + 1], 0x44),
+                 _mm512_shuffle_f32x4(a[2 * j], a[2 * j + 1], 0xEE));
+    // c[j]: quarter q holds a[4j + q]'s four sums of the next step (i and i + 4).
+    F c[4];
+    for (int j = 0; j < 4; ++j)
+      c[j] = add(_mm512_shuffle_f32x4(b[2 * j], b[2 * j + 1], 0x88),
+                 _mm512_shuffle_f32x4(b[2 * j], b[2 * j + 1], 0xDD));
+    // d[j], quarter q: the two sums (i and i + 2) of c[2j]'s quarter q, then c[2j + 1]'s.
+    F d[2];
+    for (int j = 0; j < 2; ++j)
+      d[j] = add(_mm512_shuffle_ps(c[2 * j], c[2 * j + 1], 0x44), _mm512_shuffle_ps(c[2 * j], c[2 * j + 1], 0xEE));
+    // Lane 4q + m: the sum of c[m]'s quarter q, which is a[4m + q]'s.
+    float e[16];
+    store(e, add(_mm512_shuffle_ps(d[0], d[1], 0x88), _mm512_shuffle_ps(d[0], d[1], 0xDD)));
+    for (int k = 0; k < count; ++k) out[k] = e[4 * (k % 4) + k / 4];
+  }
   static F bf16(const uint16_t* p) {
     const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));

@@ -36,6 +36,9 @@ struct V {
   static void store(float* p, F a) { std::memcpy(p, a.v, sizeof a.v); }
   static F in_register(F a) { return a; }
   static float sum(F a) { return (a.v[0] + a.v[1]) + (a.v[2] + a.v[3]); }
+  static void sums(const F* v, int count, float* out) {
+    for (int k = 0; k < count; ++k) out[k] = sum(v[k]);
+  }
   static F bf16(const uint16_t* p) { return {{bf16_1(p[0]), bf16_1(p[1]), bf16_1(p[2]), bf16_1(p[3])}}; }
   static F f16(const uint16_t* p) { return {{f16_1(p[0]), f16_1(p[1]), f16_1(p[2]), f16_1(p[3])}}; }
   static F i8(const int8_t* p) { return {{float(p[0]), float(p[1]), float(p[2]), float(p[3])}}; }

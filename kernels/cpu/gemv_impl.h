@@ -10,6 +10,7 @@
 //     static F zero(); static F set1(float); static F load(const float*);
 //     static F fma(F a, F b, F c);       // a * b + c
 //     static F add(F a, F b); static void store(float*, F); static float sum(F);
+//     static void sums(const F* v, int count, float* out);  // out[k] = sum(v[k]), count <= 16
 //     static F in_register(F);           // v itself, held in a register (see dot_tile)
 //     static F bf16(const uint16_t*); static F f16(const uint16_t*); static F i8(const int8_t*);
 //     static float bf16_1(uint16_t); static float f16_1(uint16_t);   // one element
@@ -250,6 +251,43 @@ void axpy_columns(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1) {
   }
 }
 
+// Rows of at most this many inputs (a head's keys in decode attention: 64) are short_rows'.
+constexpr int64_t kShortRowInputs = 128;
+
+// out_in for short rows: a row's product is a handful of multiply-adds, as many as the sum
+// across its lanes (V::sum) that dot_tile ends with would take. So 16 weight rows are
+// multiplied by a row of x, each into one vector of sums, and their lanes summed together
+// (V::sums). Every row of x alone, by the same operations: row-invariant.
+template <class T>
+void short_rows(const GemvArgs& a, int64_t o0, int64_t o1) {
+  constexpr int64_t L = V::kLanes, kRows = 16;
+  const int64_t I = a.I, vectors = I / L;
+  const T* w = static_cast<const T*>(a.w);
+  for (int64_t n = 0; n < a.N; ++n) {
+    const float* x = a.x + n * I;
+    typename V::F xv[kShortRowInputs / L];
+    for (int64_t v = 0; v < vectors; ++v) xv[v] = V::load(x + v * L);
+    for (int64_t o = o0; o < o1; o += kRows) {
+      const int count = static_cast<int>(o1 - o < kRows ? o1 - o : kRows);
+      typename V::F acc[kRows];
+      for (int k = 0; k < count; ++k) {
+        const T* row = w + (o + k) * I;
+        acc[k] = V::zero();
+        for (int64_t v = 0; v < vectors; ++v) acc[k] = V::fma(Weights<T>::load(row + v * L), xv[v], acc[k]);
+      }
+      float sums[kRows];
+      V::sums(acc, count, sums);
+      float* out = a.out + n * a.O + o;
+      for (int k = 0; k < count; ++k) {
+        const T* row = w + (o + k) * I;
+        float rest = 0;
+        for (int64_t i = vectors * L; i < I; ++i) rest += Weights<T>::one(row[i]) * x[i];
+        out[k] = (sums[k] + rest) + (a.bias ? a.bias[o + k] : 0.0f);
+      }
+    }
+  }
+}
+
 // One row of x (decode of one sequence): the time is that of reading the weights, so each
 // weight row is read once, whole and in order, from memory. More rows (a batched decode step,
 // or a few sequences): the time is that of the multiply-adds and their loads. Blocks of
@@ -259,6 +297,7 @@ void axpy_columns(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1) {
 // tile's rows stay in L1 (their sums, at most kMaxSlicedRows rows' worth, wait on the stack).
 template <class T, bool Scaled>
 void gemv_out_in(const GemvArgs& a, int64_t o0, int64_t o1) {
+  if (!Scaled && a.I <= kShortRowInputs) return short_rows<T>(a, o0, o1);
   if (a.N <= 1) return dot_rows_of_x<T, 1, Scaled>(a, o0, o1, a.I, 0);
   constexpr int64_t kBlockBytes = int64_t{1} << 18, kSliceInputs = 1024;
   // Slices end on group boundaries (int8) or after a multiple of 2 kLanes inputs (see dot_tile).
