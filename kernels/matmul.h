@@ -53,6 +53,11 @@ inline void linear(const Tensor& out, const Tensor& x, const Tensor& weight, Wei
 }
 
 namespace cpu {
+// OpenBLAS's kernels for products of many rows: the CPU model whose kernels it loaded, e.g.
+// "Cooperlake" (AVX-512) or "Haswell" (AVX2), picked for the CPU unless the environment's
+// OPENBLAS_CORETYPE names one. Benchmarks print it: on this machine the two differ by 1.5x in
+// prefill.
+const char* blas_kernels();
 void linear(const Tensor& out, const Tensor& x, const LinearWeight& weight, const Tensor& bias,
             Epilogue epilogue, const MatmulOptions& options, const Stream& stream);
 inline void linear(const Tensor& out, const Tensor& x, const Tensor& weight, WeightLayout layout,

@@ -375,6 +375,7 @@ int run_kernel_bench(const KernelBenchArgs& args) {
     j.key("weights").value(weight_name(format.dtype)).key("layout").value(layout_name);
     j.key("kv_dtype").value(dtype_short_name(kv_dtype));
     j.key("cpu_isa").value(device.is_cpu() ? cpu_isa_name(active_cpu_isa()) : "");
+    j.key("blas_kernels").value(device.is_cpu() ? kernels::cpu::blas_kernels() : "");
     j.key("size").value(size->name).key("tokens").value(T).key("peak_allocated_bytes").value(peak);
     j.key("gemm_fallbacks").value(kernels::gemm_fallback_count());
     j.key("decode_weight_bytes").value(m.decode_weight_bytes());
@@ -394,10 +395,11 @@ int run_kernel_bench(const KernelBenchArgs& args) {
     std::printf("%s\n", j.text().c_str());
     return 0;
   }
-  std::printf("%s, %s activations, %s weights (%s), %s KV cache, %s, %lld tokens, median of %d runs%s%s\n",
+  std::printf("%s, %s activations, %s weights (%s), %s KV cache, %s, %lld tokens, median of %d runs%s%s%s%s\n",
               device_properties(device).name.c_str(), dtype_name(dtype), weight_name(format.dtype), layout_name.c_str(),
               dtype_short_name(kv_dtype), size->name, static_cast<long long>(T), repeats, device.is_cpu() ? ", kernels for " : "",
-              device.is_cpu() ? cpu_isa_name(active_cpu_isa()) : "");
+              device.is_cpu() ? cpu_isa_name(active_cpu_isa()) : "", device.is_cpu() ? ", OpenBLAS's for " : "",
+              device.is_cpu() ? kernels::cpu::blas_kernels() : "");
   std::printf("%-26s %-30s %12s %12s %10s\n", "kernel", "shape", "median ms", "GFLOP/s", "GB/s");
   for (const Row& r : rows) {
     std::printf("%-26s %-30s %12.3f", r.name.c_str(), r.shape.c_str(), r.median_ms);

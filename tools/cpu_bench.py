@@ -53,7 +53,8 @@ def pthrun_kernels(args, dtype, threads):
     prefill_ms = next(ms for k, ms in rows.items() if k.startswith("prefill"))
     decode = {int(k.rsplit(" ", 1)[1]): ms for k, ms in rows.items() if k.startswith("decode")}
     return {"prefill": args.prompt / prefill_ms * 1e3, "decode": decode, "floor": j["decode_floor_ms"],
-            "bandwidth": j["read_bandwidth_bytes_per_second"] * 1e-9, "weights": j["decode_weight_bytes"]}
+            "bandwidth": j["read_bandwidth_bytes_per_second"] * 1e-9, "weights": j["decode_weight_bytes"],
+            "blas": j["blas_kernels"]}
 
 
 # The whole-model row of f32 weights copied out of the file (--no-mmap) rather than used in
@@ -123,6 +124,7 @@ def main():
     first = positions[0]
     print(f"gpt2-small on the CPU, prompt {args.prompt}, decode ms/token at position {first} unless said; "
           f"medians of {args.rounds} rounds x {args.repeats} runs; f32 weights {args.layout}, others out_in; "
+          f"pthrun's prefill on OpenBLAS's kernels for {results[('pthrun', dtypes[0], threads[0])][0]['blas']}; "
           f"ratios pthrun/llama.cpp in time (below 1: pthrun faster)")
     print("| weights | threads | read GB/s | MB/token | floor ms | pthrun prefill tok/s | pthrun decode ms | "
           "of floor | llama.cpp type | llama.cpp prefill tok/s | llama.cpp decode ms | llama.cpp of floor | "

@@ -278,6 +278,8 @@ const float* widened(const Tensor& t, std::vector<float>& scratch) {
 
 }  // namespace
 
+const char* blas_kernels() { return openblas_get_corename(); }
+
 void linear(const Tensor& out, const Tensor& x, const LinearWeight& weight, const Tensor& bias, Epilogue epilogue,
             const MatmulOptions& options, const Stream& stream) {
   // TF32 is a GPU matter: the CPU computes f32 products in f32.
