@@ -10,7 +10,12 @@ model's side but <|endoftext|>), --waves requests per thread. Printed per C: gen
 over the level's wall time, the median and p99 time from sending a request to its first streamed
 text, and the ratio of throughput to C = 1's. Servers run on loopback with --port 0; each level
 gets a fresh server with --slots S (default: S = max(C)); `--slots-per-level` uses S = C instead.
-A benchmark, not a test: run it on a quiet machine and read the medians.
+
+The levels run --rounds times, each round every level in turn, so that each ratio pairs levels
+measured minutes apart at most: this machine's memory bandwidth, which concurrency 1 depends on
+most, moves by a third from one minute to the next. Printed: tokens/s, the median of the rounds;
+the ratio, the median of each round's own ratio (and their range); TTFT over every round's
+requests. A benchmark, not a test: run it on a quiet machine and read the medians.
 """
 import argparse
 import http.client
@@ -75,11 +80,8 @@ def run_level(port, concurrency, waves, prompt_tokens, new_tokens, vocab, seed):
     for t in threads:
         t.join()
     wall = time.perf_counter() - start
-    ttfts = sorted(r[0] for r in results)
     tokens = sum(r[1] for r in results)
-    p99 = ttfts[min(len(ttfts) - 1, int(round(0.99 * (len(ttfts) - 1))))]
-    return {"tokens_per_s": tokens / wall, "ttft_median": statistics.median(ttfts), "ttft_p99": p99,
-            "tokens": tokens, "requests": len(results), "wall": wall}
+    return {"tokens_per_s": tokens / wall, "ttfts": [r[0] for r in results], "requests": len(results)}
 
 
 def main():
@@ -94,6 +96,7 @@ def main():
     parser.add_argument("--prompt-tokens", type=int, default=128)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--waves", type=int, default=2, help="requests each client sends, one after another")
+    parser.add_argument("--rounds", type=int, default=3, help="times every level runs, in turn")
     args = parser.parse_args()
     serve_harness.PTHRUN = args.pthrun
 
@@ -105,21 +108,29 @@ def main():
     levels = [int(c) for c in args.concurrency.split(",")]
     context = args.prompt_tokens + args.new_tokens
     print(f"model {os.path.basename(model)}, device {args.device} ({args.dtype}), prompts of {args.prompt_tokens} tokens, "
-          f"{args.new_tokens} new tokens, {args.waves} requests per client")
-    print("| concurrency | slots | requests | generated tokens/s | x vs C=1 | TTFT median s | TTFT p99 s |")
+          f"{args.new_tokens} new tokens, {args.waves} requests per client, {args.rounds} rounds")
+    runs = {c: [] for c in levels}
+    for round_ in range(args.rounds):
+        for c in levels:
+            slots = c if args.slots_per_level else (args.slots or max(levels))
+            with serve_harness.Server(model, "--slots", str(slots), "--ctx", str(context), "--max-queue", str(4 * c),
+                                      "--device", args.device, "--dtype", args.dtype) as server:
+                vocab = server.json("GET", "/v1/models")[1]["data"][0]["meta"]["vocab_size"]
+                run_level(server.port, 1, 1, args.prompt_tokens, 4, vocab, 0)  # warm-up
+                runs[c].append(run_level(server.port, c, args.waves, args.prompt_tokens, args.new_tokens, vocab, c))
+        print(f"round {round_ + 1} of {args.rounds} done", file=sys.stderr, flush=True)
+
+    print("| concurrency | slots | requests | generated tokens/s | x vs C=1 (range) | TTFT median s | TTFT p99 s |")
     print("|---|---|---|---|---|---|---|")
-    base = None
     for c in levels:
         slots = c if args.slots_per_level else (args.slots or max(levels))
-        with serve_harness.Server(model, "--slots", str(slots), "--ctx", str(context), "--max-queue", str(4 * c),
-                                  "--device", args.device, "--dtype", args.dtype) as server:
-            vocab = server.json("GET", "/v1/models")[1]["data"][0]["meta"]["vocab_size"]
-            run_level(server.port, 1, 1, args.prompt_tokens, 4, vocab, 0)  # warm-up
-            r = run_level(server.port, c, args.waves, args.prompt_tokens, args.new_tokens, vocab, c)
-        base = base or r["tokens_per_s"]
-        print(f"| {c} | {slots} | {r['requests']} | {r['tokens_per_s']:.1f} | {r['tokens_per_s'] / base:.2f} | "
-              f"{r['ttft_median']:.3f} | {r['ttft_p99']:.3f} |", flush=True)
-
+        ratios = [r["tokens_per_s"] / b["tokens_per_s"] for r, b in zip(runs[c], runs[levels[0]])]
+        ttfts = sorted(t for r in runs[c] for t in r["ttfts"])
+        p99 = ttfts[min(len(ttfts) - 1, int(round(0.99 * (len(ttfts) - 1))))]
+        print(f"| {c} | {slots} | {sum(r['requests'] for r in runs[c])} | "
+              f"{statistics.median(r['tokens_per_s'] for r in runs[c]):.1f} | "
+              f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}) | "
+              f"{statistics.median(ttfts):.3f} | {p99:.3f} |", flush=True)
 
 if __name__ == "__main__":
     main()
