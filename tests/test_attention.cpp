@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
 #include "kernels/attention.h"
 #include "kernels/cpu_isa.h"
+#include "runtime/half.h"
 #include "tests/kernel_test_util.h"
 
 using namespace pthrun;
@@ -86,6 +88,40 @@ TEST_CASE("kv_cache_append: each row's k and v land where sequences and position
                     "kv_cache_append: position 2 at row 0 is outside the cache's 2 positions");
   CHECK_THROWS_WITH(kv_cache_append(k, v, qkv, int_tensor({0}), int_tensor({0}), 2, cpu_stream),
                     "kv_cache_append: the cache has 1 heads, but num_heads is 2");
+}
+
+TEST_CASE("kv_cache_append: an f16 cache of f32 rows holds runtime/half.h's rounding, bit for bit, every level") {
+  // Values the rounding can get wrong: ties to even both ways, the largest finite f16 and the
+  // first value that rounds past it, subnormals and below, signed zeros, infinities and NaNs;
+  // then random ones. 37 of them per head: vectors of 16 and 8 and a scalar tail.
+  const float max_f16 = 65504.0f;
+  std::vector<float> values = {1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f, -(1.0f + 0x1p-11f), max_f16,
+                               std::nextafter(65520.0f, 0.0f), 65520.0f, 0x1p-24f, 0x1p-25f,
+                               std::nextafter(0x1p-25f, 1.0f), 3 * 0x1p-26f, 0x1p-14f - 0x1p-25f, 0.0f, -0.0f,
+                               INFINITY, -INFINITY, std::numeric_limits<float>::quiet_NaN(),
+                               -std::numeric_limits<float>::quiet_NaN(), 1e-30f, -1e30f};
+  std::mt19937 rng(17);
+  std::uniform_real_distribution<float> uniform(-3, 3);
+  const int64_t NH = 2, HS = 37, C = NH * HS;
+  while (static_cast<int64_t>(values.size()) < 2 * C) values.push_back(uniform(rng));
+  std::vector<float> qkv_values(static_cast<std::size_t>(3 * C), 1.0f);
+  std::copy(values.begin(), values.end(), qkv_values.begin() + C);
+  Tensor qkv = Tensor::from_vector(qkv_values, {1, 3 * C});
+  for (CpuIsa isa : {CpuIsa::baseline, CpuIsa::avx2, CpuIsa::avx512, CpuIsa::avx512_bf16}) {
+    if (isa > detected_cpu_isa()) continue;
+    limit_cpu_isa(isa);
+    CAPTURE(cpu_isa_name(isa));
+    Tensor k = Tensor::zeros({1, NH, 1, HS}, DType::f16), v = Tensor::zeros({1, NH, 1, HS}, DType::f16);
+    kv_cache_append(k, v, qkv, int_tensor({0}), int_tensor({0}), static_cast<int>(NH), cpu_stream);
+    const uint16_t* kb = static_cast<const uint16_t*>(k.data_ptr());
+    const uint16_t* vb = static_cast<const uint16_t*>(v.data_ptr());
+    for (int64_t i = 0; i < C; ++i) {
+      CAPTURE(i);
+      CHECK(kb[i] == f32_to_f16(values[static_cast<std::size_t>(i)]));
+      CHECK(vb[i] == f32_to_f16(values[static_cast<std::size_t>(C + i)]));
+    }
+  }
+  limit_cpu_isa(CpuIsa::avx512_bf16);
 }
 
 TEST_CASE("attention_prefill: causal softmax attention of T queries after pos0 cached positions") {

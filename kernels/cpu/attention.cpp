@@ -56,15 +56,22 @@ float* grow(std::vector<float>& buffer, int64_t n) {
   return buffer.data();
 }
 
+template <typename T>
+constexpr GemvType gemv_type_of() {
+  return std::is_same_v<T, float> ? kGemvF32 : std::is_same_v<T, bf16> ? kGemvBf16 : kGemvF16;
+}
+
 // Rows [0, L) of a head's keys or values (L x HS, contiguous) as f32: the cache itself when it
-// is f32, else a widened copy.
+// is f32, else a copy widened by the level's kernels (as 16-bit weights are).
 template <typename T>
 const float* rows_f32(const T* rows, int64_t L, int64_t HS, std::vector<float>& buffer) {
   if constexpr (std::is_same_v<T, float>) {
     return rows;
   } else {
     float* f = grow(buffer, L * HS);
-    for (int64_t i = 0; i < L * HS; ++i) f[i] = to_f32(rows[i]);
+    GemvArgs a{};
+    a.w = rows, a.I = HS, a.O = L;
+    gemv_kernels(active_cpu_isa()).widen_rows[gemv_type_of<T>()](f, a, 0, L);
     return f;
   }
 }
@@ -98,11 +105,6 @@ void attend_block(T* out, int64_t out_stride, const T* q, int64_t q_stride, cons
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1.0f, scores, N, vf, K, 0.0f, of, K);
   for (int64_t i = 0; i < nq; ++i)
     for (int64_t c = 0; c < HS; ++c) out[i * out_stride + c] = from_f32<T>(of[i * HS + c]);
-}
-
-template <typename T>
-constexpr GemvType gemv_type_of() {
-  return std::is_same_v<T, float> ? kGemvF32 : std::is_same_v<T, bf16> ? kGemvBf16 : kGemvF16;
 }
 
 // Attention of one query (HS values) over the first L keys and values of a head (L x HS

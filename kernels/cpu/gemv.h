@@ -52,6 +52,9 @@ using GemvFn = void (*)(const GemvArgs& args, int64_t o0, int64_t o1);
 using WidenFn = void (*)(float* dst, const GemvArgs& args, int64_t o0, int64_t o1);
 // Writes columns [o0, o1) of every row of an in_out weight as f32 to dst (I x (o1 - o0)).
 using WidenColumnsFn = void (*)(float* dst, const GemvArgs& args, int64_t o0, int64_t o1);
+// Writes n floats as f16, rounded to nearest even: runtime/half.h's f32_to_f16, bit for bit
+// (an f16 KV cache's append; F16C's conversion where the level has it).
+using RoundF16Fn = void (*)(uint16_t* dst, const float* src, int64_t n);
 
 struct GemvKernels {
   CpuIsa isa;
@@ -59,6 +62,7 @@ struct GemvKernels {
   GemvFn in_out[kGemvTypes];  // f32, bf16, f16 (int8 is always out_in)
   WidenFn widen_rows[kGemvTypes];
   WidenColumnsFn widen_columns[kGemvTypes];
+  RoundF16Fn round_f16;
   bool bf16_pairs;  // out_in bf16 reads x_hi and x_lo
 };
 

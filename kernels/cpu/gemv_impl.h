@@ -14,6 +14,7 @@
 //     static F in_register(F);           // v itself, held in a register (see dot_tile)
 //     static F bf16(const uint16_t*); static F f16(const uint16_t*); static F i8(const int8_t*);
 //     static float bf16_1(uint16_t); static float f16_1(uint16_t);   // one element
+//     static void round_f16(uint16_t* dst, const float* src, int64_t n);  // see RoundF16Fn
 //   };
 //
 // Nothing here has external linkage and nothing is included: the functions take the level of
@@ -434,5 +435,6 @@ GemvKernels make_table(CpuIsa isa) {
   k.widen_rows[kGemvInt8] = widen_rows<int8_t, true>;
   k.widen_columns[kGemvBf16] = widen_columns<uint16_t>;
   k.widen_columns[kGemvF16] = widen_columns<F16Bits>;
+  k.round_f16 = V::round_f16;
   return k;
 }
