@@ -109,11 +109,11 @@ def main():
     context = args.prompt_tokens + args.new_tokens
     print(f"model {os.path.basename(model)}, device {args.device} ({args.dtype}), prompts of {args.prompt_tokens} tokens, "
           f"{args.new_tokens} new tokens, {args.waves} requests per client, {args.rounds} rounds")
+    slots = {c: c if args.slots_per_level else (args.slots or max(levels)) for c in levels}
     runs = {c: [] for c in levels}
     for round_ in range(args.rounds):
         for c in levels:
-            slots = c if args.slots_per_level else (args.slots or max(levels))
-            with serve_harness.Server(model, "--slots", str(slots), "--ctx", str(context), "--max-queue", str(4 * c),
+            with serve_harness.Server(model, "--slots", str(slots[c]), "--ctx", str(context), "--max-queue", str(4 * c),
                                       "--device", args.device, "--dtype", args.dtype) as server:
                 vocab = server.json("GET", "/v1/models")[1]["data"][0]["meta"]["vocab_size"]
                 run_level(server.port, 1, 1, args.prompt_tokens, 4, vocab, 0)  # warm-up
@@ -123,14 +123,14 @@ def main():
     print("| concurrency | slots | requests | generated tokens/s | x vs C=1 (range) | TTFT median s | TTFT p99 s |")
     print("|---|---|---|---|---|---|---|")
     for c in levels:
-        slots = c if args.slots_per_level else (args.slots or max(levels))
         ratios = [r["tokens_per_s"] / b["tokens_per_s"] for r, b in zip(runs[c], runs[levels[0]])]
         ttfts = sorted(t for r in runs[c] for t in r["ttfts"])
         p99 = ttfts[min(len(ttfts) - 1, int(round(0.99 * (len(ttfts) - 1))))]
-        print(f"| {c} | {slots} | {sum(r['requests'] for r in runs[c])} | "
+        print(f"| {c} | {slots[c]} | {sum(r['requests'] for r in runs[c])} | "
               f"{statistics.median(r['tokens_per_s'] for r in runs[c]):.1f} | "
               f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}) | "
               f"{statistics.median(ttfts):.3f} | {p99:.3f} |", flush=True)
+
 
 if __name__ == "__main__":
     main()

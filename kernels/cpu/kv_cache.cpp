@@ -7,8 +7,8 @@
 
 #include "kernels/attention.h"
 #include "kernels/cpu/gemv.h"
-#include "kernels/cpu_isa.h"
 #include "kernels/cpu/kv_dispatch.h"
+#include "kernels/cpu_isa.h"
 #include "kernels/element.h"
 #include "kernels/op_checks.h"
 #include "runtime/error.h"
