@@ -31,6 +31,10 @@ struct V {
     asm("" : "+v"(v));
     return v;
   }
+  static void touch(const void* p) {
+    const __m256i v = _mm256_loadu_si256(static_cast<const __m256i*>(p));
+    asm volatile("" : : "v"(v));
+  }
   static float sum(F v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));

@@ -33,6 +33,10 @@ struct V {
     return v;
   }
   static float sum(F v) { return _mm512_reduce_add_ps(v); }
+  static void touch(const void* p) {
+    const __m512i v = _mm512_loadu_si512(p);
+    asm volatile("" : : "v"(v));
+  }
   // out[k] = sum(v[k]) for the count <= 16 vectors, transposed: each step adds the halves of
   // two vectors in one instruction, 45 instructions for 16 sums where sum() takes 7 for one.
   // Each sum is sum()'s tree: lanes i and i + 8, then + 4, + 2, + 1.

@@ -35,6 +35,7 @@ struct V {
   }
   static void store(float* p, F a) { std::memcpy(p, a.v, sizeof a.v); }
   static F in_register(F a) { return a; }
+  static void touch(const void* p) { (void)*static_cast<const volatile char*>(p); }
   static float sum(F a) { return (a.v[0] + a.v[1]) + (a.v[2] + a.v[3]); }
   static void sums(const F* v, int count, float* out) {
     for (int k = 0; k < count; ++k) out[k] = sum(v[k]);

@@ -12,6 +12,7 @@
 //     static F add(F a, F b); static void store(float*, F); static float sum(F);
 //     static void sums(const F* v, int count, float* out);  // out[k] = sum(v[k]), count <= 16
 //     static F in_register(F);           // v itself, held in a register (see dot_tile)
+//     static void touch(const void*);    // reads p, only to bring its cache line in (fetch_rows)
 //     static F bf16(const uint16_t*); static F f16(const uint16_t*); static F i8(const int8_t*);
 //     static float bf16_1(uint16_t); static float f16_1(uint16_t);   // one element
 //     static void round_f16(uint16_t* dst, const float* src, int64_t n);  // see RoundF16Fn
@@ -65,12 +66,9 @@ struct TileSums {
 //
 // This call adds inputs [i0, i1) to the sums; until i1 reaches I they go back to `saved` for
 // the next slice, then to out. Slices end on group boundaries, or (one group) an even number
-// of vectors from its start: the accumulators carry over as if the loop had gone on. With
-// `ahead` (elements, else 0), each weight vector read also asks for the one `ahead` further
-// into L2.
+// of vectors from its start: the accumulators carry over as if the loop had gone on.
 template <class T, int R, int NB, bool Scaled>
-void dot_tile(const GemvArgs& a, int64_t n0, int64_t o, int64_t i0, int64_t i1, TileSums<R, NB>& saved,
-              int64_t ahead) {
+void dot_tile(const GemvArgs& a, int64_t n0, int64_t o, int64_t i0, int64_t i1, TileSums<R, NB>& saved) {
   constexpr int64_t L = V::kLanes;
   const int64_t I = a.I;
   const int64_t group = Scaled ? a.group : I;
@@ -92,8 +90,6 @@ void dot_tile(const GemvArgs& a, int64_t n0, int64_t o, int64_t i0, int64_t i1, 
   auto multiply_add = [&](typename V::F(&acc)[R][NB], int64_t i) {
     typename V::F wv[R];
     for (int r = 0; r < R; ++r) wv[r] = Weights<T>::load(row[r] + i);
-    if (ahead)
-      for (int r = 0; r < R; ++r) __builtin_prefetch(row[r] + i + ahead, 0, 2);
     for (int n = 0; n < NB; ++n) {
       // Loaded once for the R products: left to itself, GCC folds the load into each
       // multiply-add, loading it R times, and the tile's loads are its bottleneck.
@@ -151,47 +147,38 @@ void dot_tile(const GemvArgs& a, int64_t n0, int64_t o, int64_t i0, int64_t i1, 
 constexpr int64_t kMaxSlicedRows = 64;
 
 // Weight rows [o0, o1) against rows n0 .. n0 + NB - 1 of x, R weight rows at a time, one slice
-// of `slice` inputs after the other (slice = I: the whole rows at once). The block is met by
-// `passes` groups of rows of x, this one the pass-th: each pass asks for its share of the
-// tiles `next` rows further on (the next block), so that memory brings the next block in
-// while this one computes from cache (next = 0: nothing).
+// of `slice` inputs after the other (slice = I: the whole rows at once).
 template <class T, int R, int NB, bool Scaled>
-void dot_block(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1, int64_t slice, int64_t next, int64_t pass,
-               int64_t passes) {
+void dot_block(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1, int64_t slice) {
   // In one slice nothing carries over, and one set of sums serves every tile.
   const bool sliced = slice < a.I;
   TileSums<R, NB> sums[kMaxSlicedRows / R];
   TileSums<1, NB> rest_sums[R];
-  auto ahead = [&](int64_t tile) { return next && tile % passes == pass ? next * a.I : 0; };
   for (int64_t i0 = 0; i0 < a.I; i0 += slice) {
     const int64_t i1 = i0 + slice < a.I ? i0 + slice : a.I;
     int64_t o = o0, t = 0;
-    for (; o + R <= o1; o += R, ++t) dot_tile<T, R, NB, Scaled>(a, n0, o, i0, i1, sums[sliced ? t : 0], ahead(t));
-    for (int64_t k = 0; o < o1; ++o, ++k, ++t)
-      dot_tile<T, 1, NB, Scaled>(a, n0, o, i0, i1, rest_sums[sliced ? k : 0], ahead(t));
+    for (; o + R <= o1; o += R, ++t) dot_tile<T, R, NB, Scaled>(a, n0, o, i0, i1, sums[sliced ? t : 0]);
+    for (int64_t k = 0; o < o1; ++o, ++k) dot_tile<T, 1, NB, Scaled>(a, n0, o, i0, i1, rest_sums[sliced ? k : 0]);
   }
 }
 
 // The rows of x from n on, NB at most at a time: the last NB - 1 or fewer in one smaller
 // block (see dot_block).
 template <class T, int R, int NB, bool Scaled>
-void dot_rest_of_x(const GemvArgs& a, int64_t n, int64_t o0, int64_t o1, int64_t slice, int64_t next) {
-  constexpr int64_t kFull = V::kTileXRows;
-  const int64_t passes = (a.N + kFull - 1) / kFull;
+void dot_rest_of_x(const GemvArgs& a, int64_t n, int64_t o0, int64_t o1, int64_t slice) {
   if constexpr (NB > 0) {
-    if (a.N - n >= NB) return dot_block<T, R, NB, Scaled>(a, n, o0, o1, slice, next, n / kFull, passes);
-    return dot_rest_of_x<T, R, NB - 1, Scaled>(a, n, o0, o1, slice, next);
+    if (a.N - n >= NB) return dot_block<T, R, NB, Scaled>(a, n, o0, o1, slice);
+    return dot_rest_of_x<T, R, NB - 1, Scaled>(a, n, o0, o1, slice);
   }
 }
 
-// Weight rows [o0, o1) against every row of x, V::kTileXRows rows of x at a time (see
-// dot_block for `next`).
+// Weight rows [o0, o1) against every row of x, V::kTileXRows rows of x at a time.
 template <class T, int R, bool Scaled>
-void dot_rows_of_x(const GemvArgs& a, int64_t o0, int64_t o1, int64_t slice, int64_t next) {
+void dot_rows_of_x(const GemvArgs& a, int64_t o0, int64_t o1, int64_t slice) {
   constexpr int NB = V::kTileXRows;
   int64_t n = 0;
-  for (; n + NB <= a.N; n += NB) dot_block<T, R, NB, Scaled>(a, n, o0, o1, slice, next, n / NB, (a.N + NB - 1) / NB);
-  if (n < a.N) dot_rest_of_x<T, R, NB - 1, Scaled>(a, n, o0, o1, slice, next);
+  for (; n + NB <= a.N; n += NB) dot_block<T, R, NB, Scaled>(a, n, o0, o1, slice);
+  if (n < a.N) dot_rest_of_x<T, R, NB - 1, Scaled>(a, n, o0, o1, slice);
 }
 
 // in_out: out[n, c] for the columns c of [o0, o1), NB rows of x. Accumulates a block of
@@ -289,23 +276,36 @@ void short_rows(const GemvArgs& a, int64_t o0, int64_t o1) {
   }
 }
 
+// Reads every cache line of weight rows [o0, o1) once, with nothing else in flight: see
+// gemv_out_in.
+template <class T>
+void fetch_rows(const GemvArgs& a, int64_t o0, int64_t o1) {
+  const char* p = reinterpret_cast<const char*>(static_cast<const T*>(a.w) + o0 * a.I);
+  const char* end = reinterpret_cast<const char*>(static_cast<const T*>(a.w) + o1 * a.I);
+  for (; p + 64 <= end; p += 64) V::touch(p);
+}
+
 // One row of x (decode of one sequence): the time is that of reading the weights, so each
 // weight row is read once, whole and in order, from memory. So are they for up to
 // kStreamedRows rows of x that fit in L1 with room to spare (kStreamedXBytes): a few requests'
-// decode step is still the memory's time, and the blocks below, for their prefetching, read
-// it 1.3x slower (gpt2-small's head at 2 rows: 4.5 against 3.5 ms). More rows (a batched
-// decode step): the time is that of the multiply-adds and their loads. Blocks of weight rows
-// small enough to stay in a core's L2 cache (while the next one comes in) then meet every row
-// of x, in tiles of V::kTileRows weight rows and V::kTileXRows rows of x that load each vector
-// once for several products, and in slices of inputs short enough that a tile's rows stay in
-// L1 (their sums, at most kMaxSlicedRows rows' worth, wait on the stack).
+// decode step is still the memory's time, which the blocks below take longer over (a 2-prompt
+// `pthrun generate` step of gpt2-small: 13.5-14.8 ms streamed, 14.4-15.3 in blocks). More rows
+// (a batched decode step): the time is that of the multiply-adds and their loads. Blocks of
+// weight rows small enough to stay in a core's L2 cache then meet every row of x, in tiles of
+// V::kTileRows weight rows and V::kTileXRows rows of x that load each vector once for several
+// products, and in slices of inputs short enough that a tile's rows stay in L1 (their sums,
+// at most kMaxSlicedRows rows' worth, wait on the stack). Each block is first read from memory
+// on its own (fetch_rows), as one row of x reads it, at the memory's full speed: read by the
+// tiles' first pass, between their multiply-adds, it came in at half that speed, and
+// prefetching it during the previous block's passes (hints T0 to NTA alike) gained nothing. A
+// 16-prompt step of 128-token prompts: 30.1-31.1 ms with the prefetching, 28.2-28.8 fetched.
 constexpr int64_t kStreamedRows = 4, kStreamedXBytes = 24 << 10;
 
 template <class T, bool Scaled>
 void gemv_out_in(const GemvArgs& a, int64_t o0, int64_t o1) {
   if (!Scaled && a.I <= kShortRowInputs) return short_rows<T>(a, o0, o1);
   if (a.N <= 1 || (!Scaled && a.N <= kStreamedRows && a.N * a.I * 4 <= kStreamedXBytes))
-    return dot_rows_of_x<T, 1, Scaled>(a, o0, o1, a.I, 0);
+    return dot_rows_of_x<T, 1, Scaled>(a, o0, o1, a.I);
   constexpr int64_t kBlockBytes = int64_t{1} << 18, kSliceInputs = 1024;
   // Slices end on group boundaries (int8) or after a multiple of 2 kLanes inputs (see dot_tile).
   const int64_t slice = Scaled ? (kSliceInputs + a.group - 1) / a.group * a.group : kSliceInputs;
@@ -315,7 +315,8 @@ void gemv_out_in(const GemvArgs& a, int64_t o0, int64_t o1) {
   if (rows < V::kTileRows) rows = V::kTileRows;
   for (int64_t o = o0; o < o1; o += rows) {
     const int64_t end = o + rows < o1 ? o + rows : o1;
-    dot_rows_of_x<T, V::kTileRows, Scaled>(a, o, end, slice, end < o1 ? rows : 0);
+    fetch_rows<T>(a, o, end);
+    dot_rows_of_x<T, V::kTileRows, Scaled>(a, o, end, slice);
   }
 }
 
