@@ -208,6 +208,11 @@ TEST_CASE("completion requests: each field's type and range, refused parameters 
   CHECK(d.max_tokens == 16);
   CHECK(d.sampling.temperature == 1);
   CHECK(d.prompts == std::vector<std::vector<int32_t>>{{1, 2}, {3}, {95}, {99 % 96}});
+  // Scoring a prompt, as evaluation harnesses do: echo with log-probabilities and no new token.
+  const CompletionRequest scored = parse(R"({"prompt": [[1, 2, 3]], "echo": true, "logprobs": 1, "max_tokens": 0})");
+  CHECK(scored.echo);
+  CHECK(scored.logprobs == 1);
+  CHECK(scored.max_tokens == 0);
 
   CHECK(param_of(R"({"prompt": "a", "max_tokens": -1})") == "max_tokens");
   CHECK(param_of(R"({"prompt": "a", "max_tokens": 1e30})") == "max_tokens");
@@ -231,7 +236,6 @@ TEST_CASE("completion requests: each field's type and range, refused parameters 
   CHECK(param_of(R"({"prompt": "a", "frequency_penalty": 1})") == "frequency_penalty");
   CHECK(param_of(R"({"prompt": "a", "logit_bias": {"5": 1}})") == "logit_bias");
   CHECK(param_of(R"({"prompt": "a", "suffix": "z"})") == "suffix");
-  CHECK(param_of(R"({"prompt": "a", "echo": true, "logprobs": 1})") == "echo");
   CHECK(param_of(R"({"prompt": "a", "temprature": 1})") == "temprature");
   CHECK(param_of(R"({"max_tokens": 1})") == "prompt");
   CHECK(param_of(R"({"prompt": []})") == "prompt");
@@ -329,6 +333,66 @@ TEST_CASE("log-probabilities: the chosen token's is log_softmax of its logits, t
   REQUIRE(lp.top.size() == 5);
   CHECK(lp.top[0].first == best);
   for (std::size_t i = 1; i < lp.top.size(); ++i) CHECK(lp.top[i].second <= lp.top[i - 1].second);
+}
+
+TEST_CASE("echo with log-probabilities: every prompt token but the first is scored by the position before it") {
+  const auto model = load_model_fixture("hf_tied");
+  const int64_t V = model->config().vocab_size;
+  const std::vector<int32_t> tokens = prompt(9, 4, V);
+  const std::vector<float> all = model->forward(tokens).to_floats();  // (T, V), independent of the engine
+  auto log_softmax_at = [&](int64_t position, int32_t token) {
+    const float* row = all.data() + position * V;
+    double sum = 0;
+    for (int64_t v = 0; v < V; ++v) sum += std::exp(static_cast<double>(row[v]));
+    return row[token] - std::log(sum);
+  };
+  Engine engine(model, nullptr, {.slots = 3, .max_queue = 4}, nullptr);
+  auto run = [&](const Job& job) {
+    auto channel = std::make_shared<JobChannel>(job.choices);
+    REQUIRE(engine.submit({{job, channel}}) == Submit::queued);
+    std::vector<ChoiceUpdate> updates;
+    while (!channel->done())
+      for (ChoiceUpdate& u : channel->take(std::chrono::milliseconds(20))) updates.push_back(std::move(u));
+    return updates;
+  };
+  for (const int64_t max_tokens : {0, 3}) {
+    CAPTURE(max_tokens);
+    const Job job{.prompt = tokens, .max_tokens = max_tokens, .choices = 2, .sampling = {.temperature = 0},
+                  .top_logprobs = 2, .prompt_logprobs = true};
+    const std::vector<ChoiceUpdate> updates = run(job);
+    for (int64_t choice = 0; choice < 2; ++choice) {
+      std::vector<TokenLogprob> scored;
+      for (const ChoiceUpdate& u : updates)
+        if (u.choice == choice) scored.insert(scored.end(), u.logprobs.begin(), u.logprobs.end());
+      REQUIRE(scored.size() == tokens.size() + static_cast<std::size_t>(max_tokens));
+      CHECK_FALSE(scored[0].logprob.has_value());
+      CHECK(scored[0].top.empty());
+      for (std::size_t i = 0; i < tokens.size(); ++i) {
+        CAPTURE(i);
+        CHECK(scored[i].in_prompt);
+        CHECK(scored[i].token == tokens[i]);
+        if (i > 0) {
+          REQUIRE(scored[i].logprob.has_value());
+          CHECK(*scored[i].logprob == doctest::Approx(log_softmax_at(static_cast<int64_t>(i) - 1, tokens[i])).epsilon(1e-5));
+          REQUIRE(scored[i].top.size() == 2);
+          CHECK(scored[i].top[0].second >= scored[i].top[1].second);
+        }
+      }
+      for (std::size_t i = tokens.size(); i < scored.size(); ++i) CHECK_FALSE(scored[i].in_prompt);
+    }
+    // Scoring the prompt does not change what follows it.
+    if (max_tokens > 0) {
+      Job plain = job;
+      plain.prompt_logprobs = false;
+      std::vector<int32_t> with, without;
+      for (const ChoiceUpdate& u : updates)
+        if (u.choice == 0) with.insert(with.end(), u.tokens.begin(), u.tokens.end());
+      for (const ChoiceUpdate& u : run(plain))
+        if (u.choice == 0) without.insert(without.end(), u.tokens.begin(), u.tokens.end());
+      CHECK(with == without);
+    }
+    CHECK(updates.back().finish == FinishReason::length);
+  }
 }
 
 TEST_CASE("a cancelled job frees its slots at the next step; a full queue refuses all of a submission") {

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """pthrun serve end to end, over loopback, with real clients: the official `openai` package,
 curl, and raw sockets. Completions (plain, streamed, several choices, log-probabilities, echo,
-stop strings) against each other and against /tokenize; 32 concurrent requests equal to their
-sequential results; clients that disconnect mid-stream; 200 malformed or hostile requests; the
-API key; a full queue; graceful shutdown. Every load is bounded in requests and time.
+stop strings) against each other and against /tokenize; prompts scored (echo with logprobs)
+against transformers' perplexity; 32 concurrent requests equal to their sequential results;
+clients that disconnect mid-stream; 200 malformed or hostile requests; the API key; a full
+queue; graceful shutdown. Every load is bounded in requests and time.
 
 Run by ctest. `openai` comes from a venv that `third_party/install-deps.sh --test` makes
 (~/.cache/pthrun/venv): the script re-runs itself there when the package is missing here. Without
@@ -86,6 +87,10 @@ class ServeTest(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertEqual(body["data"][0]["id"], "tiny")
         self.assertEqual(body["data"][0]["meta"]["context"], 256)
+        self.assertGreater(body["data"][0]["created"], 1.7e9)  # Unix seconds: when it was loaded
+        self.assertEqual(self.server.json("GET", "/v1/models/tiny"), (200, body["data"][0]))
+        status, body = self.server.json("GET", "/v1/models/gpt-4")
+        self.assertEqual((status, body["error"]["code"], body["error"]["param"]), (404, "model_not_found", "model"))
         # OpenAI's published ids for "Hello, world".
         self.assertEqual(self.server.json("POST", "/tokenize", {"content": "Hello, world"}), (200, {"tokens": [15496, 11, 995]}))
         self.assertEqual(self.server.json("POST", "/detokenize", {"tokens": [15496, 11, 995]}),
@@ -174,6 +179,12 @@ class ServeTest(unittest.TestCase):
         streamed = "".join(c.choices[0].text for c in client.completions.create(
             model="tiny", prompt=PROMPT, max_tokens=20, temperature=0, stop=stop, stream=True))
         self.assertEqual(streamed, full[:full.find(stop)])
+
+    def test_openai_models_retrieve(self):
+        client = self.client()
+        self.assertEqual(client.models.retrieve("tiny").id, "tiny")
+        with self.assertRaises(openai.NotFoundError):
+            client.models.retrieve("no-such-model")
 
     def test_openai_refusals_are_400_naming_the_parameter(self):
         client = self.client()
@@ -313,6 +324,75 @@ class ServeTest(unittest.TestCase):
             t.join(30)
         self.assertEqual(self.server.json("GET", "/health")[0], 200)
         self.assert_idle_and_baseline()
+
+
+class PromptScoringTest(unittest.TestCase):
+    """echo with logprobs scores the prompt, as evaluation harnesses (lm-evaluation-harness's
+    loglikelihood) ask an OpenAI completions server to: checked against the sliding-window
+    perplexity that transformers' own loop computed for tests/fixtures/perplexity/."""
+
+    FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "perplexity")
+
+    @classmethod
+    def setUpClass(cls):
+        with open(os.path.join(cls.FIXTURE, "reference.json")) as f:
+            cls.reference = json.load(f)
+        cls.server = Server(os.path.join(cls.FIXTURE, cls.reference["weights"]), "--heads", str(cls.reference["heads"]),
+                            "--slots", "3")
+        cls.baseline = cls.server.metric("pthrun_allocated_bytes", device="cpu", scope="all")
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.server.stop()
+        assert code == 0, (code, "".join(cls.server.log[-20:]))
+
+    def test_mean_nll_of_independent_windows_is_transformers(self):
+        ids = self.reference["ids"]
+        cases = [c for c in self.reference["cases"] if c["stride"] == c["ctx"]]
+        self.assertTrue(cases)
+        for case in cases:
+            # Windows that do not overlap: each scores every token but its first, as the loop did.
+            windows = [ids[i:i + case["ctx"]] for i in range(0, len(ids), case["ctx"])]
+            body = completion(self.server, prompt=windows, echo=True, logprobs=1, max_tokens=0)
+            total, scored = 0.0, 0
+            for window, choice in zip(windows, body["choices"]):
+                lp = choice["logprobs"]
+                self.assertEqual(len(lp["tokens"]), len(window))
+                self.assertIsNone(lp["token_logprobs"][0])
+                self.assertIsNone(lp["top_logprobs"][0])
+                self.assertEqual("".join(lp["tokens"]), choice["text"])
+                self.assertEqual(choice["finish_reason"], "length")
+                total += sum(lp["token_logprobs"][1:])
+                scored += len(window) - 1
+            self.assertEqual(scored, case["scored_tokens"])
+            self.assertEqual(body["usage"]["completion_tokens"], 0)
+            self.assertLess(abs(-total / scored - case["mean_nll"]), 1e-4 * case["mean_nll"], case)
+        self.assertEqual(self.server.metric("pthrun_allocated_bytes", device="cpu", scope="all"), self.baseline)
+
+    def test_echoed_scores_come_first_and_leave_the_completion_as_it_was(self):
+        prompt = "Every effort moves you"
+        plain = completion(self.server, prompt=prompt, max_tokens=3, temperature=0, logprobs=2)["choices"][0]
+        echo = completion(self.server, prompt=prompt, max_tokens=3, temperature=0, logprobs=2, echo=True)["choices"][0]
+        lp, generated = echo["logprobs"], plain["logprobs"]
+        self.assertEqual(echo["text"], prompt + plain["text"])
+        prompt_tokens = len(lp["tokens"]) - 3
+        self.assertEqual("".join(lp["tokens"][:prompt_tokens]), prompt)
+        self.assertEqual(lp["tokens"][prompt_tokens:], generated["tokens"])
+        self.assertEqual(lp["token_logprobs"][prompt_tokens:], generated["token_logprobs"])
+        self.assertEqual(lp["top_logprobs"][prompt_tokens:], generated["top_logprobs"])
+        self.assertEqual(lp["text_offset"][0], 0)
+        self.assertEqual(lp["text_offset"][prompt_tokens:], [len(prompt) + o for o in generated["text_offset"]])
+        # Streamed: the echoed prompt goes out first, with its scores, then the generated chunks.
+        status, _, data = self.server.request("POST", "/v1/completions", dict(
+            prompt=prompt, max_tokens=3, temperature=0, logprobs=2, echo=True, stream=True))
+        self.assertEqual(status, 200, data)
+        events = sse_events(data)
+        self.assertEqual(events[-1], "[DONE]")
+        chunks = [json.loads(e)["choices"][0] for e in events[:-1]]
+        self.assertEqual(chunks[0]["text"], prompt)
+        self.assertEqual(chunks[0]["logprobs"]["token_logprobs"], lp["token_logprobs"][:prompt_tokens])
+        self.assertEqual("".join(c["text"] for c in chunks), echo["text"])
+        self.assertEqual(sum((c["logprobs"]["token_logprobs"] for c in chunks), []), lp["token_logprobs"])
 
 
 class ServeLimitsTest(unittest.TestCase):

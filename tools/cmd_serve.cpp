@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -77,6 +78,7 @@ int run_serve(const ServeArgs& args) {
   auto backend = std::make_shared<serve::Backend>(std::move(tokenizer));
   backend->model_name = args.name.value_or(std::filesystem::path(args.checkpoint).filename().string());
   backend->model = Gpt2Model::load(args.checkpoint, model_opts);
+  backend->loaded_at = static_cast<int64_t>(std::time(nullptr));
   print_notes();  // now, not when the server stops
   backend->engine = std::make_unique<serve::Engine>(
       backend->model, &backend->tokenizer,

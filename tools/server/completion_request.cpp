@@ -198,8 +198,6 @@ CompletionRequest parse_completion(const json& body, const CompletionLimits& lim
   }
   r.logprobs = integer_field(body, "logprobs", -1, 0, 5);
   r.echo = bool_field(body, "echo", false);
-  if (r.echo && r.logprobs >= 0)
-    throw ApiError(400, "'echo' with 'logprobs' (log-probabilities of the prompt) is not supported", "echo");
 
   r.prompts = read_prompts(body, limits, encode);
   for (const auto& prompt : r.prompts) {

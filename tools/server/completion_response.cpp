@@ -53,11 +53,11 @@ json CompletionAnswer::logprobs_json(const std::vector<TokenLogprob>& logprobs, 
   json tokens = json::array(), token_logprobs = json::array(), top = json::array(), offsets = json::array();
   for (const TokenLogprob& lp : logprobs) {
     tokens.push_back(token_text(lp.token));
-    token_logprobs.push_back(lp.logprob);
+    token_logprobs.push_back(lp.logprob ? json(*lp.logprob) : json(nullptr));
     json alternatives = json::object();
     for (const auto& [id, value] : lp.top) alternatives[token_text(id)] = value;
-    top.push_back(std::move(alternatives));
-    offsets.push_back(offset_base + lp.text_offset);
+    top.push_back(lp.logprob ? std::move(alternatives) : json(nullptr));
+    offsets.push_back(lp.in_prompt ? lp.text_offset : offset_base + lp.text_offset);
   }
   return {{"tokens", tokens}, {"token_logprobs", token_logprobs}, {"top_logprobs", top}, {"text_offset", offsets}};
 }
@@ -79,6 +79,8 @@ void CompletionAnswer::record(const ChoiceUpdate& update, Choice& choice) {
 }
 
 std::string CompletionAnswer::opening_events() {
+  // With log-probabilities, the echoed prompt goes out with its own, when the engine has them.
+  if (want_logprobs_) return {};
   std::string out;
   for (std::size_t i = 0; i < choices_.size(); ++i)
     if (!echoed_[i].empty()) out += sse_event(chunk(static_cast<int64_t>(i), echoed_[i], nullptr, nullptr));
@@ -92,6 +94,13 @@ std::string CompletionAnswer::events(const std::vector<ChoiceUpdate>& updates) {
     record(update, choice);
     if (update.finish == FinishReason::error) {
       out += sse_event(error_body(ApiError(500, "generation failed: " + update.error)));
+      continue;
+    }
+    const bool scored_prompt = !update.logprobs.empty() && update.logprobs.front().in_prompt;
+    if (scored_prompt) {
+      const auto index = static_cast<std::size_t>(update.choice);
+      out += sse_event(chunk(update.choice, echoed_[index], logprobs_json(choice.logprobs, 0), nullptr));
+      choice.logprobs.clear();
       continue;
     }
     // Tokens whose text is still held back wait, with their log-probabilities, for the next chunk.

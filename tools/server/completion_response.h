@@ -10,6 +10,8 @@
 //
 // Choices are numbered prompt * n + j. A streamed choice's chunks carry only released text
 // (never part of a character); log-probabilities ride with the chunk that releases their text.
+// With echo and log-probabilities, the prompt's tokens are scored too (the first has none:
+// null), and the echoed prompt is streamed with them.
 #pragma once
 
 #include <cstdint>

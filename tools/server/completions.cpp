@@ -60,7 +60,8 @@ void handle_completion(Server::State& state, Backend& backend, const httplib::Re
                         .sampling = request.sampling,
                         .seed = seed,
                         .stop = request.stop,
-                        .top_logprobs = request.logprobs},
+                        .top_logprobs = request.logprobs,
+                        .prompt_logprobs = request.echo},
                     channel});
     prompt_texts.push_back(request.echo ? backend.tokenizer.decode(request.prompts[p]) : std::string());
   }

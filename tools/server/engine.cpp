@@ -162,12 +162,17 @@ bool Engine::start(const std::shared_ptr<Queued>& job) {
   for (int64_t b = 0; b < options_.slots && static_cast<int64_t>(slots.size()) < job->job.choices; ++b)
     if (!active_[static_cast<std::size_t>(b)]) slots.push_back(b);
   const bool cancelled = job->channel->cancelled() || cancel_all_.load();
+  const bool score_prompt = job->job.prompt_logprobs && job->job.top_logprobs >= 0;
+  const bool prefill = !cancelled && (job->job.max_tokens > 0 || score_prompt);
+  std::vector<TokenLogprob> scored_prompt;
   try {
-    if (!cancelled && job->job.max_tokens > 0) {
+    if (prefill) {
       session_.reset(slots[0]);
-      session_.prefill(slots[0], job->job.prompt);
+      const Tensor all_logits = session_.prefill(slots[0], job->job.prompt, score_prompt);
       if (metrics_) metrics_->add_prompt_tokens(static_cast<int64_t>(job->job.prompt.size()));
       for (std::size_t i = 1; i < slots.size(); ++i) session_.copy_slot(slots[0], slots[i]);
+      if (score_prompt)
+        scored_prompt = prompt_logprobs(job->job.prompt, all_logits.to(cpu_device), job->job.top_logprobs);
     }
   } catch (const std::exception& e) {
     for (std::size_t i = 0; i < slots.size(); ++i) {
@@ -190,10 +195,11 @@ bool Engine::start(const std::shared_ptr<Queued>& job) {
     active_[b] = true;
     ++active_count_;
     session_.set_sampling(slots[i], {job->job.sampling, job->job.seed, static_cast<uint64_t>(i)});
+    if (!scored_prompt.empty()) job->channel->push({.choice = slot.choice, .logprobs = scored_prompt});
     if (cancelled) finish_slot(slots[i], {}, FinishReason::cancelled);
     else if (job->job.max_tokens == 0) finish_slot(slots[i], {}, FinishReason::length);
   }
-  return !cancelled && job->job.max_tokens > 0;
+  return prefill;
 }
 
 void Engine::step() {
@@ -286,6 +292,30 @@ TokenLogprob Engine::logprob_of(int32_t token, const float* logits, int64_t top)
   std::partial_sort(ids.begin(), ids.begin() + k, ids.end(),
                     [logits](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
   for (std::ptrdiff_t i = 0; i < k; ++i) out.top.emplace_back(ids[static_cast<std::size_t>(i)], static_cast<float>(logits[ids[static_cast<std::size_t>(i)]] - log_sum));
+  return out;
+}
+
+// Token i of the prompt is scored by the logits of position i - 1, as the tokens a choice
+// generates are; the first has no score (OpenAI's null). Offsets count the characters of the
+// prompt's text before each token, released as a choice's generated text is.
+std::vector<TokenLogprob> Engine::prompt_logprobs(const std::vector<int32_t>& prompt, const Tensor& logits,
+                                                  int64_t top) const {
+  const int64_t V = model_->config().vocab_size;
+  std::vector<TokenLogprob> out;
+  TextRelease text;
+  for (std::size_t i = 0; i < prompt.size(); ++i) {
+    TokenLogprob scored;
+    if (i == 0) {
+      scored.token = prompt[0];
+      scored.logprob.reset();
+    } else {
+      scored = logprob_of(prompt[i], logits.data<float>() + static_cast<int64_t>(i - 1) * V, top);
+    }
+    scored.in_prompt = true;
+    scored.text_offset = text.released_chars();
+    if (tokenizer_) text.add(tokenizer_->token_bytes(prompt[i]));
+    out.push_back(std::move(scored));
+  }
   return out;
 }
 

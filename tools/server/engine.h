@@ -8,7 +8,8 @@
 //   while (!channel->done()) for (ChoiceUpdate& u : channel->take(20ms)) stream(u);
 //
 // Each step the engine (1) admits the oldest queued job into free slots, prefilling its prompt
-// (a job's n choices share one prefill: the slot is copied), (2) samples one token for every
+// (a job's n choices share one prefill: the slot is copied; with prompt_logprobs the prefill
+// also scores every prompt token, which each choice gets first), (2) samples one token for every
 // slot, (3) hands each active slot's token to its job — text, stop strings, finish — and frees
 // the slots of finished or cancelled jobs at once, (4) decodes every active slot in one
 // batched forward. Batching does not change results: a slot's tokens are those it gets alone
@@ -48,6 +49,7 @@ struct Job {
   uint64_t seed = 0;             // choice i (0 .. choices-1) draws from (seed, its step, i)
   std::vector<std::string> stop = {};
   int64_t top_logprobs = -1;     // < 0: none; else the chosen token's and this many alternatives'
+  bool prompt_logprobs = false;  // with top_logprobs >= 0: also the prompt's tokens' (echo), first
 };
 
 enum class FinishReason { stop, length, cancelled, error };
@@ -55,9 +57,10 @@ const char* finish_reason_name(FinishReason reason);
 
 struct TokenLogprob {
   int32_t token = 0;
-  float logprob = 0;
+  std::optional<float> logprob = 0;  // none: the prompt's first token, which nothing predicts
   std::vector<std::pair<int32_t, float>> top = {};  // most likely first
-  std::size_t text_offset = 0;                 // code points of the choice's text before it
+  std::size_t text_offset = 0;  // code points of the choice's generated text before it
+  bool in_prompt = false;       // a prompt token's: text_offset counts from the prompt's start
 };
 
 // What one step produced for one choice.
@@ -154,6 +157,8 @@ class Engine {
   void on_token(int64_t slot, int32_t token, const float* logits, Clock::time_point now);
   void finish_slot(int64_t slot, ChoiceUpdate update, FinishReason reason);
   TokenLogprob logprob_of(int32_t token, const float* logits, int64_t top) const;
+  // The prompt's tokens scored by `logits` (every position's, (T, V) on the CPU).
+  std::vector<TokenLogprob> prompt_logprobs(const std::vector<int32_t>& prompt, const Tensor& logits, int64_t top) const;
   void publish_gauges();
 
   std::shared_ptr<const Gpt2Model> model_;

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <deque>
 #include <functional>
+#include <iterator>
+#include <string_view>
 #include <thread>
 
 #include "runtime/allocator.h"
@@ -36,16 +38,21 @@ struct Route {
 };
 constexpr Route kRoutes[] = {{"/", "GET"},          {"/health", "GET"},    {"/v1/models", "GET"},
                              {"/metrics", "GET"},   {"/tokenize", "POST"}, {"/detokenize", "POST"},
-                             {"/v1/completions", "POST"}};
+                             {"/v1/completions", "POST"}, {"/v1/models/{model}", "GET"}};
+constexpr std::string_view kModelPrefix = "/v1/models/";
 
 const Route* find_route(const std::string& path) {
   for (const Route& route : kRoutes)
     if (path == route.path) return &route;
+  if (path.size() > kModelPrefix.size() && path.starts_with(kModelPrefix)) return &kRoutes[std::size(kRoutes) - 1];
   return nullptr;
 }
 
 // The path as a metrics label: arbitrary paths must not grow the label set.
-std::string endpoint_label(const std::string& path) { return find_route(path) ? path : "other"; }
+std::string endpoint_label(const std::string& path) {
+  const Route* route = find_route(path);
+  return route ? route->path : "other";
+}
 
 // Compares in time that depends on the lengths only, not on where the strings differ.
 bool same_key(const std::string& given, const std::string& expected) {
@@ -119,22 +126,35 @@ class BoundedPool : public httplib::TaskQueue {
 
 using ApiHandler = void (*)(Server::State&, Backend&, const httplib::Request&, httplib::Response&);
 
-void models(Server::State&, Backend& backend, const httplib::Request&, httplib::Response& res) {
+// The one model served, as OpenAI describes a model ("created": when it was loaded).
+json model_object(const Backend& backend) {
   const Gpt2Config& c = backend.model->config();
-  send_json(res, 200,
-            {{"object", "list"},
-             {"data", json::array({{{"id", backend.model_name},
-                                    {"object", "model"},
-                                    {"created", 0},
-                                    {"owned_by", "pthrun"},
-                                    {"meta",
-                                     {{"context", backend.engine->context()},
-                                      {"vocab_size", c.vocab_size},
-                                      {"layers", c.layers},
-                                      {"channels", c.channels},
-                                      {"slots", backend.engine->slots()},
-                                      {"device", backend.model->device().to_string()},
-                                      {"dtype", dtype_short_name(backend.model->dtype())}}}}})}});
+  return {{"id", backend.model_name},
+          {"object", "model"},
+          {"created", backend.loaded_at},
+          {"owned_by", "pthrun"},
+          {"meta",
+           {{"context", backend.engine->context()},
+            {"vocab_size", c.vocab_size},
+            {"layers", c.layers},
+            {"channels", c.channels},
+            {"slots", backend.engine->slots()},
+            {"device", backend.model->device().to_string()},
+            {"dtype", dtype_short_name(backend.model->dtype())}}}};
+}
+
+void models(Server::State&, Backend& backend, const httplib::Request&, httplib::Response& res) {
+  send_json(res, 200, {{"object", "list"}, {"data", json::array({model_object(backend)})}});
+}
+
+// GET /v1/models/{model}: the served model under its name; any other name is 404, as OpenAI
+// answers for a model that does not exist. (Completions take any name and answer with it.)
+void model_by_name(Server::State&, Backend& backend, const httplib::Request& req, httplib::Response& res) {
+  const std::string name = req.path.substr(kModelPrefix.size());
+  if (name != backend.model_name)
+    throw ApiError(404, str("the model '", name.substr(0, 200), "' does not exist: this server serves '",
+                            backend.model_name, "'"), "model", "model_not_found");
+  send_json(res, 200, model_object(backend));
 }
 
 void tokenize(Server::State& state, Backend& backend, const httplib::Request& req, httplib::Response& res) {
@@ -264,6 +284,7 @@ void install_routes(Server::State& state) {
   });
   http.Get("/health", [&state](const httplib::Request& req, httplib::Response& res) { health(state, req, res); });
   http.Get("/v1/models", api(state, models));
+  http.Get(R"(/v1/models/.+)", api(state, model_by_name));
   http.Get("/metrics", api(state, metrics));
   http.Post("/tokenize", api(state, tokenize));
   http.Post("/detokenize", api(state, detokenize));

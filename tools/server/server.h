@@ -39,6 +39,7 @@ struct ServerOptions {
 struct Backend {
   explicit Backend(Tokenizer t) : tokenizer(std::move(t)) {}
   std::string model_name;
+  int64_t loaded_at = 0;               // Unix seconds
   std::shared_ptr<const Gpt2Model> model;
   Tokenizer tokenizer;
   std::mutex encode_mutex;             // Tokenizer::encode is not thread-safe
