@@ -72,13 +72,9 @@ struct V {
   }
   static float bf16_1(uint16_t v) { return _mm_cvtss_f32(_mm_castsi128_ps(_mm_cvtsi32_si128(int(uint32_t(v) << 16)))); }
   static float f16_1(uint16_t v) { return _cvtsh_ss(v); }
-  static void round_f16(uint16_t* dst, const float* src, int64_t n) {
-    constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm512_cvtps_ph(_mm512_loadu_ps(src + i), kRound));
-    for (; i < n; ++i) dst[i] = _cvtss_sh(src[i], kRound);
-  }
+  static constexpr int kNearest = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  static void store_f16(uint16_t* p, F v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(v, kNearest)); }
+  static uint16_t f16_of(float v) { return _cvtss_sh(v, kNearest); }
 };
 
 #include "kernels/cpu/gemv_impl.h"

@@ -45,9 +45,10 @@ struct V {
   static F i8(const int8_t* p) { return {{float(p[0]), float(p[1]), float(p[2]), float(p[3])}}; }
   static float bf16_1(uint16_t b) { return bf16_to_f32(b); }
   static float f16_1(uint16_t h) { return f16_to_f32(h); }
-  static void round_f16(uint16_t* dst, const float* src, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i]);
+  static void store_f16(uint16_t* p, F a) {
+    for (int k = 0; k < 4; ++k) p[k] = f32_to_f16(a.v[k]);
   }
+  static uint16_t f16_of(float v) { return f32_to_f16(v); }
 };
 
 #include "kernels/cpu/gemv_impl.h"

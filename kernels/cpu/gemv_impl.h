@@ -15,7 +15,7 @@
 //     static void touch(const void*);    // reads p, only to bring its cache line in (fetch_rows)
 //     static F bf16(const uint16_t*); static F f16(const uint16_t*); static F i8(const int8_t*);
 //     static float bf16_1(uint16_t); static float f16_1(uint16_t);   // one element
-//     static void round_f16(uint16_t* dst, const float* src, int64_t n);  // see RoundF16Fn
+//     static void store_f16(uint16_t*, F); static uint16_t f16_of(float);  // rounded to nearest even
 //   };
 //
 // Nothing here has external linkage and nothing is included: the functions take the level of
@@ -420,6 +420,14 @@ void widen_columns(float* dst, const GemvArgs& a, int64_t o0, int64_t o1) {
   }
 }
 
+// n floats as f16, rounded to nearest even (see RoundF16Fn).
+void round_f16(uint16_t* dst, const float* src, int64_t n) {
+  constexpr int64_t L = V::kLanes;
+  int64_t i = 0;
+  for (; i + L <= n; i += L) V::store_f16(dst + i, V::load(src + i));
+  for (; i < n; ++i) dst[i] = V::f16_of(src[i]);
+}
+
 // The table of this level: every kernel above for every element type.
 GemvKernels make_table(CpuIsa isa) {
   GemvKernels k{};
@@ -436,6 +444,6 @@ GemvKernels make_table(CpuIsa isa) {
   k.widen_rows[kGemvInt8] = widen_rows<int8_t, true>;
   k.widen_columns[kGemvBf16] = widen_columns<uint16_t>;
   k.widen_columns[kGemvF16] = widen_columns<F16Bits>;
-  k.round_f16 = V::round_f16;
+  k.round_f16 = round_f16;
   return k;
 }
