@@ -304,13 +304,8 @@ std::vector<TokenLogprob> Engine::prompt_logprobs(const std::vector<int32_t>& pr
   std::vector<TokenLogprob> out;
   TextRelease text;
   for (std::size_t i = 0; i < prompt.size(); ++i) {
-    TokenLogprob scored;
-    if (i == 0) {
-      scored.token = prompt[0];
-      scored.logprob.reset();
-    } else {
-      scored = logprob_of(prompt[i], logits.data<float>() + static_cast<int64_t>(i - 1) * V, top);
-    }
+    TokenLogprob scored = i == 0 ? TokenLogprob{.token = prompt[0], .logprob = std::nullopt}
+                                 : logprob_of(prompt[i], logits.data<float>() + static_cast<int64_t>(i - 1) * V, top);
     scored.in_prompt = true;
     scored.text_offset = text.released_chars();
     if (tokenizer_) text.add(tokenizer_->token_bytes(prompt[i]));

@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <deque>
 #include <functional>
-#include <iterator>
 #include <string_view>
 #include <thread>
 
@@ -38,13 +37,15 @@ struct Route {
 };
 constexpr Route kRoutes[] = {{"/", "GET"},          {"/health", "GET"},    {"/v1/models", "GET"},
                              {"/metrics", "GET"},   {"/tokenize", "POST"}, {"/detokenize", "POST"},
-                             {"/v1/completions", "POST"}, {"/v1/models/{model}", "GET"}};
+                             {"/v1/completions", "POST"}};
+// /v1/models/ followed by a model's name.
+constexpr Route kModelRoute = {"/v1/models/{model}", "GET"};
 constexpr std::string_view kModelPrefix = "/v1/models/";
 
 const Route* find_route(const std::string& path) {
   for (const Route& route : kRoutes)
     if (path == route.path) return &route;
-  if (path.size() > kModelPrefix.size() && path.starts_with(kModelPrefix)) return &kRoutes[std::size(kRoutes) - 1];
+  if (path.size() > kModelPrefix.size() && path.starts_with(kModelPrefix)) return &kModelRoute;
   return nullptr;
 }
 
