@@ -10,6 +10,8 @@
 #include <cstring>
 #include <map>
 #include <random>
+#include <sstream>
+#include <string>
 
 #include "runtime/alloc_config.h"
 #include "runtime/caching_allocator.h"
@@ -52,6 +54,19 @@ std::vector<uint16_t> bits16_of(const Tensor& t) {
   return out;
 }
 
+// How two bit patterns' vectors differ, for a failure's message: how many, and the first few
+// (index: gpu, cpu) in hex.
+template <typename Bits>
+std::string differences(const std::vector<Bits>& gpu_bits, const std::vector<Bits>& cpu_bits) {
+  std::ostringstream out;
+  out << std::hex;
+  int64_t count = 0;
+  for (std::size_t i = 0; i < gpu_bits.size() && i < cpu_bits.size(); ++i)
+    if (gpu_bits[i] != cpu_bits[i] && count++ < 8)
+      out << " [" << i << ": gpu " << +gpu_bits[i] << ", cpu " << +cpu_bits[i] << "]";
+  return std::to_string(count) + " differ:" + out.str();
+}
+
 uint64_t addr(const Allocation& a) { return reinterpret_cast<uint64_t>(a.get()); }
 
 // Keeps `stream` busy for `ms` milliseconds: work queued after this waits that long.
@@ -66,7 +81,9 @@ TEST_CASE("f16 and bf16 conversions on the GPU are bit-identical to the CPU's") 
   for (DType half : {DType::f16, DType::bf16}) {
     CAPTURE(dtype_name(half));
     const Tensor host = Tensor::from_host(patterns.data(), {65536}, half);
-    CHECK(bits_of(host.to(gpu).to(DType::f32)) == bits_of(host.to(DType::f32)));  // all 65,536 widened
+    const std::vector<uint32_t> widened = bits_of(host.to(gpu).to(DType::f32)), expected = bits_of(host.to(DType::f32));
+    INFO(differences(widened, expected));
+    CHECK(widened == expected);  // all 65,536 widened
   }
   std::mt19937 rng(11);
   std::vector<float> floats(1 << 20);
@@ -80,7 +97,9 @@ TEST_CASE("f16 and bf16 conversions on the GPU are bit-identical to the CPU's") 
   const Tensor host = Tensor::from_vector(floats, {static_cast<int64_t>(floats.size())});
   for (DType half : {DType::f16, DType::bf16}) {
     CAPTURE(dtype_name(half));
-    CHECK(bits16_of(host.to(gpu).to(half)) == bits16_of(host.to(half)));
+    const std::vector<uint16_t> rounded = bits16_of(host.to(gpu).to(half)), expected = bits16_of(host.to(half));
+    INFO(differences(rounded, expected));
+    CHECK(rounded == expected);
   }
 }
 
