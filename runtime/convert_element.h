@@ -1,7 +1,8 @@
 // Reading and writing one element of any dtype, shared by the CPU copy and the CUDA copy
 // kernel so that both convert identically.
 //
-// Conversion rules (as PyTorch's where they are defined): floats round to nearest even;
+// Conversion rules (as PyTorch's where they are defined): floats round to nearest even, and a
+// signaling NaN comes out quiet with its payload;
 // integers narrow by wrapping modulo 2^bits; a float stored into an integer truncates toward
 // zero and saturates at the type's range, NaN becomes 0 (PyTorch leaves that undefined); bool
 // is "not zero".
@@ -24,9 +25,11 @@ struct Scalar {
 
 PTHRUN_HD Scalar load_element(const void* p, DType dtype) {
   switch (dtype) {
-    case DType::f32: return {false, 0, static_cast<double>(*static_cast<const float*>(p))};
-    case DType::f16: return {false, 0, static_cast<double>(f16_to_f32(*static_cast<const uint16_t*>(p)))};
-    case DType::bf16: return {false, 0, static_cast<double>(bf16_to_f32(*static_cast<const uint16_t*>(p)))};
+    // Quieted here, not left to the conversion to double, which the GPU makes and the CPU's
+    // compiler may fold away.
+    case DType::f32: return {false, 0, static_cast<double>(quiet_nan(*static_cast<const float*>(p)))};
+    case DType::f16: return {false, 0, static_cast<double>(quiet_nan(f16_to_f32(*static_cast<const uint16_t*>(p))))};
+    case DType::bf16: return {false, 0, static_cast<double>(quiet_nan(bf16_to_f32(*static_cast<const uint16_t*>(p))))};
     case DType::f64: return {false, 0, *static_cast<const double*>(p)};
     case DType::i64: return {true, *static_cast<const int64_t*>(p), 0};
     case DType::i32: return {true, *static_cast<const int32_t*>(p), 0};

@@ -99,14 +99,15 @@ void convert_host(const void* src, DType src_dtype, void* dst, DType dst_dtype, 
     if (n) std::memcpy(dst, src, n * itemsize(src_dtype));
     return;
   }
-  // The conversions the loader and the model run on large tensors get loops of their own.
+  // The conversions the loader and the model run on large tensors get loops of their own. A
+  // signaling NaN comes out quiet, as the GPU's copy kernel makes it (convert_element.h).
   if (dst_dtype == DType::f32 && (src_dtype == DType::f16 || src_dtype == DType::bf16)) {
     const auto* s = static_cast<const uint16_t*>(src);
     auto* d = static_cast<float*>(dst);
     if (src_dtype == DType::f16)
-      for (std::size_t i = 0; i < n; ++i) d[i] = f16_to_f32(s[i]);
+      for (std::size_t i = 0; i < n; ++i) d[i] = quiet_nan(f16_to_f32(s[i]));
     else
-      for (std::size_t i = 0; i < n; ++i) d[i] = bf16_to_f32(s[i]);
+      for (std::size_t i = 0; i < n; ++i) d[i] = quiet_nan(bf16_to_f32(s[i]));
     return;
   }
   if (src_dtype == DType::f32 && (dst_dtype == DType::f16 || dst_dtype == DType::bf16)) {

@@ -39,6 +39,10 @@ PTHRUN_HD float bits_float(uint32_t bits) {
 #endif
 }
 
+// v, or, when v is a NaN, v with its quiet bit set: what IEEE 754's conversions return for a
+// signaling NaN, and what the GPU's do.
+PTHRUN_HD float quiet_nan(float v) { return v == v ? v : bits_float(float_bits(v) | 0x00400000u); }
+
 PTHRUN_HD float f16_to_f32(uint16_t h) {
   uint32_t sign = uint32_t(h & 0x8000u) << 16;
   uint32_t exponent = (h >> 10) & 0x1fu;

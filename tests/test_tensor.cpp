@@ -2,6 +2,10 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <tuple>
+#include <vector>
 #include <numeric>
 
 #include "runtime/tensor.h"
@@ -116,6 +120,21 @@ TEST_CASE("copies convert between dtypes and gather strided views") {
   strided_dst.transpose(0, 1).copy_from(dst);
   CHECK(strided_dst.to_doubles() == base.to_doubles());
   CHECK_THROWS_WITH(dst.copy_from(base), doctest::Contains("copy from shape [3, 4] into shape [4, 3]"));
+}
+
+TEST_CASE("widening a signaling NaN quiets it and keeps its payload and sign, as the GPU does") {
+  // The GPU's results for these patterns, as the first run on an H200 printed them.
+  const std::vector<uint16_t> f16_bits = {0x7c01, 0xfdff, 0x7e00, 0x3c00};
+  const std::vector<uint32_t> f16_widened = {0x7fc02000, 0xffffe000, 0x7fc00000, 0x3f800000};
+  const std::vector<uint16_t> bf16_bits = {0x7f81, 0xffbf, 0x3f80};
+  const std::vector<uint32_t> bf16_widened = {0x7fc10000, 0xffff0000, 0x3f800000};
+  for (const auto& [bits, widened, dtype] : {std::tuple{f16_bits, f16_widened, DType::f16},
+                                             std::tuple{bf16_bits, bf16_widened, DType::bf16}}) {
+    const Tensor f = Tensor::from_host(bits.data(), {static_cast<int64_t>(bits.size())}, dtype).to(DType::f32);
+    std::vector<uint32_t> got(bits.size());
+    std::memcpy(got.data(), f.data_ptr(), got.size() * 4);
+    CHECK(got == widened);
+  }
 }
 
 TEST_CASE("typed access checks the dtype") {
