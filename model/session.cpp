@@ -44,6 +44,7 @@ Session::Session(std::shared_ptr<const Gpt2Model> model, const SessionOptions& o
   samplers_.assign(static_cast<std::size_t>(batch_), SlotSampling{});
   sample_steps_.assign(static_cast<std::size_t>(batch_), 0);
   allocate_buffers();
+  if (options.commit_memory) commit_buffers();
 }
 
 Session::~Session() {
@@ -100,6 +101,14 @@ void Session::allocate_buffers() {
   b.host_positions = PinnedBuffer(row_bytes, device);
   b.host_sequences = PinnedBuffer(row_bytes, device);
   b.host_sampled = PinnedBuffer(static_cast<std::size_t>(batch_) * sizeof(int32_t), device);
+}
+
+void Session::commit_buffers() const {
+  const Buffers& b = buffers_;
+  for (const Tensor* t : {&b.x, &b.ln, &b.qkv, &b.att, &b.proj, &b.fc, &b.logits, &b.tokens, &b.positions, &b.sequences,
+                          &b.k_cache, &b.v_cache, &b.attention_workspace, &b.sampling_workspace, &b.sampled})
+    t->fill_(0, &stream_);
+  stream_.synchronize();
 }
 
 void Session::check_slot(int64_t slot) const {

@@ -6,6 +6,7 @@
 // waits for that stream before returning: ordered after everything submitted before the call
 // and finished before anything submitted after it. Slow, and meant for setup and tests; hot
 // paths pass their stream.
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -181,6 +182,10 @@ void Tensor::fill_(double value, const Stream* stream) const {
   store_element(element, dtype_, Scalar{false, 0, value});
   char* d = static_cast<char*>(data_ptr());
   const auto size = static_cast<int64_t>(itemsize());
+  if (is_contiguous() && std::all_of(element, element + size, [&](unsigned char c) { return c == element[0]; })) {
+    std::memset(d, element[0], static_cast<std::size_t>(numel() * size));  // zeros: a session's buffers
+    return;
+  }
   for_each_offset(shape_, strides_, strides_, [&](int64_t offset, int64_t) {
     std::memcpy(d + offset * size, element, static_cast<std::size_t>(size));
   });

@@ -16,6 +16,7 @@
 #include "runtime/allocator.h"
 #include "runtime/error.h"
 #include "runtime/file_util.h"
+#include "runtime/host_memory.h"
 #include "runtime/json.h"
 #include "tests/model_fixture.h"
 #include "tests/test_util.h"
@@ -183,6 +184,24 @@ TEST_CASE("a session's allocations are labelled with its name under each scope")
   CHECK(labels.count("kv_cache/alpha") == 1);
   CHECK(labels.count("activations/alpha") == 1);
   CHECK(labels.count("workspace/alpha") == 1);
+}
+
+TEST_CASE("a session that commits its memory has its KV cache resident once constructed") {
+  // A server's (tools/server/engine.cpp): its first requests must not pay for the OS mapping
+  // their cache's pages. Slots enough for a 48 MiB cache, far above what the test process
+  // already has spare; the allocator's cache is emptied so that the blocks are new pages.
+  const auto model = load_model_fixture("book_noqkv");
+  const Gpt2Config& c = model->config();
+  const int64_t slot_bytes = 2 * c.layers * c.context * c.channels * static_cast<int64_t>(itemsize(model->kv_dtype()));
+  const int64_t slots = (int64_t{48} << 20) / slot_bytes + 1;
+  device_allocator(cpu_device).empty_cache();
+  const HostMemory before = host_memory();
+  Session session(model, {.slots = slots, .commit_memory = true});
+  const HostMemory after = host_memory();
+  CAPTURE(slots);
+  CHECK(after.anon_rss >= before.anon_rss + static_cast<std::size_t>(slots * slot_bytes));
+  session.prefill(slots - 1, std::vector<int32_t>{1, 2, 3});
+  CHECK(session.length(slots - 1) == 3);
 }
 
 TEST_CASE("sessions refuse bad slots, sizes and tokens in one line; on the CPU no graph is captured") {

@@ -41,6 +41,27 @@ TEST_CASE("construction, fill and read back") {
   CHECK_THROWS_WITH(Tensor::from_vector(std::vector<float>{1, 2}, {3}), doctest::Contains("2 values for shape [3]"));
 }
 
+TEST_CASE("fill writes every element of a tensor, and of a strided view only the view's") {
+  // Contiguous fills whose element has one repeated byte (0, -1) take a memset; the rest go
+  // element by element: both must give the same values.
+  Tensor f = arange(12).view({3, 4});
+  f.fill_(0);
+  CHECK(f.to_doubles() == std::vector<double>(12, 0.0));
+  CHECK_FALSE(std::signbit(f.to_doubles()[5]));
+  Tensor i = Tensor::from_vector(std::vector<int32_t>{5, 6, 7}, {3});
+  i.fill_(-1);
+  CHECK(i.to_doubles() == std::vector<double>{-1, -1, -1});
+  Tensor b = arange(5, DType::bf16);
+  b.fill_(1);
+  CHECK(b.data<uint16_t>()[4] == 0x3f80);
+  Tensor m = Tensor::zeros({3, 4}, DType::f32);
+  m.fill_(1);
+  m.slice(1, 1, 3).fill_(0);
+  CHECK(m.to_doubles() == std::vector<double>{1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1});
+  m.select(0, 2).fill_(-2);
+  CHECK(m.to_doubles() == std::vector<double>{1, 0, 0, 1, 1, 0, 0, 1, -2, -2, -2, -2});
+}
+
 TEST_CASE("views share storage and never copy") {
   Tensor base = arange(12).view({3, 4});
   Tensor t = base.transpose(0, 1);

@@ -49,7 +49,8 @@ Engine::Engine(std::shared_ptr<const Gpt2Model> model, const Tokenizer* tokenize
                         .max_tokens = options.context,
                         .name = "server",
                         // a padded vocabulary: ids the tokenizer lacks are never sampled
-                        .sample_vocab = tokenizer ? tokenizer->vocab_size() : 0}) {
+                        .sample_vocab = tokenizer ? tokenizer->vocab_size() : 0,
+                        .commit_memory = true}) {
   options_.context = session_.max_tokens();
   PTHRUN_CHECK(options_.max_queue >= 1, "a queue of ", options_.max_queue, " jobs: expected at least 1");
   slots_.resize(static_cast<std::size_t>(options_.slots));
