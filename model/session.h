@@ -115,8 +115,10 @@ class Session {
   void allocate_buffers();
   void commit_buffers() const;
   // The transformer over the first `rows` rows of the token/position buffers; leaves the final
-  // LayerNorm's output in `ln`. Prefill: one slot from pos0; decode: one row per slot.
-  void run_blocks(int64_t rows, bool decode, int64_t slot, int64_t pos0);
+  // LayerNorm's output in `ln`. Prefill: one slot from pos0; decode: one row per slot. With
+  // last_row_only, the last layer computes every row's keys and values but the rest of the
+  // layer for the last row alone, the only one whose logits are wanted.
+  void run_blocks(int64_t rows, bool decode, int64_t slot, int64_t pos0, bool last_row_only = false);
   void enqueue_decode(int64_t rows);  // the first `rows` slots
 
   struct Buffers {

@@ -75,6 +75,36 @@ TEST_CASE("CPU forward matches PyTorch's logits to 1e-4 relative") {
   }
 }
 
+TEST_CASE("a prefill gives PyTorch's logits of the prompt's last position, whole or in two parts") {
+  // A prefill takes only its last row past the last layer's keys and values (Session's
+  // run_blocks): the row and the cache it leaves must both be right, so the prompt is also
+  // prefilled in two parts, the second attending to the first's cache.
+  for (const char* name : all_models) {
+    CAPTURE(name);
+    const Reference ref = reference(name);
+    const auto model = load_cpu(ref);
+    const auto& prompts = ref.json.at("prompts");
+    const auto& files = ref.json.at("logits_files");
+    for (std::size_t p = 0; p < prompts.size(); ++p) {
+      const auto expected = test::read_npy_f32(fixture("model/" + files[p].get<std::string>()));
+      const std::vector<int32_t> tokens = ids(prompts[p]);
+      const auto n = static_cast<int64_t>(tokens.size());
+      const int64_t V = model->config().vocab_size;
+      const std::vector<float> last(expected.values.end() - V, expected.values.end());
+      Session session(model, {.slots = 1, .max_tokens = n});
+      session.prefill(0, tokens);
+      CAPTURE(p);
+      CHECK(test::relative_error(session.logits().to_floats(), last) <= 1e-4);
+      if (n < 2) continue;
+      const auto split = static_cast<std::ptrdiff_t>(n / 2);
+      session.reset(0);
+      session.prefill(0, std::vector<int32_t>(tokens.begin(), tokens.begin() + split));
+      session.prefill(0, std::vector<int32_t>(tokens.begin() + split, tokens.end()));
+      CHECK(test::relative_error(session.logits().to_floats(), last) <= 1e-4);
+    }
+  }
+}
+
 TEST_CASE("greedy continuations equal PyTorch's") {
   for (const char* name : all_models) {
     CAPTURE(name);
