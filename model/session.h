@@ -46,7 +46,7 @@ struct SessionOptions {
   int64_t sample_vocab = 0;
   // Write every buffer once while constructing: a CPU's OS maps a buffer's pages at their
   // first write, so without this a server's first requests pay for mapping the KV cache (a
-  // 16-slot gpt2-small server's first 16 prefills took up to 230 ms against 71).
+  // 16-slot gpt2-small server's first 16 prefills took 176-330 ms each against 71-80).
   bool commit_memory = false;
 };
 
