@@ -231,8 +231,17 @@ TEST_CASE("on the GPU a cache hit calls no cudaMalloc; out of memory says what i
   CHECK(alloc.stats().num_device_alloc == device_allocs);
   CHECK_THROWS_WITH_AS(alloc.allocate(100 * MiB), doctest::Contains("out of memory on cuda:0: tried to allocate 100.00 MiB"),
                        OutOfMemory);
+  // Refused by the cap, the allocator gave its cache back to the device before retrying (as
+  // test_allocator's out-of-memory case shows on the host): nothing is reserved now. The first
+  // GPU run measured the device's free memory only after this, and so saw empty_cache free
+  // nothing; a block cached again is what empty_cache must give back.
+  CHECK(alloc.stats().num_alloc_retries == 1);
+  CHECK(cur(alloc.stats().reserved_bytes) == 0);
+  { Allocation again = alloc.allocate(8 * MiB); }
+  CHECK(cur(alloc.stats().reserved_bytes) >= static_cast<int64_t>(8 * MiB));
   const std::size_t free_before = alloc.device_free();
   alloc.empty_cache();
+  CHECK(cur(alloc.stats().reserved_bytes) == 0);
   CHECK(alloc.device_free() >= free_before + 8 * MiB);
 }
 
