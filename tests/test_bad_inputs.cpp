@@ -61,7 +61,7 @@ void make_files(const TempDir& dir) {
   fs::create_directories(dir.path / "forged_folder");
   write_file_atomically(dir / "forged_folder/w\nerror: forged line.pth", "");
   // config.json beside a model: a number of a million digits, one beyond 64 bits, a sparse 3 GiB file.
-  for (const char* name : {"digits", "big_heads", "sparse"}) {
+  for (const std::string name : {"digits", "big_heads", "sparse"}) {
     fs::create_directories(dir.path / name);
     fs::copy_file(model, dir.path / name / "model.pth");
   }

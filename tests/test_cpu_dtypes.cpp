@@ -145,7 +145,7 @@ TEST_CASE("bf16, f16 and int8 CPU weights give the f32 model's logits on weights
 TEST_CASE("a 16-bit KV cache gives PyTorch's logits with keys and values rounded to it, in prefill and decode") {
   // tests/fixtures/kv_cache: the book's GPTModel in PyTorch with W_key's and W_value's outputs
   // rounded to the cache's dtype; the f32 weights here, so that only the cache is rounded.
-  for (const char* name : {"book_noqkv", "book_qkv"}) {
+  for (const std::string name : {"book_noqkv", "book_qkv"}) {
     for (const DType kv : {DType::f16, DType::bf16}) {
       const std::string stem = str(name, ".kv_", dtype_short_name(kv));
       CAPTURE(stem);

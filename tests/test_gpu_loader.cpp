@@ -42,7 +42,7 @@ LoadOptions quiet(std::size_t staging) {
 
 TEST_CASE("fixtures load into GPU destinations with any staging size") {
   CachingAllocator allocator(make_cuda_backend(gpu));
-  for (const char* file : {"loader/torch1.13/views.pth", "loader/torch2.15/views.pth", "loader/torch2.5/all_dtypes.pth",
+  for (const std::string file : {"loader/torch1.13/views.pth", "loader/torch2.15/views.pth", "loader/torch2.5/all_dtypes.pth",
                            "loader/torch2.15/tensors.safetensors", "loader/torch1.13/legacy.pth",
                            "loader/torch2.15/deflated.pth", "loader/torch2.15/per_tensor"}) {
     const std::string path = fixture(file);
@@ -138,7 +138,7 @@ TEST_CASE("512 MiB into the GPU: device peak equals the destinations, host memor
     HostMemorySampler sampler;
     const LoadStats stats = load_tensors(ckpt, requests, quiet(staging));
     const int64_t growth = static_cast<int64_t>(sampler.peak().anon_rss) - static_cast<int64_t>(baseline.anon_rss);
-    MESSAGE(dtype_name(dtype), ": ", stats.bytes_written, " bytes in ", stats.seconds, " s; anonymous RSS growth ", growth);
+    MESSAGE(std::string(dtype_name(dtype)), ": ", stats.bytes_written, " bytes in ", stats.seconds, " s; anonymous RSS growth ", growth);
     CHECK(allocator.stats().allocated_bytes[all_pools].peak == destinations);
     CHECK(growth <= static_cast<int64_t>(staging + 32 * MiB));
     for (std::size_t i = 0; i < requests.size(); i += 7) {

@@ -71,7 +71,7 @@ std::vector<int32_t> random_prompt(std::mt19937& rng, int64_t vocab, int64_t len
 }  // namespace
 
 TEST_CASE("CUDA f32 forward equals the CPU's to 1e-4; greedy continuations equal PyTorch's") {
-  for (const char* name : models) {
+  for (const std::string name : models) {
     CAPTURE(name);
     const Fixture f = fixture_model(name);
     const auto cpu = load_on(f, cpu_device), cuda = load_on(f, gpu);
@@ -130,9 +130,10 @@ TEST_CASE("--tf32: a model loaded with tf32 stays within 1e-2 of the CPU; one lo
 TEST_CASE("bf16 and f16 on the GPU: within 2e-2 of f32, top-1 agreement at least 99%") {
   std::mt19937 rng(5);
   for (DType dtype : {DType::bf16, DType::f16}) {
-    for (const char* name : {"book_qkv", "hf_tied"}) {
+    for (const std::string name : {"book_qkv", "hf_tied"}) {
       CAPTURE(name);
-      CAPTURE(dtype_name(dtype));
+      const std::string dtype_text = dtype_name(dtype);
+      CAPTURE(dtype_text);
       const Fixture f = fixture_model(name);
       const auto reference = load_on(f, cpu_device), half = load_on(f, gpu, dtype);
       int64_t agree = 0, positions = 0;
@@ -151,7 +152,7 @@ TEST_CASE("bf16 and f16 on the GPU: within 2e-2 of f32, top-1 agreement at least
           agree += top(av) == top(bv);
         }
       }
-      MESSAGE(name, " ", dtype_name(dtype), ": top-1 agreement ", agree, "/", positions);
+      MESSAGE(name, " ", std::string(dtype_name(dtype)), ": top-1 agreement ", agree, "/", positions);
       CHECK(agree * 100 >= positions * 99);
     }
   }
@@ -302,7 +303,7 @@ void compare_logits(const std::vector<float>& gpu, const std::vector<float>& cpu
 }
 
 void check_agreement(const Agreement& a, DType dtype) {
-  MESSAGE(dtype_name(dtype), ": top-1 agrees at ", a.agree, " of ", a.clear, " positions with a clear margin (",
+  MESSAGE(std::string(dtype_name(dtype)), ": top-1 agrees at ", a.agree, " of ", a.clear, " positions with a clear margin (",
           a.total, " compared)");
   // Not vacuous: random GPT-2-like weights give clear margins at roughly 40% of positions.
   CHECK(a.clear * 5 >= a.total);
@@ -360,7 +361,8 @@ TEST_CASE("GPT-2 shapes: a 1024-token prefill equals the CPU's and PyTorch's log
   }
 
   for (DType dtype : {DType::f32, DType::bf16, DType::f16}) {
-    CAPTURE(dtype_name(dtype));
+    const std::string dtype_text = dtype_name(dtype);
+    CAPTURE(dtype_text);
     const auto model = load_shaped(gpu, dtype);
     Agreement agreement;
     compare_logits(model->forward(prompt).to_floats(), reference, V, dtype, "forward of 1024 tokens", agreement);
@@ -376,7 +378,8 @@ TEST_CASE("GPT-2 shapes: batches of 1, 2 and 4 prefill and decode as the CPU doe
   // Prompt lengths per sequence: long, a single token, odd, and one that ends on a tile edge.
   const std::vector<int64_t> lengths = {700, 1, 333, 64};
   for (DType dtype : {DType::f32, DType::bf16, DType::f16}) {
-    CAPTURE(dtype_name(dtype));
+    const std::string dtype_text = dtype_name(dtype);
+    CAPTURE(dtype_text);
     const auto gpu_model = load_shaped(gpu, dtype);
     Agreement agreement;
     for (int64_t B : {1, 2, 4}) {

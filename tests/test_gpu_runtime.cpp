@@ -79,7 +79,8 @@ void busy(const Stream& stream, uint32_t ms) {
 TEST_CASE("f16 and bf16 conversions on the GPU are bit-identical to the CPU's") {
   const std::vector<uint16_t> patterns = all_patterns();
   for (DType half : {DType::f16, DType::bf16}) {
-    CAPTURE(dtype_name(half));
+    const std::string dtype_text = dtype_name(half);
+    CAPTURE(dtype_text);
     const Tensor host = Tensor::from_host(patterns.data(), {65536}, half);
     const std::vector<uint32_t> widened = bits_of(host.to(gpu).to(DType::f32)), expected = bits_of(host.to(DType::f32));
     INFO(differences(widened, expected));
@@ -96,7 +97,8 @@ TEST_CASE("f16 and bf16 conversions on the GPU are bit-identical to the CPU's") 
   floats[2] = -0.0f;
   const Tensor host = Tensor::from_vector(floats, {static_cast<int64_t>(floats.size())});
   for (DType half : {DType::f16, DType::bf16}) {
-    CAPTURE(dtype_name(half));
+    const std::string dtype_text = dtype_name(half);
+    CAPTURE(dtype_text);
     const std::vector<uint16_t> rounded = bits16_of(host.to(gpu).to(half)), expected = bits16_of(host.to(half));
     INFO(differences(rounded, expected));
     CHECK(rounded == expected);

@@ -47,7 +47,7 @@ TEST_CASE("inspect prints the format and one row per tensor") {
 }
 
 TEST_CASE("inspect --json matches the manifests of every format") {
-  for (const char* file : {"loader/torch1.13/views.pth", "loader/torch2.5/checkpoint.pth", "loader/torch2.15/legacy.pth",
+  for (const std::string file : {"loader/torch1.13/views.pth", "loader/torch2.5/checkpoint.pth", "loader/torch2.15/legacy.pth",
                            "loader/torch2.15/tensors.safetensors", "loader/torch2.15/per_tensor"}) {
     const std::string path = fixture(file);
     INFO(path);
@@ -163,7 +163,7 @@ TEST_CASE("dump writes the tensor's values as .npy, contiguous, bf16 widened to 
 
 TEST_CASE("errors: one line, status 1; usage errors status 2") {
   TempDir dir;
-  for (const char* file : {"os_system.pth", "module_pickle.pth", "truncated.pth", "deep_nesting.pth", "torchscript.pt"}) {
+  for (const std::string file : {"os_system.pth", "module_pickle.pth", "truncated.pth", "deep_nesting.pth", "torchscript.pt"}) {
     const std::string path = fixture(str("reject/", file));
     check_error(run_pthrun("inspect " + path), 1, path);
     check_error(run_pthrun(str("dump ", path, " weight -o ", path_in(dir, "x.npy"))), 1, path);

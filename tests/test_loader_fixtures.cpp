@@ -107,7 +107,7 @@ TEST_CASE("every positive fixture matches its manifest, for torch 1.13, 2.5 and 
 }
 
 TEST_CASE("fixtures of dtypes pthrun lacks are refused, naming the dtype, entry and tensor") {
-  for (const char* name : {"float8", "uint16"}) {
+  for (const std::string name : {"float8", "uint16"}) {
     const std::string path = fixture(str("loader/torch2.15/", name, ".pth"));
     const JsonValue m = manifest(path + ".json");
     REQUIRE(m.at("expected").get<std::string>() == "reject");
@@ -121,7 +121,7 @@ TEST_CASE("fixtures of dtypes pthrun lacks are refused, naming the dtype, entry 
 }
 
 TEST_CASE("the positive controls of the reject folder load") {
-  for (const char* name : {"control_torchwriter.pth", "control_rawzip.pth"}) {
+  for (const std::string name : {"control_torchwriter.pth", "control_rawzip.pth"}) {
     const std::string path = fixture(str("reject/", name));
     check_fixture(path, manifest(path + ".json"));
   }

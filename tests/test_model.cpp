@@ -52,7 +52,7 @@ const char* const all_models[] = {"book_noqkv",  "book_qkv",      "book_bf16",  
 }  // namespace
 
 TEST_CASE("CPU forward matches PyTorch's logits to 1e-4 relative") {
-  for (const char* name : all_models) {
+  for (const std::string name : all_models) {
     CAPTURE(name);
     const Reference ref = reference(name);
     const auto model = load_cpu(ref);
@@ -79,7 +79,7 @@ TEST_CASE("a prefill gives PyTorch's logits of the prompt's last position, whole
   // A prefill takes only its last row past the last layer's keys and values (Session's
   // run_blocks): the row and the cache it leaves must both be right, so the prompt is also
   // prefilled in two parts, the second attending to the first's cache.
-  for (const char* name : all_models) {
+  for (const std::string name : all_models) {
     CAPTURE(name);
     const Reference ref = reference(name);
     const auto model = load_cpu(ref);
@@ -106,7 +106,7 @@ TEST_CASE("a prefill gives PyTorch's logits of the prompt's last position, whole
 }
 
 TEST_CASE("greedy continuations equal PyTorch's") {
-  for (const char* name : all_models) {
+  for (const std::string name : all_models) {
     CAPTURE(name);
     const Reference ref = reference(name);
     const auto model = load_cpu(ref);

@@ -188,7 +188,7 @@ TEST_CASE("bad requests are refused before anything is copied") {
 }
 
 TEST_CASE("empty and 0-d tensors, and checkpoints of every format, load through load_tensors") {
-  for (const char* file : {"loader/torch2.15/tensors.safetensors", "loader/torch1.13/legacy.pth",
+  for (const std::string file : {"loader/torch2.15/tensors.safetensors", "loader/torch1.13/legacy.pth",
                            "loader/torch2.5/per_tensor", "loader/torch2.15/crc_zero.pth"}) {
     const std::string path = fixture(file);
     const Checkpoint ckpt = Checkpoint::open(path);
@@ -231,7 +231,7 @@ LoadStats load_all(const Checkpoint& ckpt, std::size_t staging, bool verify) {
 TEST_CASE("verify: each record a load reads is checked whole against its zip CRC-32") {
   // torch wrote the CRCs; ours (libdeflate, in pieces on worker threads) must agree with them,
   // for stored records read chunk by chunk and deflated ones window by window.
-  for (const char* file : {"loader/torch2.15/views.pth", "loader/torch1.13/views.pth", "loader/torch2.15/deflated.pth",
+  for (const std::string file : {"loader/torch2.15/views.pth", "loader/torch1.13/views.pth", "loader/torch2.15/deflated.pth",
                            "loader/torch2.5/per_tensor"}) {
     const std::string path = fixture(file);
     const Checkpoint ckpt = Checkpoint::open(path);
@@ -260,7 +260,7 @@ TEST_CASE("verify: each record a load reads is checked whole against its zip CRC
   // CRC 0 (torch >= 2.6 with CRCs off): not checksummed. Legacy and safetensors have none.
   for (const RecordCheck& r : load_all(Checkpoint::open(fixture("loader/torch2.15/crc_zero.pth")), 64, true).records)
     CHECK(r.result == Checksum::not_checksummed);
-  for (const char* file : {"loader/torch1.13/legacy.pth", "loader/torch2.15/tensors.safetensors"})
+  for (const std::string file : {"loader/torch1.13/legacy.pth", "loader/torch2.15/tensors.safetensors"})
     for (const RecordCheck& r : load_all(Checkpoint::open(fixture(file)), 64, true).records)
       CHECK(r.result == Checksum::none_in_format);
 }
