@@ -43,8 +43,7 @@ Session::Session(std::shared_ptr<const Gpt2Model> model, const SessionOptions& o
   lengths_.assign(static_cast<std::size_t>(batch_), 0);
   samplers_.assign(static_cast<std::size_t>(batch_), SlotSampling{});
   sample_steps_.assign(static_cast<std::size_t>(batch_), 0);
-  allocate_buffers();
-  if (options.commit_memory) commit_buffers();
+  allocate_buffers(options.commit_memory);
 }
 
 Session::~Session() {
@@ -56,59 +55,56 @@ Session::~Session() {
   }
 }
 
-void Session::allocate_buffers() {
+void Session::allocate_buffers(bool commit) {
   const Gpt2Config& c = model_->config();
   const DType dtype = model_->activation_dtype();
   const Device device = this->device();
   Buffers& b = buffers_;
   b.rows = std::max(batch_, max_tokens_);
   const int64_t R = b.rows, C = c.channels, V = c.vocab_size;
-  const StreamId s = stream_.id();
+  // Every buffer, written once when committing (SessionOptions::commit_memory).
+  auto buffer = [&](const Shape& shape, DType buffer_dtype) {
+    Tensor t = Tensor::empty(shape, buffer_dtype, device, stream_.id());
+    if (commit) t.fill_(0, &stream_);
+    return t;
+  };
   {
     AllocScope scope("activations");
     AllocScope mine(name_);
-    b.x = Tensor::empty({R, C}, dtype, device, s);
-    b.ln = Tensor::empty({R, C}, dtype, device, s);
-    b.qkv = Tensor::empty({R, 3 * C}, dtype, device, s);
-    b.att = Tensor::empty({R, C}, dtype, device, s);
-    b.proj = Tensor::empty({R, C}, dtype, device, s);
-    b.fc = Tensor::empty({R, 4 * C}, dtype, device, s);
-    b.logits = Tensor::empty({batch_, V}, DType::f32, device, s);
-    b.tokens = Tensor::empty({R}, DType::i32, device, s);
-    b.positions = Tensor::empty({R}, DType::i32, device, s);
-    b.sequences = Tensor::empty({R}, DType::i32, device, s);
-    b.sampled = Tensor::empty({batch_}, DType::i32, device, s);
+    b.x = buffer({R, C}, dtype);
+    b.ln = buffer({R, C}, dtype);
+    b.qkv = buffer({R, 3 * C}, dtype);
+    b.att = buffer({R, C}, dtype);
+    b.proj = buffer({R, C}, dtype);
+    b.fc = buffer({R, 4 * C}, dtype);
+    b.logits = buffer({batch_, V}, DType::f32);
+    b.tokens = buffer({R}, DType::i32);
+    b.positions = buffer({R}, DType::i32);
+    b.sequences = buffer({R}, DType::i32);
+    b.sampled = buffer({batch_}, DType::i32);
   }
   {
     AllocScope scope("kv_cache");
     AllocScope mine(name_);
     const DType kv = model_->kv_dtype();
-    b.k_cache = Tensor::empty({c.layers, batch_, c.heads, max_tokens_, c.head_size()}, kv, device, s);
-    b.v_cache = Tensor::empty({c.layers, batch_, c.heads, max_tokens_, c.head_size()}, kv, device, s);
+    b.k_cache = buffer({c.layers, batch_, c.heads, max_tokens_, c.head_size()}, kv);
+    b.v_cache = buffer({c.layers, batch_, c.heads, max_tokens_, c.head_size()}, kv);
   }
   {
     AllocScope scope("workspace");
     AllocScope mine(name_);
-    b.attention_workspace = Tensor::empty(
+    b.attention_workspace = buffer(
         {std::max<int64_t>(1, kernels::attention_decode_workspace_elems(batch_, static_cast<int>(c.heads), max_tokens_,
                                                                          c.head_size()))},
-        DType::f32, device, s);
-    b.sampling_workspace =
-        Tensor::empty({std::max<int64_t>(1, kernels::sampling_workspace_elems(batch_, V))}, DType::f32, device, s);
+        DType::f32);
+    b.sampling_workspace = buffer({std::max<int64_t>(1, kernels::sampling_workspace_elems(batch_, V))}, DType::f32);
   }
   const std::size_t row_bytes = static_cast<std::size_t>(R) * sizeof(int32_t);
   b.host_tokens = PinnedBuffer(row_bytes, device);
   b.host_positions = PinnedBuffer(row_bytes, device);
   b.host_sequences = PinnedBuffer(row_bytes, device);
   b.host_sampled = PinnedBuffer(static_cast<std::size_t>(batch_) * sizeof(int32_t), device);
-}
-
-void Session::commit_buffers() const {
-  const Buffers& b = buffers_;
-  for (const Tensor* t : {&b.x, &b.ln, &b.qkv, &b.att, &b.proj, &b.fc, &b.logits, &b.tokens, &b.positions, &b.sequences,
-                          &b.k_cache, &b.v_cache, &b.attention_workspace, &b.sampling_workspace, &b.sampled})
-    t->fill_(0, &stream_);
-  stream_.synchronize();
+  if (commit) stream_.synchronize();
 }
 
 void Session::check_slot(int64_t slot) const {

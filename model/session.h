@@ -112,8 +112,7 @@ class Session {
 
  private:
   void check_slot(int64_t slot) const;
-  void allocate_buffers();
-  void commit_buffers() const;
+  void allocate_buffers(bool commit);
   // The transformer over the first `rows` rows of the token/position buffers; leaves the final
   // LayerNorm's output in `ln`. Prefill: one slot from pos0; decode: one row per slot. With
   // last_row_only, the last layer computes every row's keys and values but the rest of the
