@@ -16,11 +16,11 @@
 // (cpu/gemv.h), which stream the cache once in its own dtype at the memory's speed. A 16-bit
 // cache of f32 activations (note [KV cache dtype] in model/gpt2.h) halves those bytes: the
 // same kernels read it as they read 16-bit weights, widening in registers.
-// Each head's keys and values are read in from memory first, by loads alone (fetch_lines),
-// then attended to from the core's cache. A 16-prompt decode step of gpt2-small at positions
-// 128-192 (15.7 MB of f32 cache a layer): attention 0.40-0.48 ms a layer read by the products
-// themselves, 0.38-0.44 fetched first; the step 28.3-28.9 ms against 27.5-28.1 (`pthrun
-// generate`, 6 interleaved runs).
+// Each head's keys and values are read in from memory first, by loads alone (the kernels'
+// FetchFn), then attended to from the core's cache. A 16-prompt decode step of gpt2-small at
+// positions 128-192 (15.7 MB of f32 cache a layer): attention 0.40-0.48 ms a layer read by the
+// products themselves, 0.38-0.44 fetched first; the step 28.3-28.9 ms against 27.5-28.1
+// (`pthrun generate`, 6 interleaved runs).
 // The CPU needs no split along the sequence, so decode leaves the workspace untouched (it is
 // still checked, so that a caller's bug shows on the CPU too).
 #include "kernels/attention.h"
@@ -180,12 +180,13 @@ void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cach
     const T* x = static_cast<const T*>(qkv.data_ptr());
     const Cache* k = static_cast<const Cache*>(k_cache.data_ptr());
     const Cache* v = static_cast<const Cache*>(v_cache.data_ptr());
+    const FetchFn fetch = gemv_kernels(active_cpu_isa()).fetch;
     parallel_items(d.B * d.NH, [&](int64_t item) {
       const int64_t b = item / d.NH, h = item % d.NH;
       const int64_t head = (b * d.NH + h) * d.T_max * d.HS;
       const int64_t held_bytes = (int64_t{pos[b]} + 1) * d.HS * static_cast<int64_t>(sizeof(Cache));
-      fetch_lines(k + head, held_bytes);
-      fetch_lines(v + head, held_bytes);
+      fetch(k + head, held_bytes);
+      fetch(v + head, held_bytes);
       attend_one(o + b * d.C + h * d.HS, x + b * 3 * d.C + h * d.HS, k + head, v + head, int64_t{pos[b]} + 1, d.HS);
     });
   });

@@ -73,14 +73,6 @@ void parallel_items(int64_t n, F&& f) {
   for (int64_t i = 0; i < n; ++i) f(i);
 }
 
-// Reads every cache line of [p, p + bytes) once, with nothing else in flight. A core brings
-// memory in at its full speed only when its loads do not wait behind arithmetic (see
-// gemv_out_in in cpu/gemv_impl.h); what follows then reads the lines from its cache.
-inline void fetch_lines(const void* p, int64_t bytes) {
-  const auto* bytes_at = static_cast<const volatile char*>(p);
-  for (int64_t i = 0; i < bytes; i += 64) (void)bytes_at[i];
-}
-
 // OpenBLAS runs on one thread: the CPU kernels split their products over OpenMP threads
 // themselves, each calling BLAS on its own part (see cpu/matmul.cpp for why).
 inline void use_single_threaded_blas() {

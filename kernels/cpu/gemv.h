@@ -55,6 +55,10 @@ using WidenColumnsFn = void (*)(float* dst, const GemvArgs& args, int64_t o0, in
 // Writes n floats as f16, rounded to nearest even: runtime/half.h's f32_to_f16, bit for bit
 // (an f16 KV cache's append; F16C's conversion where the level has it).
 using RoundF16Fn = void (*)(uint16_t* dst, const float* src, int64_t n);
+// Reads every cache line of [p, p + bytes) once, with nothing else in flight: a core brings
+// memory in at its full speed only when its loads do not wait behind arithmetic (see
+// gemv_out_in in cpu/gemv_impl.h), so what is about to be multiplied is read in first.
+using FetchFn = void (*)(const void* p, int64_t bytes);
 
 struct GemvKernels {
   CpuIsa isa;
@@ -63,6 +67,7 @@ struct GemvKernels {
   WidenFn widen_rows[kGemvTypes];
   WidenColumnsFn widen_columns[kGemvTypes];
   RoundF16Fn round_f16;
+  FetchFn fetch;
   bool bf16_pairs;  // out_in bf16 reads x_hi and x_lo
 };
 

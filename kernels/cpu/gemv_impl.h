@@ -12,7 +12,7 @@
 //     static F add(F a, F b); static void store(float*, F); static float sum(F);
 //     static void sums(const F* v, int count, float* out);  // out[k] = sum(v[k]), count <= 16
 //     static F in_register(F);           // v itself, held in a register (see dot_tile)
-//     static void touch(const void*);    // reads p, only to bring its cache line in (fetch_rows)
+//     static void touch(const void*);    // reads p, only to bring its cache line in (fetch)
 //     static F bf16(const uint16_t*); static F f16(const uint16_t*); static F i8(const int8_t*);
 //     static float bf16_1(uint16_t); static float f16_1(uint16_t);   // one element
 //     static void store_f16(uint16_t*, F); static uint16_t f16_of(float);  // rounded to nearest even
@@ -276,13 +276,16 @@ void short_rows(const GemvArgs& a, int64_t o0, int64_t o1) {
   }
 }
 
-// Reads every cache line of weight rows [o0, o1) once, with nothing else in flight: see
-// gemv_out_in.
+// See FetchFn.
+void fetch(const void* p, int64_t bytes) {
+  const char* line = static_cast<const char*>(p);
+  for (int64_t i = 0; i + 64 <= bytes; i += 64) V::touch(line + i);
+}
+
+// Weight rows [o0, o1), read in before they are multiplied: see gemv_out_in.
 template <class T>
 void fetch_rows(const GemvArgs& a, int64_t o0, int64_t o1) {
-  const char* p = reinterpret_cast<const char*>(static_cast<const T*>(a.w) + o0 * a.I);
-  const char* end = reinterpret_cast<const char*>(static_cast<const T*>(a.w) + o1 * a.I);
-  for (; p + 64 <= end; p += 64) V::touch(p);
+  fetch(static_cast<const T*>(a.w) + o0 * a.I, (o1 - o0) * a.I * static_cast<int64_t>(sizeof(T)));
 }
 
 // One row of x (decode of one sequence): the time is that of reading the weights, so each
@@ -445,5 +448,6 @@ GemvKernels make_table(CpuIsa isa) {
   k.widen_columns[kGemvBf16] = widen_columns<uint16_t>;
   k.widen_columns[kGemvF16] = widen_columns<F16Bits>;
   k.round_f16 = round_f16;
+  k.fetch = fetch;
   return k;
 }
