@@ -18,8 +18,11 @@
 //     static void store_f16(uint16_t*, F); static uint16_t f16_of(float);  // rounded to nearest even
 //   };
 //
-// Nothing here has external linkage and nothing is included: the functions take the level of
-// the file that compiles them (see the note in cpu/gemv.h).
+// Nothing here has external linkage and nothing is included but cpu/prefetch_impl.h, which
+// follows the same rule: the functions take the level of the file that compiles them (see the
+// note in cpu/gemv.h).
+
+#include "kernels/cpu/prefetch_impl.h"
 
 // One element type of weights on this level: kLanes weights as f32, and one weight as f32.
 template <class T>
@@ -147,9 +150,10 @@ void dot_tile(const GemvArgs& a, int64_t n0, int64_t o, int64_t i0, int64_t i1, 
 constexpr int64_t kMaxSlicedRows = 64;
 
 // Weight rows [o0, o1) against rows n0 .. n0 + NB - 1 of x, R weight rows at a time, one slice
-// of `slice` inputs after the other (slice = I: the whole rows at once).
+// of `slice` inputs after the other (slice = I: the whole rows at once); `ahead` takes a step
+// before each tile.
 template <class T, int R, int NB, bool Scaled>
-void dot_block(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1, int64_t slice) {
+void dot_block(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1, int64_t slice, Prefetch& ahead) {
   // In one slice nothing carries over, and one set of sums serves every tile.
   const bool sliced = slice < a.I;
   TileSums<R, NB> sums[kMaxSlicedRows / R];
@@ -157,28 +161,42 @@ void dot_block(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1, int64_t sl
   for (int64_t i0 = 0; i0 < a.I; i0 += slice) {
     const int64_t i1 = i0 + slice < a.I ? i0 + slice : a.I;
     int64_t o = o0, t = 0;
-    for (; o + R <= o1; o += R, ++t) dot_tile<T, R, NB, Scaled>(a, n0, o, i0, i1, sums[sliced ? t : 0]);
-    for (int64_t k = 0; o < o1; ++o, ++k) dot_tile<T, 1, NB, Scaled>(a, n0, o, i0, i1, rest_sums[sliced ? k : 0]);
+    for (; o + R <= o1; o += R, ++t) {
+      ahead.step();
+      dot_tile<T, R, NB, Scaled>(a, n0, o, i0, i1, sums[sliced ? t : 0]);
+    }
+    for (int64_t k = 0; o < o1; ++o, ++k) {
+      ahead.step();
+      dot_tile<T, 1, NB, Scaled>(a, n0, o, i0, i1, rest_sums[sliced ? k : 0]);
+    }
   }
 }
 
 // The rows of x from n on, NB at most at a time: the last NB - 1 or fewer in one smaller
 // block (see dot_block).
 template <class T, int R, int NB, bool Scaled>
-void dot_rest_of_x(const GemvArgs& a, int64_t n, int64_t o0, int64_t o1, int64_t slice) {
+void dot_rest_of_x(const GemvArgs& a, int64_t n, int64_t o0, int64_t o1, int64_t slice, Prefetch& ahead) {
   if constexpr (NB > 0) {
-    if (a.N - n >= NB) return dot_block<T, R, NB, Scaled>(a, n, o0, o1, slice);
-    return dot_rest_of_x<T, R, NB - 1, Scaled>(a, n, o0, o1, slice);
+    if (a.N - n >= NB) return dot_block<T, R, NB, Scaled>(a, n, o0, o1, slice, ahead);
+    return dot_rest_of_x<T, R, NB - 1, Scaled>(a, n, o0, o1, slice, ahead);
   }
 }
 
 // Weight rows [o0, o1) against every row of x, V::kTileXRows rows of x at a time.
 template <class T, int R, bool Scaled>
-void dot_rows_of_x(const GemvArgs& a, int64_t o0, int64_t o1, int64_t slice) {
+void dot_rows_of_x(const GemvArgs& a, int64_t o0, int64_t o1, int64_t slice, Prefetch& ahead) {
   constexpr int NB = V::kTileXRows;
   int64_t n = 0;
-  for (; n + NB <= a.N; n += NB) dot_block<T, R, NB, Scaled>(a, n, o0, o1, slice);
-  if (n < a.N) dot_rest_of_x<T, R, NB - 1, Scaled>(a, n, o0, o1, slice);
+  for (; n + NB <= a.N; n += NB) dot_block<T, R, NB, Scaled>(a, n, o0, o1, slice, ahead);
+  if (n < a.N) dot_rest_of_x<T, R, NB - 1, Scaled>(a, n, o0, o1, slice, ahead);
+}
+
+// The tiles dot_rows_of_x computes for weight rows [o0, o1): a step of its Prefetch each.
+template <int R>
+int64_t tiles_of(const GemvArgs& a, int64_t o0, int64_t o1, int64_t slice) {
+  constexpr int NB = V::kTileXRows;
+  const int64_t slices = (a.I + slice - 1) / slice, passes = (a.N + NB - 1) / NB;
+  return slices * passes * ((o1 - o0) / R + (o1 - o0) % R);
 }
 
 // in_out: out[n, c] for the columns c of [o0, o1), NB rows of x. Accumulates a block of
@@ -297,18 +315,23 @@ void fetch_rows(const GemvArgs& a, int64_t o0, int64_t o1) {
 // weight rows small enough to stay in a core's L2 cache then meet every row of x, in tiles of
 // V::kTileRows weight rows and V::kTileXRows rows of x that load each vector once for several
 // products, and in slices of inputs short enough that a tile's rows stay in L1 (their sums,
-// at most kMaxSlicedRows rows' worth, wait on the stack). Each block is first read from memory
-// on its own (fetch_rows), as one row of x reads it, at the memory's full speed: read by the
-// tiles' first pass, between their multiply-adds, it came in at half that speed, and
-// prefetching it during the previous block's passes (hints T0 to NTA alike) gained nothing. A
-// 16-prompt step of 128-token prompts: 30.1-31.1 ms with the prefetching, 28.2-28.8 fetched.
+// at most kMaxSlicedRows rows' worth, wait on the stack). The first block is read from memory
+// on its own (fetch_rows), as one row of x reads it, at the memory's full speed; each next one
+// is asked into the cache while the tiles compute from it, a share of its lines before each
+// tile (Prefetch), so that the multiply-adds and the memory work at once. Read by the tiles'
+// first pass instead, between their multiply-adds, a block came in at half speed; asked for
+// with each weight vector of one pass (the whole block in a third of the tiles), it came
+// slower than read on its own (a 16-prompt step of 128-token prompts: 30.1-31.1 ms against
+// 28.2-28.8); spread over every tile of the block, 25.4-25.8 against 28.1-29.0.
 constexpr int64_t kStreamedRows = 4, kStreamedXBytes = 24 << 10;
 
 template <class T, bool Scaled>
 void gemv_out_in(const GemvArgs& a, int64_t o0, int64_t o1) {
   if (!Scaled && a.I <= kShortRowInputs) return short_rows<T>(a, o0, o1);
-  if (a.N <= 1 || (!Scaled && a.N <= kStreamedRows && a.N * a.I * 4 <= kStreamedXBytes))
-    return dot_rows_of_x<T, 1, Scaled>(a, o0, o1, a.I);
+  if (a.N <= 1 || (!Scaled && a.N <= kStreamedRows && a.N * a.I * 4 <= kStreamedXBytes)) {
+    Prefetch nothing;
+    return dot_rows_of_x<T, 1, Scaled>(a, o0, o1, a.I, nothing);
+  }
   constexpr int64_t kBlockBytes = int64_t{1} << 18, kSliceInputs = 1024;
   // Slices end on group boundaries (int8) or after a multiple of 2 kLanes inputs (see dot_tile).
   const int64_t slice = Scaled ? (kSliceInputs + a.group - 1) / a.group * a.group : kSliceInputs;
@@ -316,10 +339,12 @@ void gemv_out_in(const GemvArgs& a, int64_t o0, int64_t o1) {
   if (slice < a.I && rows > kMaxSlicedRows) rows = kMaxSlicedRows;
   rows = rows / V::kTileRows * V::kTileRows;
   if (rows < V::kTileRows) rows = V::kTileRows;
+  fetch_rows<T>(a, o0, o0 + rows < o1 ? o0 + rows : o1);
   for (int64_t o = o0; o < o1; o += rows) {
-    const int64_t end = o + rows < o1 ? o + rows : o1;
-    fetch_rows<T>(a, o, end);
-    dot_rows_of_x<T, V::kTileRows, Scaled>(a, o, end, slice);
+    const int64_t end = o + rows < o1 ? o + rows : o1, next_end = end + rows < o1 ? end + rows : o1;
+    Prefetch ahead(static_cast<const T*>(a.w) + end * a.I, (next_end - end) * a.I * static_cast<int64_t>(sizeof(T)),
+                   tiles_of<V::kTileRows>(a, o, end, slice));
+    dot_rows_of_x<T, V::kTileRows, Scaled>(a, o, end, slice, ahead);
   }
 }
 
