@@ -108,21 +108,22 @@ void dot_rows_of_x(const GemvArgs& a, int64_t o0, int64_t o1, Prefetch& ahead) {
   if (n < a.N) dot_rest_of_x<R, NB - 1>(a, n, o0, o1, ahead);
 }
 
-// Up to 4 rows of x meet each weight row once, streamed from memory, one weight row at a time.
-// More would read every weight from memory once per 4 rows, so, as gemv_out_in does
+// One row of x streams the weights from memory, one weight row at a time. More rows would
+// each read every weight from memory again (they did, 4 rows at a time), so, as gemv_out_in does
 // (cpu/gemv_impl.h), the weight rows come in blocks that stay in L2 while every row of x meets
 // them, the first block read in on its own and each next one prefetched a share per tile while
 // this one computes; and the tiles take kTileRows weight rows and kTileXRows rows of x, their
 // 24 sums in registers, so that each loaded vector serves more dot products. A 16-row product
-// of gpt2-small's head (kernel-bench --weights bf16 --batch 16): 7.0-7.2 ms streamed 4 rows of
-// x at a time, 5.6-5.7 in blocks, 3.0-3.1 in blocks of 3 x 2 tiles (2 x 3: 3.5-4.5, 2 x 2:
-// 4.7; its fc2 0.61, 0.31, 0.38-0.41, 0.39 ms).
+// of gpt2-small's head (kernel-bench --weights bf16 --batch 16): 7.0-7.2 ms 4 rows of x at a
+// time from memory, 5.6-5.7 in blocks, 3.0-3.1 in blocks of 3 x 2 tiles (2 x 3: 3.5-4.5,
+// 2 x 2: 4.7; its fc2 0.61, 0.31, 0.38-0.41, 0.39 ms). `pthrun generate --dtype bf16` of 2, 3
+// and 4 prompts, decode step: 6.7-6.9 -> 6.3, 10.7-10.8 -> 7.2-7.9, 10.5-10.6 -> 7.9 ms.
 constexpr int kTileRows = 3, kTileXRows = 2;
 
 void gemv_bf16_pairs(const GemvArgs& a, int64_t o0, int64_t o1) {
-  if (a.N <= 4) {
+  if (a.N == 1) {
     Prefetch nothing;
-    return dot_rows_of_x<1, 4>(a, o0, o1, nothing);
+    return dot_rows_bf16<1, 1>(a, 0, o0, o1, nothing);
   }
   constexpr int64_t kBlockBytes = int64_t{1} << 18;
   const int64_t row_bytes = a.I * static_cast<int64_t>(sizeof(uint16_t));
