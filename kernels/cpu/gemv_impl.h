@@ -322,7 +322,8 @@ void fetch_rows(const GemvArgs& a, int64_t o0, int64_t o1) {
 // first pass instead, between their multiply-adds, a block came in at half speed; asked for
 // with each weight vector of one pass (the whole block in a third of the tiles), it came
 // slower than read on its own (a 16-prompt step of 128-token prompts: 30.1-31.1 ms against
-// 28.2-28.8); spread over every tile of the block, 25.4-25.8 against 28.1-29.0.
+// 28.2-28.8); spread over every tile of the block, faster than read on its own (the step
+// 25.0-26.5 against 26.6-27.3 ms; kernel-bench --batch 16's head 5.1-5.3 against 6.1-6.2).
 constexpr int64_t kStreamedRows = 4, kStreamedXBytes = 24 << 10;
 
 template <class T, bool Scaled>
