@@ -129,14 +129,10 @@ void gemv_bf16_pairs(const GemvArgs& a, int64_t o0, int64_t o1) {
   const int64_t row_bytes = a.I * static_cast<int64_t>(sizeof(uint16_t));
   const int64_t rows = kBlockBytes / row_bytes > 0 ? kBlockBytes / row_bytes : 1;
   const int64_t passes = (a.N + kTileXRows - 1) / kTileXRows;
-  const char* w = static_cast<const char*>(a.w);
-  gemv_kernels_avx512().fetch(w + o0 * row_bytes, ((o0 + rows < o1 ? o0 + rows : o1) - o0) * row_bytes);
-  for (int64_t o = o0; o < o1; o += rows) {
-    const int64_t end = o + rows < o1 ? o + rows : o1, next_end = end + rows < o1 ? end + rows : o1;
-    const int64_t tiles = passes * ((end - o) / kTileRows + (end - o) % kTileRows);
-    Prefetch ahead(w + end * row_bytes, (next_end - end) * row_bytes, tiles);
-    dot_rows_of_x<kTileRows, kTileXRows>(a, o, end, ahead);
-  }
+  in_prefetched_blocks(
+      a.w, row_bytes, o0, o1, rows, gemv_kernels_avx512().fetch,
+      [&](int64_t o, int64_t end) { return passes * ((end - o) / kTileRows + (end - o) % kTileRows); },
+      [&](int64_t o, int64_t end, Prefetch& ahead) { dot_rows_of_x<kTileRows, kTileXRows>(a, o, end, ahead); });
 }
 
 GemvKernels make_table() {

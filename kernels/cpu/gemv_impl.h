@@ -300,12 +300,6 @@ void fetch(const void* p, int64_t bytes) {
   for (int64_t i = 0; i + 64 <= bytes; i += 64) V::touch(line + i);
 }
 
-// Weight rows [o0, o1), read in before they are multiplied: see gemv_out_in.
-template <class T>
-void fetch_rows(const GemvArgs& a, int64_t o0, int64_t o1) {
-  fetch(static_cast<const T*>(a.w) + o0 * a.I, (o1 - o0) * a.I * static_cast<int64_t>(sizeof(T)));
-}
-
 // One row of x (decode of one sequence): the time is that of reading the weights, so each
 // weight row is read once, whole and in order, from memory. So are they for up to
 // kStreamedRows rows of x that fit in L1 with room to spare (kStreamedXBytes): a few requests'
@@ -316,7 +310,7 @@ void fetch_rows(const GemvArgs& a, int64_t o0, int64_t o1) {
 // V::kTileRows weight rows and V::kTileXRows rows of x that load each vector once for several
 // products, and in slices of inputs short enough that a tile's rows stay in L1 (their sums,
 // at most kMaxSlicedRows rows' worth, wait on the stack). The first block is read from memory
-// on its own (fetch_rows), as one row of x reads it, at the memory's full speed; each next one
+// on its own (fetch), as one row of x reads it, at the memory's full speed; each next one
 // is asked into the cache while the tiles compute from it, a share of its lines before each
 // tile (Prefetch), so that the multiply-adds and the memory work at once. Read by the tiles'
 // first pass instead, between their multiply-adds, a block came in at half speed; asked for
@@ -340,13 +334,10 @@ void gemv_out_in(const GemvArgs& a, int64_t o0, int64_t o1) {
   if (slice < a.I && rows > kMaxSlicedRows) rows = kMaxSlicedRows;
   rows = rows / V::kTileRows * V::kTileRows;
   if (rows < V::kTileRows) rows = V::kTileRows;
-  fetch_rows<T>(a, o0, o0 + rows < o1 ? o0 + rows : o1);
-  for (int64_t o = o0; o < o1; o += rows) {
-    const int64_t end = o + rows < o1 ? o + rows : o1, next_end = end + rows < o1 ? end + rows : o1;
-    Prefetch ahead(static_cast<const T*>(a.w) + end * a.I, (next_end - end) * a.I * static_cast<int64_t>(sizeof(T)),
-                   tiles_of<V::kTileRows>(a, o, end, slice));
-    dot_rows_of_x<T, V::kTileRows, Scaled>(a, o, end, slice, ahead);
-  }
+  in_prefetched_blocks(
+      a.w, a.I * static_cast<int64_t>(sizeof(T)), o0, o1, rows, fetch,
+      [&](int64_t o, int64_t end) { return tiles_of<V::kTileRows>(a, o, end, slice); },
+      [&](int64_t o, int64_t end, Prefetch& ahead) { dot_rows_of_x<T, V::kTileRows, Scaled>(a, o, end, slice, ahead); });
 }
 
 // in_out for several rows of x: NB rows times C column vectors from c0, their sums held in

@@ -1,5 +1,5 @@
-// Prefetch, for the matrix-vector kernels that read a block of weights from cache while the
-// next one comes in (cpu/gemv_impl.h, cpu/gemv_avx512_bf16.cpp). Include it inside an
+// Prefetch and in_prefetched_blocks, for the matrix-vector kernels that read a block of weights
+// from cache while the next one comes in (cpu/gemv_impl.h, cpu/gemv_avx512_bf16.cpp). Include it inside an
 // anonymous namespace, as gemv_impl.h is included: nothing here has external linkage and
 // nothing is included, so the code takes the level of the file that compiles it.
 
@@ -20,3 +20,19 @@ class Prefetch {
   const char* base_ = nullptr;
   int64_t bytes_ = 0, share_ = 0, done_ = 0;
 };
+
+// Weight rows [o0, o1) of row_bytes each, in blocks of `rows` rows: the first block read in by
+// fetch(p, bytes), then compute(o, end, ahead) for each block [o, end), with `ahead` asking for
+// the next block over tiles(o, end) of its steps.
+template <class Fetch, class Tiles, class Compute>
+void in_prefetched_blocks(const void* w, int64_t row_bytes, int64_t o0, int64_t o1, int64_t rows, Fetch fetch,
+                          Tiles tiles, Compute compute) {
+  const char* base = static_cast<const char*>(w);
+  auto block_end = [&](int64_t o) { return o + rows < o1 ? o + rows : o1; };
+  fetch(base + o0 * row_bytes, (block_end(o0) - o0) * row_bytes);
+  for (int64_t o = o0; o < o1; o += rows) {
+    const int64_t end = block_end(o);
+    Prefetch ahead(base + end * row_bytes, (block_end(end) - end) * row_bytes, tiles(o, end));
+    compute(o, end, ahead);
+  }
+}
