@@ -59,6 +59,77 @@ struct TileSums {
   float tail[R][NB];
 };
 
+// acc[r][n] += row r's vector at i times row n's of x, for every pair of a tile (dot_tile,
+// dot_tile_whole).
+template <class T, int R, int NB>
+inline void multiply_add(const T* const (&row)[R], const float* const (&x)[NB], int64_t i, typename V::F (&acc)[R][NB]) {
+  typename V::F wv[R];
+  for (int r = 0; r < R; ++r) wv[r] = Weights<T>::load(row[r] + i);
+  for (int n = 0; n < NB; ++n) {
+    // Loaded once for the R products: left to itself, GCC folds the load into each
+    // multiply-add, loading it R times, and the tile's loads are its bottleneck.
+    const typename V::F xv = V::in_register(V::load(x[n] + i));
+    for (int r = 0; r < R; ++r) acc[r][n] = V::fma(wv[r], xv, acc[r][n]);
+  }
+}
+
+// Inputs [begin, end) of a tile's pairs two vectors at a time, alternately into acc0 and acc1,
+// `ahead` taking a step before each two: the next block comes in evenly over the block's
+// multiply-adds; asked for a tile's share at once, it came slower (see gemv_out_in). Returns
+// where it stopped (fewer than two vectors before end).
+template <class T, int R, int NB>
+inline int64_t multiply_add_pairs(const T* const (&row)[R], const float* const (&x)[NB], int64_t begin, int64_t end,
+                                  typename V::F (&acc0)[R][NB], typename V::F (&acc1)[R][NB], Prefetch& ahead) {
+  constexpr int64_t L = V::kLanes;
+  Prefetch prefetch = ahead;  // a copy GCC keeps in registers
+  int64_t i = begin;
+  for (; i + 2 * L <= end; i += 2 * L) {
+    prefetch.step();
+    multiply_add<T, R, NB>(row, x, i, acc0);
+    multiply_add<T, R, NB>(row, x, i + L, acc1);
+  }
+  ahead = prefetch;
+  return i;
+}
+
+// dot_tile for whole rows without scales (f32, bf16, f16 weights of up to gemv_out_in's slice):
+// the same sums in the same order, with nothing to carry between slices or groups, and the R x
+// NB totals' lanes summed together (V::sums, which sums each as V::sum does). A function of its
+// own, not inlined, so that GCC keeps its 2 R NB sums in registers: within dot_tile it kept one
+// of a 2 x 6 tile's 24 on the stack and all of them in memory between tiles, and the tiles ran
+// at 113-135 GFLOP/s on one core with the weights in L2, against 171-176 here.
+template <class T, int R, int NB>
+[[gnu::noinline]] void dot_tile_whole(const GemvArgs& a, int64_t n0, int64_t o, Prefetch& ahead) {
+  constexpr int64_t L = V::kLanes;
+  const int64_t I = a.I;
+  const T* row[R];
+  for (int r = 0; r < R; ++r) row[r] = static_cast<const T*>(a.w) + (o + r) * I;
+  const float* x[NB];
+  for (int n = 0; n < NB; ++n) x[n] = a.x + (n0 + n) * I;
+  typename V::F acc0[R][NB], acc1[R][NB];
+  for (int r = 0; r < R; ++r)
+    for (int n = 0; n < NB; ++n) acc0[r][n] = V::zero(), acc1[r][n] = V::zero();
+  int64_t i = multiply_add_pairs<T, R, NB>(row, x, 0, I, acc0, acc1, ahead);
+  if (i + L <= I) {
+    multiply_add<T, R, NB>(row, x, i, acc0);
+    i += L;
+  }
+  typename V::F total[R * NB];
+  for (int r = 0; r < R; ++r)
+    for (int n = 0; n < NB; ++n) total[r * NB + n] = V::add(acc0[r][n], acc1[r][n]);
+  float sums[R * NB];
+  if constexpr (R * NB == 1) sums[0] = V::sum(total[0]);
+  else V::sums(total, R * NB, sums);
+  for (int r = 0; r < R; ++r) {
+    const float bias = a.bias ? a.bias[o + r] : 0.0f;
+    for (int n = 0; n < NB; ++n) {
+      float rest = 0;
+      for (int64_t j = i; j < I; ++j) rest += Weights<T>::one(row[r][j]) * x[n][j];
+      a.out[(n0 + n) * a.O + o + r] = (sums[r * NB + n] + rest) + bias;
+    }
+  }
+}
+
 // out_in: the dot products of R weight rows (o .. o + R - 1) with NB rows of x (x0 .. x0 +
 // NB - 1), in groups of `group` inputs each scaled by its own scale when Scaled (int8), else
 // one group. Within a group, two accumulators per pair of rows take alternate vectors; their
@@ -69,9 +140,11 @@ struct TileSums {
 //
 // This call adds inputs [i0, i1) to the sums; until i1 reaches I they go back to `saved` for
 // the next slice, then to out. Slices end on group boundaries, or (one group) an even number
-// of vectors from its start: the accumulators carry over as if the loop had gone on.
+// of vectors from its start: the accumulators carry over as if the loop had gone on. Whole
+// rows without scales take dot_tile_whole instead. Not inlined, for its sums' sake as well.
 template <class T, int R, int NB, bool Scaled>
-void dot_tile(const GemvArgs& a, int64_t n0, int64_t o, int64_t i0, int64_t i1, TileSums<R, NB>& saved) {
+[[gnu::noinline]] void dot_tile(const GemvArgs& a, int64_t n0, int64_t o, int64_t i0, int64_t i1, TileSums<R, NB>& saved,
+                               Prefetch& ahead) {
   constexpr int64_t L = V::kLanes;
   const int64_t I = a.I;
   const int64_t group = Scaled ? a.group : I;
@@ -89,31 +162,16 @@ void dot_tile(const GemvArgs& a, int64_t n0, int64_t o, int64_t i0, int64_t i1, 
       total[r][n] = i0 == 0 ? V::zero() : saved.total[r][n];
       tail[r][n] = i0 == 0 ? 0.0f : saved.tail[r][n];
     }
-  // acc[r][n] += row r's vector at i times row n's of x, for every pair.
-  auto multiply_add = [&](typename V::F(&acc)[R][NB], int64_t i) {
-    typename V::F wv[R];
-    for (int r = 0; r < R; ++r) wv[r] = Weights<T>::load(row[r] + i);
-    for (int n = 0; n < NB; ++n) {
-      // Loaded once for the R products: left to itself, GCC folds the load into each
-      // multiply-add, loading it R times, and the tile's loads are its bottleneck.
-      const typename V::F xv = V::in_register(V::load(x[n] + i));
-      for (int r = 0; r < R; ++r) acc[r][n] = V::fma(wv[r], xv, acc[r][n]);
-    }
-  };
   for (int64_t g = i0 / group; g * group < i1; ++g) {
     const int64_t group_begin = g * group, group_end = group_begin + group < I ? group_begin + group : I;
     const int64_t begin = group_begin > i0 ? group_begin : i0, end = group_end < i1 ? group_end : i1;
     if (begin == group_begin)
       for (int r = 0; r < R; ++r)
         for (int n = 0; n < NB; ++n) acc0[r][n] = V::zero(), acc1[r][n] = V::zero();
-    int64_t i = begin;
-    for (; i + 2 * L <= end; i += 2 * L) {
-      multiply_add(acc0, i);
-      multiply_add(acc1, i + L);
-    }
+    int64_t i = multiply_add_pairs<T, R, NB>(row, x, begin, end, acc0, acc1, ahead);
     if (end < group_end) break;  // the group goes on in the next slice
     if (i + L <= end) {
-      multiply_add(acc0, i);
+      multiply_add<T, R, NB>(row, x, i, acc0);
       i += L;
     }
     for (int r = 0; r < R; ++r) {
@@ -150,25 +208,24 @@ void dot_tile(const GemvArgs& a, int64_t n0, int64_t o, int64_t i0, int64_t i1, 
 constexpr int64_t kMaxSlicedRows = 64;
 
 // Weight rows [o0, o1) against rows n0 .. n0 + NB - 1 of x, R weight rows at a time, one slice
-// of `slice` inputs after the other (slice = I: the whole rows at once); `ahead` takes a step
-// before each tile.
+// of `slice` inputs after the other (slice = I: the whole rows at once); the tiles step `ahead`.
 template <class T, int R, int NB, bool Scaled>
 void dot_block(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1, int64_t slice, Prefetch& ahead) {
-  // In one slice nothing carries over, and one set of sums serves every tile.
   const bool sliced = slice < a.I;
+  if (!Scaled && !sliced) {
+    int64_t o = o0;
+    for (; o + R <= o1; o += R) dot_tile_whole<T, R, NB>(a, n0, o, ahead);
+    for (; o < o1; ++o) dot_tile_whole<T, 1, NB>(a, n0, o, ahead);
+    return;
+  }
+  // In one slice nothing carries over, and one set of sums serves every tile.
   TileSums<R, NB> sums[kMaxSlicedRows / R];
   TileSums<1, NB> rest_sums[R];
   for (int64_t i0 = 0; i0 < a.I; i0 += slice) {
     const int64_t i1 = i0 + slice < a.I ? i0 + slice : a.I;
     int64_t o = o0, t = 0;
-    for (; o + R <= o1; o += R, ++t) {
-      ahead.step();
-      dot_tile<T, R, NB, Scaled>(a, n0, o, i0, i1, sums[sliced ? t : 0]);
-    }
-    for (int64_t k = 0; o < o1; ++o, ++k) {
-      ahead.step();
-      dot_tile<T, 1, NB, Scaled>(a, n0, o, i0, i1, rest_sums[sliced ? k : 0]);
-    }
+    for (; o + R <= o1; o += R, ++t) dot_tile<T, R, NB, Scaled>(a, n0, o, i0, i1, sums[sliced ? t : 0], ahead);
+    for (int64_t k = 0; o < o1; ++o, ++k) dot_tile<T, 1, NB, Scaled>(a, n0, o, i0, i1, rest_sums[sliced ? k : 0], ahead);
   }
 }
 
@@ -191,12 +248,14 @@ void dot_rows_of_x(const GemvArgs& a, int64_t o0, int64_t o1, int64_t slice, Pre
   if (n < a.N) dot_rest_of_x<T, R, NB - 1, Scaled>(a, n, o0, o1, slice, ahead);
 }
 
-// The tiles dot_rows_of_x computes for weight rows [o0, o1): a step of its Prefetch each.
+// The steps dot_rows_of_x takes of its Prefetch for weight rows [o0, o1): its tiles times their
+// pairs of vectors (close enough where groups or slices leave a vector over: a block's last
+// lines then come in as it is read).
 template <int R>
-int64_t tiles_of(const GemvArgs& a, int64_t o0, int64_t o1, int64_t slice) {
+int64_t prefetch_steps(const GemvArgs& a, int64_t o0, int64_t o1) {
   constexpr int NB = V::kTileXRows;
-  const int64_t slices = (a.I + slice - 1) / slice, passes = (a.N + NB - 1) / NB;
-  return slices * passes * ((o1 - o0) / R + (o1 - o0) % R);
+  const int64_t tiles = (a.N + NB - 1) / NB * ((o1 - o0) / R + (o1 - o0) % R);
+  return tiles * (a.I / (2 * V::kLanes) > 0 ? a.I / (2 * V::kLanes) : 1);
 }
 
 // in_out: out[n, c] for the columns c of [o0, o1), NB rows of x. Accumulates a block of
@@ -311,13 +370,14 @@ void fetch(const void* p, int64_t bytes) {
 // products, and in slices of inputs short enough that a tile's rows stay in L1 (their sums,
 // at most kMaxSlicedRows rows' worth, wait on the stack). The first block is read from memory
 // on its own (fetch), as one row of x reads it, at the memory's full speed; each next one
-// is asked into the cache while the tiles compute from it, a share of its lines before each
-// tile (Prefetch), so that the multiply-adds and the memory work at once. Read by the tiles'
-// first pass instead, between their multiply-adds, a block came in at half speed; asked for
-// with each weight vector of one pass (the whole block in a third of the tiles), it came
-// slower than read on its own (a 16-prompt step of 128-token prompts: 30.1-31.1 ms against
-// 28.2-28.8); spread over every tile of the block, faster than read on its own (the step
-// 25.0-26.5 against 26.6-27.3 ms; kernel-bench --batch 16's head 5.1-5.3 against 6.1-6.2).
+// is asked into the cache while the tiles compute from it, a share of its lines before every
+// two vectors of every tile (Prefetch), so that the multiply-adds and the memory work at once.
+// Read by the tiles' first pass instead, between their multiply-adds, a block came in at half
+// speed; asked for with each weight vector of one pass (the whole block in a third of the
+// tiles), it came slower than read on its own (a 16-prompt step of 128-token prompts: 30.1-31.1
+// ms against 28.2-28.8); a share before each tile, faster than read on its own (the step
+// 25.0-26.5 against 26.6-27.3 ms); a share every two vectors, faster again (the step 22.8-23.2
+// against 24.8-25.5 ms; gpt2-small's head for 16 rows on one core, 7.7-8.1 against 10.0 ms).
 constexpr int64_t kStreamedRows = 4, kStreamedXBytes = 24 << 10;
 
 template <class T, bool Scaled>
@@ -336,7 +396,7 @@ void gemv_out_in(const GemvArgs& a, int64_t o0, int64_t o1) {
   if (rows < V::kTileRows) rows = V::kTileRows;
   in_prefetched_blocks(
       a.w, a.I * static_cast<int64_t>(sizeof(T)), o0, o1, rows, fetch,
-      [&](int64_t o, int64_t end) { return tiles_of<V::kTileRows>(a, o, end, slice); },
+      [&](int64_t o, int64_t end) { return prefetch_steps<V::kTileRows>(a, o, end); },
       [&](int64_t o, int64_t end, Prefetch& ahead) { dot_rows_of_x<T, V::kTileRows, Scaled>(a, o, end, slice, ahead); });
 }
 

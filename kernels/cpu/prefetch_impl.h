@@ -3,36 +3,36 @@
 // anonymous namespace, as gemv_impl.h is included: nothing here has external linkage and
 // nothing is included, so the code takes the level of the file that compiles it.
 
-// The next block of weight rows, asked into the cache a share before each tile of this block
-// (see gemv_out_in in cpu/gemv_impl.h). Empty, it asks for nothing.
+// The next block of weight rows, asked into the cache a share at each step the kernel takes
+// through this block (see gemv_out_in in cpu/gemv_impl.h). Empty, it asks for nothing.
 class Prefetch {
  public:
   Prefetch() = default;
-  // `bytes` from p, over `tiles` calls of step().
-  Prefetch(const void* p, int64_t bytes, int64_t tiles)
-      : base_(static_cast<const char*>(p)), bytes_(bytes), share_((bytes / tiles + 64) / 64 * 64) {}
+  // `bytes` from p, over `steps` calls of step(): each asks for the lines up to its share's end.
+  Prefetch(const void* p, int64_t bytes, int64_t steps)
+      : base_(static_cast<const char*>(p)), bytes_(bytes), share_(bytes / steps + 1) {}
   void step() {
-    const int64_t stop = bytes_ - done_ < share_ ? bytes_ : done_ + share_;
-    for (; done_ < stop; done_ += 64) __builtin_prefetch(base_ + done_, 0, 3);
+    asked_ += share_;
+    for (; done_ < asked_ && done_ < bytes_; done_ += 64) __builtin_prefetch(base_ + done_, 0, 3);
   }
 
  private:
   const char* base_ = nullptr;
-  int64_t bytes_ = 0, share_ = 0, done_ = 0;
+  int64_t bytes_ = 0, share_ = 0, done_ = 0, asked_ = 0;
 };
 
 // Weight rows [o0, o1) of row_bytes each, in blocks of `rows` rows: the first block read in by
 // fetch(p, bytes), then compute(o, end, ahead) for each block [o, end), with `ahead` asking for
-// the next block over tiles(o, end) of its steps.
-template <class Fetch, class Tiles, class Compute>
+// the next block over the steps(o, end) it takes.
+template <class Fetch, class Steps, class Compute>
 void in_prefetched_blocks(const void* w, int64_t row_bytes, int64_t o0, int64_t o1, int64_t rows, Fetch fetch,
-                          Tiles tiles, Compute compute) {
+                          Steps steps, Compute compute) {
   const char* base = static_cast<const char*>(w);
   auto block_end = [&](int64_t o) { return o + rows < o1 ? o + rows : o1; };
   fetch(base + o0 * row_bytes, (block_end(o0) - o0) * row_bytes);
   for (int64_t o = o0; o < o1; o += rows) {
     const int64_t end = block_end(o);
-    Prefetch ahead(base + end * row_bytes, (block_end(end) - end) * row_bytes, tiles(o, end));
+    Prefetch ahead(base + end * row_bytes, (block_end(end) - end) * row_bytes, steps(o, end));
     compute(o, end, ahead);
   }
 }
