@@ -130,12 +130,12 @@ void attend_one(T* out, const T* q, const Cache* k, const Cache* v, int64_t L, i
     split_bf16(qf, HS, s.q_hi.data(), s.q_lo.data());
     keys.x_hi = s.q_hi.data(), keys.x_lo = s.q_lo.data();
   }
-  kernels.out_in[type](keys, 0, L);
+  kernels.out_in[type](keys, {0, L});
   softmax_f32(scores, L);
   float* of = grow(s.out, HS);
   GemvArgs values{};
   values.x = scores, values.N = 1, values.I = L, values.O = HS, values.w = v, values.out = of;
-  kernels.in_out[type](values, 0, HS);
+  kernels.in_out[type](values, {0, HS});
   for (int64_t c = 0; c < HS; ++c) out[c] = from_f32<T>(of[c]);
 }
 

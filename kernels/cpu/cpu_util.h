@@ -12,6 +12,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 
@@ -43,12 +44,45 @@ void run_chunks(int64_t n, int64_t threads, int64_t chunks, F&& f) {
   }
 }
 
+// run_chunks for work that asks for its next chunk's data while it does this one: a thread
+// claims the chunk it takes next as it starts one, and calls f(begin, end, next_begin, next_end,
+// asked), the next chunk empty when none is left, `asked` true when the thread's call before
+// was told of this chunk as its next. A thread slowed down by another process still leaves
+// all but one of its chunks to the others.
+template <typename F>
+void run_chunks_ahead(int64_t n, int64_t threads, int64_t chunks, F&& f) {
+  if (threads <= 1 || chunks <= 1 || omp_in_parallel()) {
+    if (n > 0) f(int64_t{0}, n, n, n, false);
+    return;
+  }
+  auto begin_of = [&](int64_t c) { return c < chunks ? n * c / chunks : n; };
+  std::atomic<int64_t> claimed{0};
+#pragma omp parallel num_threads(static_cast <int>(threads))
+  {
+    bool asked = false;
+    for (int64_t c = claimed.fetch_add(1, std::memory_order_relaxed); c < chunks;) {
+      const int64_t next = claimed.fetch_add(1, std::memory_order_relaxed);
+      const bool work = begin_of(c) < begin_of(c + 1);
+      if (work) f(begin_of(c), begin_of(c + 1), begin_of(next), begin_of(next + 1), asked);
+      asked = work;
+      c = next;
+    }
+  }
+}
+
 // Calls f(begin, end) on contiguous chunks covering [0, n), kChunksPerThread per thread, over
 // at most `threads` threads (the caller has judged how many are worth it).
 template <typename F>
 void parallel_chunks(int64_t n, int64_t threads, F&& f) {
   threads = std::min<int64_t>({threads, n, omp_get_max_threads()});
   run_chunks(n, threads, std::min<int64_t>(n, threads * kChunksPerThread), f);
+}
+
+// parallel_chunks through run_chunks_ahead.
+template <typename F>
+void parallel_chunks_ahead(int64_t n, int64_t threads, F&& f) {
+  threads = std::min<int64_t>({threads, n, omp_get_max_threads()});
+  run_chunks_ahead(n, threads, std::min<int64_t>(n, threads * kChunksPerThread), f);
 }
 
 // Calls f(begin, end) on contiguous chunks covering [0, n), handed out to up to

@@ -2,7 +2,7 @@
 // instruction-set level (kernels/cpu_isa.h).
 //
 //   const GemvKernels& k = gemv_kernels(active_cpu_isa());
-//   k.out_in[kGemvBf16](args, o0, o1);   // out[n, o0:o1] for every row n of x, bf16 weights
+//   k.out_in[kGemvBf16](args, {o0, o1});   // out[n, o0:o1] for every row n of x, bf16 weights
 //
 // Decode multiplies one to a few rows of activations by every weight, once per token: the
 // time is that of reading the weights from memory. So each thread streams one contiguous block
@@ -45,8 +45,18 @@ struct GemvArgs {
   const uint16_t* x_lo;
 };
 
-// Computes out[n, o] for o in [o0, o1) and every n < N.
-using GemvFn = void (*)(const GemvArgs& args, int64_t o0, int64_t o1);
+// The outputs one call computes, [o0, o1), and the ones its thread computes next, [next0,
+// next1) (empty: none; see run_chunks_ahead in cpu/cpu_util.h). An out_in call that reads its
+// weights in blocks asks for the next call's first block while it computes its last, and the
+// next call, told `asked`, does not read that block in again.
+struct GemvRows {
+  int64_t o0, o1;
+  int64_t next0 = 0, next1 = 0;
+  bool asked = false;
+};
+
+// Computes out[n, o] for o in [rows.o0, rows.o1) and every n < N.
+using GemvFn = void (*)(const GemvArgs& args, const GemvRows& rows);
 // Writes rows [o0, o1) of an out_in weight ((o1 - o0) x I values) as f32 to dst, for products
 // of many rows, which multiply f32 panels in CBLAS. int8 values are multiplied by their scales.
 using WidenFn = void (*)(float* dst, const GemvArgs& args, int64_t o0, int64_t o1);

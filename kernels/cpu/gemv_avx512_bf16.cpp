@@ -31,7 +31,7 @@ __m512i in_register(__m512i v) {
 // at a time): four independent sums per pair of rows (hi and lo halves of two alternating
 // 32-element blocks); the last I % 32 elements through masked loads, as zeros. Every pair is
 // summed by the same operations in the same order whatever R and NB. `ahead` takes a step
-// before each tile.
+// before each 64 inputs of each tile (its copy in registers meanwhile).
 template <int R, int NB>
 void dot_rows_bf16(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1, Prefetch& ahead) {
   const int64_t I = a.I;
@@ -39,9 +39,9 @@ void dot_rows_bf16(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1, Prefet
   const uint16_t *hi[NB], *lo[NB];
   for (int n = 0; n < NB; ++n) hi[n] = a.x_hi + (n0 + n) * I, lo[n] = a.x_lo + (n0 + n) * I;
   const __mmask32 tail = static_cast<__mmask32>((uint64_t{1} << (I % 32)) - 1);
+  Prefetch prefetch = ahead;
   int64_t o = o0;
   for (; o + R <= o1; o += R) {
-    ahead.step();
     const uint16_t* row[R];
     for (int r = 0; r < R; ++r) row[r] = w + (o + r) * I;
     __m512 acc[R][NB][4];
@@ -60,6 +60,7 @@ void dot_rows_bf16(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1, Prefet
     };
     int64_t i = 0;
     for (; i + 64 <= I; i += 64) {
+      prefetch.step();
       __m512i w0[R], w1[R];
       for (int r = 0; r < R; ++r) w0[r] = load_bf16(row[r] + i), w1[r] = load_bf16(row[r] + i + 32);
       dot_32(i, 0, w0);
@@ -87,6 +88,7 @@ void dot_rows_bf16(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1, Prefet
         a.out[(n0 + n) * a.O + o + r] = _mm512_reduce_add_ps(s) + (a.bias ? a.bias[o + r] : 0.0f);
       }
   }
+  ahead = prefetch;
   if constexpr (R > 1)
     if (o < o1) dot_rows_bf16<1, NB>(a, n0, o, o1, ahead);
 }
@@ -111,8 +113,8 @@ void dot_rows_of_x(const GemvArgs& a, int64_t o0, int64_t o1, Prefetch& ahead) {
 // One row of x streams the weights from memory, one weight row at a time. More rows would
 // each read every weight from memory again (they did, 4 rows at a time), so, as gemv_out_in does
 // (cpu/gemv_impl.h), the weight rows come in blocks that stay in L2 while every row of x meets
-// them, the first block read in on its own and each next one prefetched a share per tile while
-// this one computes; and the tiles take kTileRows weight rows and kTileXRows rows of x, their
+// them, the first block read in on its own and each next one prefetched a share every 64
+// inputs of every tile while this one computes; and the tiles take kTileRows weight rows and kTileXRows rows of x, their
 // 24 sums in registers, so that each loaded vector serves more dot products. A 16-row product
 // of gpt2-small's head (kernel-bench --weights bf16 --batch 16): 7.0-7.2 ms 4 rows of x at a
 // time from memory, 5.6-5.7 in blocks, 3.0-3.1 in blocks of 3 x 2 tiles (2 x 3: 3.5-4.5,
@@ -120,18 +122,18 @@ void dot_rows_of_x(const GemvArgs& a, int64_t o0, int64_t o1, Prefetch& ahead) {
 // and 4 prompts, decode step: 6.7-6.9 -> 6.3, 10.7-10.8 -> 7.2-7.9, 10.5-10.6 -> 7.9 ms.
 constexpr int kTileRows = 3, kTileXRows = 2;
 
-void gemv_bf16_pairs(const GemvArgs& a, int64_t o0, int64_t o1) {
+void gemv_bf16_pairs(const GemvArgs& a, const GemvRows& r) {
   if (a.N == 1) {
     Prefetch nothing;
-    return dot_rows_bf16<1, 1>(a, 0, o0, o1, nothing);
+    return dot_rows_bf16<1, 1>(a, 0, r.o0, r.o1, nothing);
   }
   constexpr int64_t kBlockBytes = int64_t{1} << 18;
   const int64_t row_bytes = a.I * static_cast<int64_t>(sizeof(uint16_t));
   const int64_t rows = kBlockBytes / row_bytes > 0 ? kBlockBytes / row_bytes : 1;
-  const int64_t passes = (a.N + kTileXRows - 1) / kTileXRows;
+  const int64_t passes = (a.N + kTileXRows - 1) / kTileXRows, vector_pairs = a.I >= 64 ? a.I / 64 : 1;
   in_prefetched_blocks(
-      a.w, row_bytes, o0, o1, rows, gemv_kernels_avx512().fetch,
-      [&](int64_t o, int64_t end) { return passes * ((end - o) / kTileRows + (end - o) % kTileRows); },
+      a.w, row_bytes, r, rows, gemv_kernels_avx512().fetch,
+      [&](int64_t o, int64_t end) { return passes * ((end - o) / kTileRows + (end - o) % kTileRows) * vector_pairs; },
       [&](int64_t o, int64_t end, Prefetch& ahead) { dot_rows_of_x<kTileRows, kTileXRows>(a, o, end, ahead); });
 }
 

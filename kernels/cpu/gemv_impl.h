@@ -381,7 +381,8 @@ void fetch(const void* p, int64_t bytes) {
 constexpr int64_t kStreamedRows = 4, kStreamedXBytes = 24 << 10;
 
 template <class T, bool Scaled>
-void gemv_out_in(const GemvArgs& a, int64_t o0, int64_t o1) {
+void gemv_out_in(const GemvArgs& a, const GemvRows& r) {
+  const int64_t o0 = r.o0, o1 = r.o1;
   if (!Scaled && a.I <= kShortRowInputs) return short_rows<T>(a, o0, o1);
   if (a.N <= 1 || (!Scaled && a.N <= kStreamedRows && a.N * a.I * 4 <= kStreamedXBytes)) {
     Prefetch nothing;
@@ -395,7 +396,7 @@ void gemv_out_in(const GemvArgs& a, int64_t o0, int64_t o1) {
   rows = rows / V::kTileRows * V::kTileRows;
   if (rows < V::kTileRows) rows = V::kTileRows;
   in_prefetched_blocks(
-      a.w, a.I * static_cast<int64_t>(sizeof(T)), o0, o1, rows, fetch,
+      a.w, a.I * static_cast<int64_t>(sizeof(T)), r, rows, fetch,
       [&](int64_t o, int64_t end) { return prefetch_steps<V::kTileRows>(a, o, end); },
       [&](int64_t o, int64_t end, Prefetch& ahead) { dot_rows_of_x<T, V::kTileRows, Scaled>(a, o, end, slice, ahead); });
 }
@@ -454,7 +455,8 @@ void axpy_rest(const GemvArgs& a, int64_t n, int64_t o0, int64_t o1) {
 // One row of x streams the weight (axpy_columns); more meet it in register tiles of
 // V::kTileXRows rows.
 template <class T>
-void gemv_in_out(const GemvArgs& a, int64_t o0, int64_t o1) {
+void gemv_in_out(const GemvArgs& a, const GemvRows& r) {
+  const int64_t o0 = r.o0, o1 = r.o1;
   if (a.N <= 1) return axpy_columns<T, 1>(a, 0, o0, o1);
   constexpr int NB = V::kTileXRows;
   int64_t n = 0;

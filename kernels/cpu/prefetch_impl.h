@@ -21,18 +21,21 @@ class Prefetch {
   int64_t bytes_ = 0, share_ = 0, done_ = 0, asked_ = 0;
 };
 
-// Weight rows [o0, o1) of row_bytes each, in blocks of `rows` rows: the first block read in by
-// fetch(p, bytes), then compute(o, end, ahead) for each block [o, end), with `ahead` asking for
-// the next block over the steps(o, end) it takes.
+// Weight rows [r.o0, r.o1) of row_bytes each, in blocks of `rows` rows: the first block read in
+// by fetch(p, bytes) unless an earlier call asked for it (r.asked), then compute(o, end, ahead)
+// for each block [o, end), with `ahead` asking for the next block over the steps(o, end) it
+// takes: the next of these, or after the last, the first of [r.next0, r.next1).
 template <class Fetch, class Steps, class Compute>
-void in_prefetched_blocks(const void* w, int64_t row_bytes, int64_t o0, int64_t o1, int64_t rows, Fetch fetch,
-                          Steps steps, Compute compute) {
+void in_prefetched_blocks(const void* w, int64_t row_bytes, const GemvRows& r, int64_t rows, Fetch fetch, Steps steps,
+                          Compute compute) {
   const char* base = static_cast<const char*>(w);
-  auto block_end = [&](int64_t o) { return o + rows < o1 ? o + rows : o1; };
-  fetch(base + o0 * row_bytes, (block_end(o0) - o0) * row_bytes);
-  for (int64_t o = o0; o < o1; o += rows) {
-    const int64_t end = block_end(o);
-    Prefetch ahead(base + end * row_bytes, (block_end(end) - end) * row_bytes, steps(o, end));
+  auto block_end = [&](int64_t o, int64_t limit) { return o + rows < limit ? o + rows : limit; };
+  if (!r.asked) fetch(base + r.o0 * row_bytes, (block_end(r.o0, r.o1) - r.o0) * row_bytes);
+  for (int64_t o = r.o0; o < r.o1; o += rows) {
+    const int64_t end = block_end(o, r.o1);
+    const int64_t next = end < r.o1 ? end : r.next0;
+    const int64_t next_end = end < r.o1 ? block_end(end, r.o1) : block_end(r.next0, r.next1);
+    Prefetch ahead(base + next * row_bytes, (next_end - next) * row_bytes, steps(o, end));
     compute(o, end, ahead);
   }
 }
