@@ -51,16 +51,15 @@ struct Weights<int8_t> {
   static float one(int8_t v) { return static_cast<float>(v); }
 };
 
-// The running sums of a tile's pairs of rows (see dot_tile), kept from one slice of the inputs
-// to the next.
+// The running sums of a tile's pairs of rows, kept from one slice of the inputs to the next:
+// the accumulators of dot_tile, the totals and tails of dot_tile_scaled.
 template <int R, int NB>
 struct TileSums {
   typename V::F acc0[R][NB], acc1[R][NB], total[R][NB];
   float tail[R][NB];
 };
 
-// acc[r][n] += row r's vector at i times row n's of x, for every pair of a tile (dot_tile,
-// dot_tile_whole).
+// acc[r][n] += row r's vector at i times row n's of x, for every pair of a tile (dot_tile).
 template <class T, int R, int NB>
 inline void multiply_add(const T* const (&row)[R], const float* const (&x)[NB], int64_t i, typename V::F (&acc)[R][NB]) {
   typename V::F wv[R];
@@ -92,14 +91,23 @@ inline int64_t multiply_add_pairs(const T* const (&row)[R], const float* const (
   return i;
 }
 
-// dot_tile for whole rows without scales (f32, bf16, f16 weights of up to gemv_out_in's slice):
-// the same sums in the same order, with nothing to carry between slices or groups, and the R x
-// NB totals' lanes summed together (V::sums, which sums each as V::sum does). A function of its
-// own, not inlined, so that GCC keeps its 2 R NB sums in registers: within dot_tile it kept one
-// of a 2 x 6 tile's 24 on the stack and all of them in memory between tiles, and the tiles ran
-// at 113-135 GFLOP/s on one core with the weights in L2, against 171-176 here.
-template <class T, int R, int NB>
-[[gnu::noinline]] void dot_tile_whole(const GemvArgs& a, int64_t n0, int64_t o, Prefetch& ahead) {
+// out_in: the dot products of R weight rows (o .. o + R - 1) with NB rows of x (x0 .. x0 +
+// NB - 1), weights without scales (f32, bf16, f16). Two accumulators per pair of rows take
+// alternate vectors, the last vector (an odd count) the first; then the pair's sum is the sum
+// of their sum's lanes (V::sums, which sums each as V::sum does), plus the last few inputs (I
+// not a multiple of kLanes) added one by one, plus the bias. Every pair is computed by the
+// same operations in the same order whatever R and NB: a tile only shares the loads of a
+// weight vector between the rows of x and of an x vector between the weight rows.
+//
+// Sliced, a call adds inputs [i0, i1) to the sums; until i1 reaches I they go back to `saved`
+// for the next slice. Slices end an even number of vectors from the start: the accumulators
+// carry over as if the loop had gone on. A function of its own, not inlined, so that GCC keeps
+// the tile's 2 R NB sums in registers: inlined, it kept one of a 2 x 6 tile's 24 on the stack
+// and all of them in memory between calls, and the tiles ran at 113-135 GFLOP/s on one core
+// with the weights in L2, against 171-176 (with 3072 inputs in slices, from memory: 117 -> 126).
+template <class T, int R, int NB, bool Sliced>
+[[gnu::noinline]] void dot_tile(const GemvArgs& a, int64_t n0, int64_t o, int64_t i0, int64_t i1,
+                                TileSums<R, NB>& saved, Prefetch& ahead) {
   constexpr int64_t L = V::kLanes;
   const int64_t I = a.I;
   const T* row[R];
@@ -108,8 +116,16 @@ template <class T, int R, int NB>
   for (int n = 0; n < NB; ++n) x[n] = a.x + (n0 + n) * I;
   typename V::F acc0[R][NB], acc1[R][NB];
   for (int r = 0; r < R; ++r)
-    for (int n = 0; n < NB; ++n) acc0[r][n] = V::zero(), acc1[r][n] = V::zero();
-  int64_t i = multiply_add_pairs<T, R, NB>(row, x, 0, I, acc0, acc1, ahead);
+    for (int n = 0; n < NB; ++n) {
+      acc0[r][n] = !Sliced || i0 == 0 ? V::zero() : saved.acc0[r][n];
+      acc1[r][n] = !Sliced || i0 == 0 ? V::zero() : saved.acc1[r][n];
+    }
+  int64_t i = multiply_add_pairs<T, R, NB>(row, x, Sliced ? i0 : 0, Sliced ? i1 : I, acc0, acc1, ahead);
+  if (Sliced && i1 < I) {
+    for (int r = 0; r < R; ++r)
+      for (int n = 0; n < NB; ++n) saved.acc0[r][n] = acc0[r][n], saved.acc1[r][n] = acc1[r][n];
+    return;
+  }
   if (i + L <= I) {
     multiply_add<T, R, NB>(row, x, i, acc0);
     i += L;
@@ -130,25 +146,15 @@ template <class T, int R, int NB>
   }
 }
 
-// out_in: the dot products of R weight rows (o .. o + R - 1) with NB rows of x (x0 .. x0 +
-// NB - 1), in groups of `group` inputs each scaled by its own scale when Scaled (int8), else
-// one group. Within a group, two accumulators per pair of rows take alternate vectors; their
-// sum, times the scale, goes to the pair's total; the last few inputs (I not a multiple of
-// kLanes) are added one by one. Every pair is computed by the same operations in the same
-// order whatever R and NB: a tile only shares the loads of a weight vector between the rows of
-// x and of an x vector between the weight rows.
-//
-// This call adds inputs [i0, i1) to the sums; until i1 reaches I they go back to `saved` for
-// the next slice, then to out. Slices end on group boundaries, or (one group) an even number
-// of vectors from its start: the accumulators carry over as if the loop had gone on. Whole
-// rows without scales take dot_tile_whole instead. Not inlined, for its sums' sake as well.
-template <class T, int R, int NB, bool Scaled>
-[[gnu::noinline]] void dot_tile(const GemvArgs& a, int64_t n0, int64_t o, int64_t i0, int64_t i1, TileSums<R, NB>& saved,
-                               Prefetch& ahead) {
+// dot_tile for int8 weights, in groups of `group` inputs each scaled by its own scale: within
+// a group the two accumulators as above; their sum, times the scale, goes to the pair's total,
+// and the group's last few inputs, times the scale, to its tail. Slices end on group
+// boundaries; the totals and tails carry over with the accumulators.
+template <class T, int R, int NB>
+[[gnu::noinline]] void dot_tile_scaled(const GemvArgs& a, int64_t n0, int64_t o, int64_t i0, int64_t i1,
+                                       TileSums<R, NB>& saved, Prefetch& ahead) {
   constexpr int64_t L = V::kLanes;
-  const int64_t I = a.I;
-  const int64_t group = Scaled ? a.group : I;
-  const int64_t groups = Scaled ? (I + group - 1) / group : 1;
+  const int64_t I = a.I, group = a.group, groups = (I + group - 1) / group;
   const T* row[R];
   for (int r = 0; r < R; ++r) row[r] = static_cast<const T*>(a.w) + (o + r) * I;
   const float* x[NB];
@@ -157,44 +163,31 @@ template <class T, int R, int NB, bool Scaled>
   float tail[R][NB];
   for (int r = 0; r < R; ++r)
     for (int n = 0; n < NB; ++n) {
-      acc0[r][n] = i0 == 0 ? V::zero() : saved.acc0[r][n];
-      acc1[r][n] = i0 == 0 ? V::zero() : saved.acc1[r][n];
       total[r][n] = i0 == 0 ? V::zero() : saved.total[r][n];
       tail[r][n] = i0 == 0 ? 0.0f : saved.tail[r][n];
     }
   for (int64_t g = i0 / group; g * group < i1; ++g) {
-    const int64_t group_begin = g * group, group_end = group_begin + group < I ? group_begin + group : I;
-    const int64_t begin = group_begin > i0 ? group_begin : i0, end = group_end < i1 ? group_end : i1;
-    if (begin == group_begin)
-      for (int r = 0; r < R; ++r)
-        for (int n = 0; n < NB; ++n) acc0[r][n] = V::zero(), acc1[r][n] = V::zero();
+    const int64_t begin = g * group, end = begin + group < I ? begin + group : I;
+    for (int r = 0; r < R; ++r)
+      for (int n = 0; n < NB; ++n) acc0[r][n] = V::zero(), acc1[r][n] = V::zero();
     int64_t i = multiply_add_pairs<T, R, NB>(row, x, begin, end, acc0, acc1, ahead);
-    if (end < group_end) break;  // the group goes on in the next slice
     if (i + L <= end) {
       multiply_add<T, R, NB>(row, x, i, acc0);
       i += L;
     }
     for (int r = 0; r < R; ++r) {
-      const float scale = Scaled ? a.scales[(o + r) * groups + g] : 1.0f;
+      const float scale = a.scales[(o + r) * groups + g];
       for (int n = 0; n < NB; ++n) {
         float rest = 0;
         for (int64_t j = i; j < end; ++j) rest += Weights<T>::one(row[r][j]) * x[n][j];
-        if (Scaled) {
-          total[r][n] = V::fma(V::set1(scale), V::add(acc0[r][n], acc1[r][n]), total[r][n]);
-          tail[r][n] += scale * rest;
-        } else {
-          total[r][n] = V::add(acc0[r][n], acc1[r][n]);
-          tail[r][n] = rest;
-        }
+        total[r][n] = V::fma(V::set1(scale), V::add(acc0[r][n], acc1[r][n]), total[r][n]);
+        tail[r][n] += scale * rest;
       }
     }
   }
   if (i1 < I) {
     for (int r = 0; r < R; ++r)
-      for (int n = 0; n < NB; ++n) {
-        saved.acc0[r][n] = acc0[r][n], saved.acc1[r][n] = acc1[r][n];
-        saved.total[r][n] = total[r][n], saved.tail[r][n] = tail[r][n];
-      }
+      for (int n = 0; n < NB; ++n) saved.total[r][n] = total[r][n], saved.tail[r][n] = tail[r][n];
     return;
   }
   for (int r = 0; r < R; ++r) {
@@ -211,21 +204,20 @@ constexpr int64_t kMaxSlicedRows = 64;
 // of `slice` inputs after the other (slice = I: the whole rows at once); the tiles step `ahead`.
 template <class T, int R, int NB, bool Scaled>
 void dot_block(const GemvArgs& a, int64_t n0, int64_t o0, int64_t o1, int64_t slice, Prefetch& ahead) {
-  const bool sliced = slice < a.I;
-  if (!Scaled && !sliced) {
-    int64_t o = o0;
-    for (; o + R <= o1; o += R) dot_tile_whole<T, R, NB>(a, n0, o, ahead);
-    for (; o < o1; ++o) dot_tile_whole<T, 1, NB>(a, n0, o, ahead);
-    return;
-  }
   // In one slice nothing carries over, and one set of sums serves every tile.
+  const bool sliced = slice < a.I;
   TileSums<R, NB> sums[kMaxSlicedRows / R];
   TileSums<1, NB> rest_sums[R];
+  auto tile = [&]<int Rows>(int64_t o, int64_t i0, int64_t i1, TileSums<Rows, NB>& saved) {
+    if constexpr (Scaled) dot_tile_scaled<T, Rows, NB>(a, n0, o, i0, i1, saved, ahead);
+    else if (sliced) dot_tile<T, Rows, NB, true>(a, n0, o, i0, i1, saved, ahead);
+    else dot_tile<T, Rows, NB, false>(a, n0, o, i0, i1, saved, ahead);
+  };
   for (int64_t i0 = 0; i0 < a.I; i0 += slice) {
     const int64_t i1 = i0 + slice < a.I ? i0 + slice : a.I;
     int64_t o = o0, t = 0;
-    for (; o + R <= o1; o += R, ++t) dot_tile<T, R, NB, Scaled>(a, n0, o, i0, i1, sums[sliced ? t : 0], ahead);
-    for (int64_t k = 0; o < o1; ++o, ++k) dot_tile<T, 1, NB, Scaled>(a, n0, o, i0, i1, rest_sums[sliced ? k : 0], ahead);
+    for (; o + R <= o1; o += R, ++t) tile(o, i0, i1, sums[sliced ? t : 0]);
+    for (int64_t k = 0; o < o1; ++o, ++k) tile(o, i0, i1, rest_sums[sliced ? k : 0]);
   }
 }
 
