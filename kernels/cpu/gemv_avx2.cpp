@@ -15,11 +15,17 @@ namespace {
 struct V {
   using F = __m256;
   static constexpr int64_t kLanes = 8;
-  // Weight rows per tile of a many-row product (cpu/gemv_impl.h): one, as two accumulators for
-  // each of 4 rows of x already take 8 of the 16 vector registers.
-  static constexpr int kTileRows = 1;
-  // Rows of x per tile, and column vectors per in_out tile: 4 x 2 sums in 8 registers.
-  static constexpr int kTileXRows = 4;
+  // Tiles of a many-row product (cpu/gemv_impl.h): out_in, two accumulators for each of 2 x 3
+  // pairs of weight and x rows, 12 of the 16 vector registers, with 2 for the weight vectors
+  // and one for x's; each vector loaded serves 2 or 3 products. The 1 x 4 tile before it
+  // loaded 5 vectors for 4 (one core, 16 rows, gpt2-small's products and head from memory:
+  // 23.4-30.2 ms against 25.5-33.4 with f32 weights, lower in each of 5 paired runs;
+  // 28.5-36.2 against 44.9-45.9 with bf16, which widens each weight vector once for more
+  // products; int8 level). in_out, 4 rows of x times 2 column vectors: 3 x 2 was slower (qkv
+  // 2.2-2.3 ms against 1.6-2.0).
+  static constexpr int kTileRows = 2;
+  static constexpr int kTileXRows = 3;
+  static constexpr int kInOutXRows = 4;
   static constexpr int kTileVectors = 2;
   static F zero() { return _mm256_setzero_ps(); }
   static F set1(float v) { return _mm256_set1_ps(v); }

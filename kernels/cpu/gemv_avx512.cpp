@@ -21,6 +21,7 @@ struct V {
   // weight vector loaded serves more rows of x, which is what a batch has many of).
   static constexpr int kTileRows = 2;
   static constexpr int kTileXRows = 6;
+  static constexpr int kInOutXRows = 6;
   static constexpr int kTileVectors = 4;
   static F zero() { return _mm512_setzero_ps(); }
   static F set1(float v) { return _mm512_set1_ps(v); }

@@ -19,8 +19,9 @@ struct V {
   static constexpr int64_t kLanes = 4;
   // Weight rows per tile of a many-row product (cpu/gemv_impl.h): no wide registers to share.
   static constexpr int kTileRows = 1;
-  // Rows of x per tile, and column vectors per in_out tile.
+  // Rows of x per tile of either layout, and column vectors per in_out tile.
   static constexpr int kTileXRows = 4;
+  static constexpr int kInOutXRows = 4;
   static constexpr int kTileVectors = 2;
   static F zero() { return {{0, 0, 0, 0}}; }
   static F set1(float s) { return {{s, s, s, s}}; }

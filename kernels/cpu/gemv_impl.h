@@ -5,7 +5,8 @@
 //   struct V {
 //     using F = ...;  static constexpr int64_t kLanes = ...;     // kLanes floats
 //     static constexpr int kTileRows = ...;   // weight rows per tile of a many-row product
-//     static constexpr int kTileXRows = ...;  // rows of x per tile (both layouts)
+//     static constexpr int kTileXRows = ...;  // rows of x per tile of a many-row product
+//     static constexpr int kInOutXRows = ...;  // rows of x per in_out tile
 //     static constexpr int kTileVectors = ...;  // column vectors per in_out tile
 //     static F zero(); static F set1(float); static F load(const float*);
 //     static F fma(F a, F b, F c);       // a * b + c
@@ -445,12 +446,12 @@ void axpy_rest(const GemvArgs& a, int64_t n, int64_t o0, int64_t o1) {
 }
 
 // One row of x streams the weight (axpy_columns); more meet it in register tiles of
-// V::kTileXRows rows.
+// V::kInOutXRows rows.
 template <class T>
 void gemv_in_out(const GemvArgs& a, const GemvRows& r) {
   const int64_t o0 = r.o0, o1 = r.o1;
   if (a.N <= 1) return axpy_columns<T, 1>(a, 0, o0, o1);
-  constexpr int NB = V::kTileXRows;
+  constexpr int NB = V::kInOutXRows;
   int64_t n = 0;
   for (; n + NB <= a.N; n += NB) axpy_rows<T, NB>(a, n, o0, o1);
   if (n < a.N) axpy_rest<T, NB - 1>(a, n, o0, o1);
