@@ -111,11 +111,12 @@ void dot_rows_of_x(const GemvArgs& a, int64_t o0, int64_t o1, Prefetch& ahead) {
 }
 
 // One row of x streams the weights from memory, one weight row at a time. More rows would
-// each read every weight from memory again (they did, 4 rows at a time), so, as gemv_out_in does
-// (cpu/gemv_impl.h), the weight rows come in blocks that stay in L2 while every row of x meets
-// them, the first block read in on its own and each next one prefetched a share every 64
-// inputs of every tile while this one computes; and the tiles take kTileRows weight rows and kTileXRows rows of x, their
-// 24 sums in registers, so that each loaded vector serves more dot products. A 16-row product
+// each read every weight from memory again (they did, 4 rows at a time), so, as gemv_out_in
+// does (cpu/gemv_impl.h), the weight rows come in blocks that stay in L2 while every row of x
+// meets them, the first block read in on its own and each next one prefetched a share every
+// 64 inputs of every tile while this one computes; and the tiles take kTileRows weight rows
+// and kTileXRows rows of x, their 24 sums in registers, so that each loaded vector serves more
+// dot products. A 16-row product
 // of gpt2-small's head (kernel-bench --weights bf16 --batch 16): 7.0-7.2 ms 4 rows of x at a
 // time from memory, 5.6-5.7 in blocks, 3.0-3.1 in blocks of 3 x 2 tiles (2 x 3: 3.5-4.5,
 // 2 x 2: 4.7; its fc2 0.61, 0.31, 0.38-0.41, 0.39 ms). `pthrun generate --dtype bf16` of 2, 3

@@ -4,8 +4,8 @@
 //
 //   struct V {
 //     using F = ...;  static constexpr int64_t kLanes = ...;     // kLanes floats
-//     static constexpr int kTileRows = ...;   // weight rows per tile of a many-row product
-//     static constexpr int kTileXRows = ...;  // rows of x per tile of a many-row product
+//     static constexpr int kTileRows = ...;   // weight rows per out_in tile of a many-row product
+//     static constexpr int kTileXRows = ...;  // rows of x per out_in tile
 //     static constexpr int kInOutXRows = ...;  // rows of x per in_out tile
 //     static constexpr int kTileVectors = ...;  // column vectors per in_out tile
 //     static F zero(); static F set1(float); static F load(const float*);

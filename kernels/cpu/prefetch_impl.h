@@ -1,8 +1,8 @@
-// Prefetch and in_prefetched_blocks, for the matrix-vector kernels that read a block of weights
-// from cache while the next one comes in (cpu/gemv_impl.h, cpu/gemv_avx512_bf16.cpp). Include it inside an
-// anonymous namespace, as gemv_impl.h is included, after cpu/gemv.h (for GemvRows): nothing
-// here has external linkage and nothing is included, so the code takes the level of the file
-// that compiles it.
+// Prefetch and in_prefetched_blocks, for the matrix-vector kernels that read a block of
+// weights from cache while the next one comes in (cpu/gemv_impl.h, cpu/gemv_avx512_bf16.cpp).
+// Include it inside an anonymous namespace, as gemv_impl.h is included, after cpu/gemv.h (for
+// GemvRows): nothing here has external linkage and nothing is included, so the code takes the
+// level of the file that compiles it.
 
 // The next block of weight rows, asked into the cache a share at each step the kernel takes
 // through this block (see gemv_out_in in cpu/gemv_impl.h). Empty, it asks for nothing.
