@@ -70,6 +70,11 @@ using RoundF16Fn = void (*)(uint16_t* dst, const float* src, int64_t n);
 // gemv_out_in in cpu/gemv_impl.h), so what is about to be multiplied is read in first.
 using FetchFn = void (*)(const void* p, int64_t bytes);
 
+// Bytes of weight rows per block of a many-row out_in product (cpu/gemv_impl.h's gemv_out_in):
+// a quarter of a core's L2 cache, so that the block being multiplied, the next one coming in
+// and the rows of x fit in it together. 256 KiB where L2 is not known.
+int64_t weight_block_bytes();
+
 struct GemvKernels {
   CpuIsa isa;
   GemvFn out_in[kGemvTypes];

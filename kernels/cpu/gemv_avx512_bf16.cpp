@@ -128,9 +128,8 @@ void gemv_bf16_pairs(const GemvArgs& a, const GemvRows& r) {
     Prefetch nothing;
     return dot_rows_bf16<1, 1>(a, 0, r.o0, r.o1, nothing);
   }
-  constexpr int64_t kBlockBytes = int64_t{1} << 18;
   const int64_t row_bytes = a.I * static_cast<int64_t>(sizeof(uint16_t));
-  const int64_t rows = kBlockBytes / row_bytes > 0 ? kBlockBytes / row_bytes : 1;
+  const int64_t rows = weight_block_bytes() / row_bytes > 0 ? weight_block_bytes() / row_bytes : 1;
   const int64_t passes = (a.N + kTileXRows - 1) / kTileXRows, vector_pairs = a.I >= 64 ? a.I / 64 : 1;
   in_prefetched_blocks(
       a.w, row_bytes, r, rows, gemv_kernels_avx512().fetch,

@@ -358,11 +358,11 @@ void fetch(const void* p, int64_t bytes) {
 // decode step is still the memory's time, which the blocks below take longer over (a 2-prompt
 // `pthrun generate` step of gpt2-small: 13.5-14.8 ms streamed, 14.4-15.3 in blocks). More rows
 // (a batched decode step): the time is that of the multiply-adds and their loads. Blocks of
-// weight rows small enough to stay in a core's L2 cache then meet every row of x, in tiles of
-// V::kTileRows weight rows and V::kTileXRows rows of x that load each vector once for several
-// products, and in slices of inputs short enough that a tile's rows stay in L1 (their sums,
-// at most kMaxSlicedRows rows' worth, wait on the stack). The first block is read from memory
-// on its own (fetch), as one row of x reads it, at the memory's full speed; each next one
+// weight rows small enough to stay in a core's L2 cache beside the next one coming in
+// (weight_block_bytes) then meet every row of x, in tiles of V::kTileRows weight rows and
+// V::kTileXRows rows of x that load each vector once for several products, and in slices of
+// inputs short enough that a tile's rows stay in L1 (their sums, at most kMaxSlicedRows rows'
+// worth, wait on the stack). The first block is read from memory on its own (fetch), as one row of x reads it, at the memory's full speed; each next one
 // is asked into the cache while the tiles compute from it, a share of its lines before every
 // two vectors of every tile (Prefetch), so that the multiply-adds and the memory work at once.
 // Read by the tiles' first pass instead, between their multiply-adds, a block came in at half
@@ -384,10 +384,10 @@ void gemv_out_in(const GemvArgs& a, const GemvRows& r) {
     Prefetch nothing;
     return dot_rest_of_x<T, 1, kStreamedRows, Scaled>(a, 0, o0, o1, a.I, nothing);
   }
-  constexpr int64_t kBlockBytes = int64_t{1} << 18, kSliceInputs = 1024;
+  constexpr int64_t kSliceInputs = 1024;
   // Slices end on group boundaries (int8) or after a multiple of 2 kLanes inputs (see dot_tile).
   const int64_t slice = Scaled ? (kSliceInputs + a.group - 1) / a.group * a.group : kSliceInputs;
-  int64_t rows = kBlockBytes / (a.I * static_cast<int64_t>(sizeof(T)));
+  int64_t rows = weight_block_bytes() / (a.I * static_cast<int64_t>(sizeof(T)));
   if (slice < a.I && rows > kMaxSlicedRows) rows = kMaxSlicedRows;
   rows = rows / V::kTileRows * V::kTileRows;
   if (rows < V::kTileRows) rows = V::kTileRows;
