@@ -237,12 +237,14 @@ void gemm_slice(const Product& p, int64_t o0, int64_t o1) {
 
 void gemm_product(const Product& p) {
   const GemvArgs& a = p.args;
-  // Equal slices of whole panels, a few per thread (see parallel_rows), none too small; one
-  // thread makes one call.
+  // Equal slices of whole panels, one per thread, none too small; one thread makes one call.
+  // Each call packs all of x again (OpenBLAS's incopy, 9% of a prefill's time with 4 slices a
+  // thread), so the slices are as wide as they can be: a 128-token prefill of gpt2-small on a
+  // 2-core Zen 3 VM took 153-159 ms against 163-169 with 4 a thread and 159-163 with 2
+  // (kernel-bench --chain, 4 interleaved runs); on Zen 5 the three were level.
   const int64_t panels = ceil_div(a.O, kColumnAlign), macs = a.N * a.I * a.O;
   const int64_t threads = omp_get_max_threads();
-  const int64_t slices =
-      threads <= 1 ? 1 : std::clamp<int64_t>(macs / kMinSliceMacs, 1, std::min(panels, threads * kChunksPerThread));
+  const int64_t slices = threads <= 1 ? 1 : std::clamp<int64_t>(macs / kMinSliceMacs, 1, std::min(panels, threads));
   auto edge = [&](int64_t slice) { return std::min(panels * slice / slices * kColumnAlign, a.O); };
   parallel_rows(slices, macs / slices, [&](int64_t first, int64_t end) {
     for (int64_t slice = first; slice < end; ++slice) gemm_slice(p, edge(slice), edge(slice + 1));
