@@ -362,9 +362,10 @@ void fetch(const void* p, int64_t bytes) {
 // (weight_block_bytes) then meet every row of x, in tiles of V::kTileRows weight rows and
 // V::kTileXRows rows of x that load each vector once for several products, and in slices of
 // inputs short enough that a tile's rows stay in L1 (their sums, at most kMaxSlicedRows rows'
-// worth, wait on the stack). The first block is read from memory on its own (fetch), as one row of x reads it, at the memory's full speed; each next one
-// is asked into the cache while the tiles compute from it, a share of its lines before every
-// two vectors of every tile (Prefetch), so that the multiply-adds and the memory work at once.
+// worth, wait on the stack). The first block is read from memory on its own (fetch), as one
+// row of x reads it, at the memory's full speed; each next one is asked into the cache while
+// the tiles compute from it, a share of its lines before every two vectors of every tile
+// (Prefetch), so that the multiply-adds and the memory work at once.
 // Read by the tiles' first pass instead, between their multiply-adds, a block came in at half
 // speed; asked for with each weight vector of one pass (the whole block in a third of the
 // tiles), it came slower than read on its own (a 16-prompt step of 128-token prompts: 30.1-31.1
