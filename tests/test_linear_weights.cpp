@@ -111,12 +111,12 @@ TEST_CASE("cpu isa: the limit picks the level, never above what the machine has"
 }
 
 TEST_CASE("linear with f32 activations: every weight dtype, layout and level against a double loop") {
-  // Shapes cover one row (decode), 2-4 rows (batched decode), more rows (sgemm on widened
-  // panels), inputs that are not multiples of any vector width, group or unroll, and int8's
-  // short last group.
-  const std::tuple<int64_t, int64_t, int64_t> shapes[] = {{1, 1, 1},     {1, 17, 5},  {1, 64, 33},
-                                                          {1, 100, 300}, {2, 31, 70}, {3, 65, 17},
-                                                          {4, 96, 20},   {5, 47, 33}, {9, 130, 300}};
+  // Shapes cover one row (decode), 2-4 rows (batched decode; 4 rows of 200 inputs streamed in
+  // one pass), more rows (sgemm on widened panels), inputs that are not multiples of any vector
+  // width, group or unroll, and int8's short last group.
+  const std::tuple<int64_t, int64_t, int64_t> shapes[] = {{1, 1, 1},   {1, 17, 5},  {1, 64, 33},  {1, 100, 300},
+                                                          {2, 31, 70}, {3, 65, 17}, {4, 96, 20},  {4, 200, 70},
+                                                          {5, 47, 33}, {9, 130, 300}};
   for (CpuIsa isa : runnable_levels()) {
     IsaLimit limit(isa);
     std::mt19937 rng(11);
@@ -149,7 +149,7 @@ void check_row_invariance(CpuIsa isa, DType dtype, WeightLayout layout, int64_t 
   const LinearWeight w = make_weight(dtype, layout, O, I, rng);
   const Tensor b = random_tensor({O}, DType::f32, rng);
   const Tensor x = random_tensor({19, I}, DType::f32, rng);
-  for (int64_t N : {1, 2, 5, 8, 19}) {
+  for (int64_t N : {1, 2, 4, 5, 8, 19}) {
     CAPTURE(str(cpu_isa_name(isa), " ", dtype_name(dtype), layout == WeightLayout::out_in ? " out_in " : " in_out ", N,
                 " rows, I=", I));
     Tensor batch = poisoned({N, O}, DType::f32);
@@ -173,7 +173,8 @@ void check_row_invariance(CpuIsa isa, DType dtype, WeightLayout layout, int64_t 
 
 TEST_CASE("row-invariant products: each row of a batch bit for bit as alone, every dtype, layout and level") {
   // Batched decode (MatmulOptions::row_invariant) must give every row exactly what it gets
-  // alone, whatever the other rows: 1 to 19 rows, in groups of four and the rest, in tiles of
+  // alone, whatever the other rows: 1 to 19 rows, up to 4 streamed in one pass (4 on AVX2,
+  // whose tiles take 3 rows of x), more in the tile's groups and the rest, in tiles of
   // weight rows and the odd row left over, in one slice of inputs (260) or several (2100, past
   // gemv_impl.h's slices of 1024, ending in a partial vector and single inputs).
   for (CpuIsa isa : runnable_levels()) {
