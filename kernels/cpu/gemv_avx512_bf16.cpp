@@ -116,11 +116,11 @@ void dot_rows_of_x(const GemvArgs& a, int64_t o0, int64_t o1, Prefetch& ahead) {
 // meets them, the first block read in on its own and each next one prefetched a share every
 // 64 inputs of every tile while this one computes; and the tiles take kTileRows weight rows
 // and kTileXRows rows of x, their 24 sums in registers, so that each loaded vector serves more
-// dot products. A 16-row product
-// of gpt2-small's head (kernel-bench --weights bf16 --batch 16): 7.0-7.2 ms 4 rows of x at a
-// time from memory, 5.6-5.7 in blocks, 3.0-3.1 in blocks of 3 x 2 tiles (2 x 3: 3.5-4.5,
-// 2 x 2: 4.7; its fc2 0.61, 0.31, 0.38-0.41, 0.39 ms). `pthrun generate --dtype bf16` of 2, 3
-// and 4 prompts, decode step: 6.7-6.9 -> 6.3, 10.7-10.8 -> 7.2-7.9, 10.5-10.6 -> 7.9 ms.
+// dot products. A 16-row product of gpt2-small's head (kernel-bench --weights bf16 --batch
+// 16): 7.0-7.2 ms 4 rows of x at a time from memory, 5.6-5.7 in blocks, 3.0-3.1 in blocks of
+// 3 x 2 tiles (2 x 3: 3.5-4.5, 2 x 2: 4.7; its fc2 0.61, 0.31, 0.38-0.41, 0.39 ms). `pthrun
+// generate --dtype bf16` of 2, 3 and 4 prompts, decode step: 6.7-6.9 -> 6.3, 10.7-10.8 ->
+// 7.2-7.9, 10.5-10.6 -> 7.9 ms.
 constexpr int kTileRows = 3, kTileXRows = 2;
 
 void gemv_bf16_pairs(const GemvArgs& a, const GemvRows& r) {
@@ -129,7 +129,7 @@ void gemv_bf16_pairs(const GemvArgs& a, const GemvRows& r) {
     return dot_rows_bf16<1, 1>(a, 0, r.o0, r.o1, nothing);
   }
   const int64_t row_bytes = a.I * static_cast<int64_t>(sizeof(uint16_t));
-  const int64_t rows = weight_block_bytes() / row_bytes > 0 ? weight_block_bytes() / row_bytes : 1;
+  const int64_t block_rows = weight_block_bytes() / row_bytes, rows = block_rows > 0 ? block_rows : 1;
   const int64_t passes = (a.N + kTileXRows - 1) / kTileXRows, vector_pairs = a.I >= 64 ? a.I / 64 : 1;
   in_prefetched_blocks(
       a.w, row_bytes, r, rows, gemv_kernels_avx512().fetch,

@@ -238,10 +238,11 @@ void gemm_slice(const Product& p, int64_t o0, int64_t o1) {
 void gemm_product(const Product& p) {
   const GemvArgs& a = p.args;
   // Equal slices of whole panels, one per thread, none too small; one thread makes one call.
-  // Each call packs all of x again (OpenBLAS's oncopy: 4.6% of a 16-prompt prefill's time with
-  // 4 slices a thread, 2.0% with one), so the slices are as wide as they can be: a 128-token prefill of gpt2-small on a
-  // 2-core Zen 3 VM took 153-159 ms against 163-169 with 4 a thread and 159-163 with 2
-  // (kernel-bench --chain, 4 interleaved runs); on Zen 5 the three were level.
+  // Each call packs all of x again (OpenBLAS's oncopy: 4.6% of a 16-prompt prefill's time
+  // with 4 slices a thread, 2.0% with one), so the slices are as wide as they can be: a
+  // 128-token prefill of gpt2-small on a 2-core Zen 3 VM took 153-159 ms against 163-169 with
+  // 4 a thread and 159-163 with 2 (kernel-bench --chain, 4 interleaved runs); on Zen 5 the
+  // three were level.
   const int64_t panels = ceil_div(a.O, kColumnAlign), macs = a.N * a.I * a.O;
   const int64_t threads = omp_get_max_threads();
   const int64_t slices = threads <= 1 ? 1 : std::clamp<int64_t>(macs / kMinSliceMacs, 1, std::min(panels, threads));
