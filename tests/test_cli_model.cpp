@@ -219,6 +219,21 @@ TEST_CASE("bench prints its figures") {
   CHECK(doc.at("peak_reserved_bytes").get<int64_t>() >= doc.at("peak_allocated_bytes").get<int64_t>());
 }
 
+TEST_CASE("kernel-bench --row-invariant: the chain with every product row by row; refused for a GPU") {
+  CliResult r = run_pthrun("kernel-bench --device cpu --chain --row-invariant --tokens 4 --repeats 1 --json");
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  const JsonValue doc = parse_json(r.out);
+  CHECK(doc.at("row_invariant").get<bool>());
+  std::vector<std::string> kernels;
+  for (const JsonValue& row : doc.at("rows")) kernels.push_back(row.at("kernel").get<std::string>());
+  CHECK(kernels == std::vector<std::string>{"forward", "prefill", "decode"});
+
+  r = run_pthrun("kernel-bench --device cuda --chain --row-invariant");
+  CHECK(r.status == 1);
+  CHECK(r.err == "error: --row-invariant: only the CPU's products compute a row as alone; cuBLAS picks its algorithm "
+                 "by shape\n");
+}
+
 TEST_CASE("load-bench: seven strategies in child processes, with the peaks each must have") {
   TempDir dir("cli-model");
   const std::string path = init_small(dir);

@@ -7,9 +7,10 @@
 // generation (and llama.cpp's llama-bench) computes it; then "decode", one token at position T
 // (or at each of --decode-at) over the KV cache, at batch 1. With --batch B, the products also at B
 // rows computed row by row as a server's batched decode step computes them
-// (MatmulOptions::row_invariant). Each row is the median of --repeats timed runs
-// after one warm-up run; GPU rows are timed with CUDA events on one stream. The allocator's
-// peak shows what the run held.
+// (MatmulOptions::row_invariant); with --row-invariant, every product so, the chain's prefill
+// included, as a prefill sharing a server's decode step would run. Each row is the median of
+// --repeats timed runs after one warm-up run; GPU rows are timed with CUDA events on one
+// stream. The allocator's peak shows what the run held.
 //
 // On the CPU, --weights stores the matrices in bf16, f16 or int8 with f32 activations (the
 // CPU's reduced-precision form, kernels/linear_weight.h), and --layout in_out stores them as
@@ -229,7 +230,7 @@ struct KernelBenchArgs {
   std::string device, dtype = "f32", weights, kv_dtype, layout = "out_in", cpu_isa, size = "gpt2-small", decode_at,
       quantization_error;
   int64_t tokens = 128, repeats = 10, group = 64, batch = 0;
-  bool tf32 = false, chain = false, json = false;
+  bool tf32 = false, chain = false, json = false, row_invariant = false;
 };
 
 WeightFormat weight_format(const KernelBenchArgs& args, DType dtype, Device device) {
@@ -268,7 +269,9 @@ int run_kernel_bench(const KernelBenchArgs& args) {
   const Size* size = &sizes[0];
   const int64_t T = args.tokens;
   const int repeats = static_cast<int>(args.repeats);
-  const MatmulOptions matmul{.allow_tf32 = args.tf32};
+  PTHRUN_CHECK(device.is_cpu() || !args.row_invariant,
+               "--row-invariant: only the CPU's products compute a row as alone; cuBLAS picks its algorithm by shape");
+  const MatmulOptions matmul{.allow_tf32 = args.tf32, .row_invariant = args.row_invariant};
   const std::vector<int64_t> decode_at =
       args.decode_at.empty() ? std::vector<int64_t>{T} : parse_int_list(args.decode_at, "--decode-at");
   for (int64_t p : decode_at)
@@ -291,7 +294,7 @@ int run_kernel_bench(const KernelBenchArgs& args) {
     auto rows = [n](const Tensor& t) { return t.slice(0, 0, n); };
     const bool batched = n == args.batch;
     MatmulOptions options = matmul;
-    options.row_invariant = batched;
+    options.row_invariant = batched || args.row_invariant;
     auto call = [&, matrix, bias, e, n, options, layer = std::size_t{0}]() mutable {
       const Layer& l = m.layers[n == 1 || batched ? layer++ % m.layers.size() : 0];
       linear(rows(out), rows(x), matrix ? l.*matrix : m.head, matrix ? l.*bias : Tensor(), e, options, s);
@@ -373,7 +376,7 @@ int run_kernel_bench(const KernelBenchArgs& args) {
     JsonWriter j;
     j.begin_object().key("device").value(device.to_string()).key("dtype").value(dtype_name(dtype));
     j.key("weights").value(weight_name(format.dtype)).key("layout").value(layout_name);
-    j.key("kv_dtype").value(dtype_short_name(kv_dtype));
+    j.key("kv_dtype").value(dtype_short_name(kv_dtype)).key("row_invariant").value(args.row_invariant);
     j.key("cpu_isa").value(device.is_cpu() ? cpu_isa_name(active_cpu_isa()) : "");
     j.key("blas_kernels").value(device.is_cpu() ? kernels::cpu::blas_kernels() : "");
     j.key("size").value(size->name).key("tokens").value(T).key("peak_allocated_bytes").value(peak);
@@ -395,11 +398,12 @@ int run_kernel_bench(const KernelBenchArgs& args) {
     std::printf("%s\n", j.text().c_str());
     return 0;
   }
-  std::printf("%s, %s activations, %s weights (%s), %s KV cache, %s, %lld tokens, median of %d runs%s%s%s%s\n",
+  std::printf("%s, %s activations, %s weights (%s), %s KV cache, %s, %lld tokens, median of %d runs%s%s%s%s%s\n",
               device_properties(device).name.c_str(), dtype_name(dtype), weight_name(format.dtype), layout_name.c_str(),
               dtype_short_name(kv_dtype), size->name, static_cast<long long>(T), repeats, device.is_cpu() ? ", kernels for " : "",
               device.is_cpu() ? cpu_isa_name(active_cpu_isa()) : "", device.is_cpu() ? ", OpenBLAS's for " : "",
-              device.is_cpu() ? kernels::cpu::blas_kernels() : "");
+              device.is_cpu() ? kernels::cpu::blas_kernels() : "",
+              args.row_invariant ? ", every product row-invariant" : "");
   std::printf("%-26s %-30s %12s %12s %10s\n", "kernel", "shape", "median ms", "GFLOP/s", "GB/s");
   for (const Row& r : rows) {
     std::printf("%-26s %-30s %12.3f", r.name.c_str(), r.shape.c_str(), r.median_ms);
@@ -472,6 +476,8 @@ extern const Command kernel_bench_command = {
           ->check(integer_in(1, 100000));
       app.add_flag("--tf32", args->tf32, "let f32 products on the GPU use TF32");
       app.add_flag("--chain", args->chain, "only the forward, prefill and decode rows");
+      app.add_flag("--row-invariant", args->row_invariant,
+                   "CPU: every product computes each row as alone, as a batched decode step does (prefill too)");
       app.add_flag("--json", args->json, "print JSON instead of a table");
       app.add_option("--quantization-error", args->quantization_error,
                      "instead: the error bf16, f16 and int8 storage adds to CKPT's matrix products")
