@@ -144,14 +144,13 @@ TEST_CASE("linear with f32 activations: every weight dtype, layout and level aga
 namespace {
 
 // Every row of 1 to 19 rows times an O x I weight, as a batch and alone: bit for bit equal.
-void check_row_invariance(CpuIsa isa, DType dtype, WeightLayout layout, int64_t I, std::mt19937& rng) {
-  const int64_t O = 301;
+void check_row_invariance(CpuIsa isa, DType dtype, WeightLayout layout, int64_t I, int64_t O, std::mt19937& rng) {
   const LinearWeight w = make_weight(dtype, layout, O, I, rng);
   const Tensor b = random_tensor({O}, DType::f32, rng);
   const Tensor x = random_tensor({19, I}, DType::f32, rng);
   for (int64_t N : {1, 2, 4, 5, 8, 19}) {
     CAPTURE(str(cpu_isa_name(isa), " ", dtype_name(dtype), layout == WeightLayout::out_in ? " out_in " : " in_out ", N,
-                " rows, I=", I));
+                " rows, I=", I, " O=", O));
     Tensor batch = poisoned({N, O}, DType::f32);
     linear(batch, x.slice(0, 0, N), w, b, Epilogue::gelu, {.row_invariant = true}, cpu_stream);
     const std::vector<float> got = batch.to_floats();
@@ -176,14 +175,17 @@ TEST_CASE("row-invariant products: each row of a batch bit for bit as alone, eve
   // alone, whatever the other rows: 1 to 19 rows, up to 4 streamed in one pass (4 on AVX2,
   // whose tiles take 3 rows of x), more in the tile's groups and the rest, in tiles of
   // weight rows and the odd row left over, in one slice of inputs (260) or several (2100, past
-  // gemv_impl.h's slices of 1024, ending in a partial vector and single inputs).
+  // gemv_impl.h's slices of 1024, ending in a partial vector and single inputs). [in, out]
+  // weights go in packed blocks of rows (several for every I here) and, at 4500 columns, in
+  // several blocks of columns a thread, with columns left over past the last tile.
   for (CpuIsa isa : runnable_levels()) {
     IsaLimit limit(isa);
     std::mt19937 rng(5);
     for (DType dtype : {DType::f32, DType::bf16, DType::f16, DType::i8}) {
       for (WeightLayout layout : {WeightLayout::out_in, WeightLayout::in_out}) {
         if (dtype == DType::i8 && layout == WeightLayout::in_out) continue;
-        for (const int64_t I : {260, 280, 2100}) check_row_invariance(isa, dtype, layout, I, rng);
+        for (const int64_t I : {260, 280, 2100}) check_row_invariance(isa, dtype, layout, I, 301, rng);
+        check_row_invariance(isa, dtype, layout, 100, 4500, rng);
       }
     }
   }
