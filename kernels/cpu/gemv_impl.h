@@ -433,13 +433,13 @@ void axpy_packed(const GemvArgs& a, const float* packed, int64_t n0, int64_t c0,
   }
 }
 
-// The rows of x from n on, NB at most at a time (see axpy_packed).
-template <int NB>
-void axpy_packed_rest(const GemvArgs& a, const float* packed, int64_t n, int64_t c0, int64_t tiles, int64_t i0,
-                      int64_t i1) {
+// f.template operator()<K>(n) over the rows [n, N) of x in groups of NB, the rest in one
+// smaller group.
+template <int NB, class F>
+void in_row_groups(int64_t N, int64_t n, F&& f) {
   if constexpr (NB > 0) {
-    for (; a.N - n >= NB; n += NB) axpy_packed<NB>(a, packed, n, c0, tiles, i0, i1);
-    if (n < a.N) axpy_packed_rest<NB - 1>(a, packed, n, c0, tiles, i0, i1);
+    for (; N - n >= NB; n += NB) f.template operator()<NB>(n);
+    if (n < N) in_row_groups<NB - 1>(N, n, f);
   }
 }
 
@@ -456,16 +456,6 @@ void pack_in_out(const GemvArgs& a, float* packed, int64_t c0, int64_t tiles, in
       float* to = packed + (t * rows + i - i0) * W;
       for (int64_t c = 0; c < W; c += L) V::store(to + c, Weights<T>::load(row + t * W + c));
     }
-  }
-}
-
-// The columns [c0, c1), fewer than a tile, for the rows of x from n on (axpy_columns, NB rows at
-// most at a time).
-template <class T, int NB>
-void axpy_columns_rest(const GemvArgs& a, int64_t n, int64_t c0, int64_t c1) {
-  if constexpr (NB > 0) {
-    for (; a.N - n >= NB; n += NB) axpy_columns<T, NB>(a, n, c0, c1);
-    if (n < a.N) axpy_columns_rest<T, NB - 1>(a, n, c0, c1);
   }
 }
 
@@ -492,10 +482,13 @@ void gemv_in_out(const GemvArgs& a, const GemvRows& r) {
     for (int64_t i0 = 0; i0 < a.I; i0 += rows) {
       const int64_t i1 = i0 + rows < a.I ? i0 + rows : a.I;
       pack_in_out<T>(a, packed, c0, count, i0, i1);
-      axpy_packed_rest<V::kInOutXRows>(a, packed, 0, c0, count, i0, i1);
+      in_row_groups<V::kInOutXRows>(a.N, 0,
+                                    [&]<int NB>(int64_t n) { axpy_packed<NB>(a, packed, n, c0, count, i0, i1); });
     }
   }
-  if (o0 + tiles * W < o1) axpy_columns_rest<T, V::kInOutXRows>(a, 0, o0 + tiles * W, o1);
+  // The columns past the last tile, fewer than a tile.
+  const int64_t rest = o0 + tiles * W;
+  if (rest < o1) in_row_groups<V::kInOutXRows>(a.N, 0, [&]<int NB>(int64_t n) { axpy_columns<T, NB>(a, n, rest, o1); });
 }
 
 template <class T, bool Scaled>
