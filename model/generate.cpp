@@ -86,7 +86,7 @@ GenerationResult generate(Session& session, const std::vector<std::vector<int32_
     session.prefill(b, prompts[static_cast<std::size_t>(b)]);
     result.prompt_tokens += static_cast<int64_t>(prompts[static_cast<std::size_t>(b)].size());
   }
-  std::vector<int32_t> next = session.sample();
+  std::vector<int32_t> next = session.sample(active);
   result.prefill_seconds = std::chrono::duration<double>(Clock::now() - prefill_start).count();
   record(next);
 
@@ -94,7 +94,7 @@ GenerationResult generate(Session& session, const std::vector<std::vector<int32_
   while (std::find(active.begin(), active.end(), true) != active.end()) {
     check_interrupt();
     session.decode(next, active);
-    next = session.sample();
+    next = session.sample(active);
     ++result.decode_steps;
     record(next);
   }

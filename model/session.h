@@ -96,8 +96,11 @@ class Session {
 
   // A slot's sampler; reset() keeps it and restarts its steps. Greedy until set.
   void set_sampling(int64_t slot, const SlotSampling& sampling);
-  // Draws one token per slot from logits() and returns them on the host; every slot's step
-  // advances by one.
+  // Draws one token for every slot b with active[b] from logits() and returns them on the host,
+  // -1 for the other slots; the drawing slots' steps advance by one. Rows past the last active
+  // slot are not read.
+  std::vector<int32_t> sample(const std::vector<bool>& active);
+  // sample() of every slot.
   std::vector<int32_t> sample();
 
   // Every position's logits for one sequence from scratch in slot 0, (T, V) f32 on the CPU.

@@ -3,6 +3,7 @@
 
     python3 tools/serve_bench.py                      # gpt2-small (random weights), CPU
     python3 tools/serve_bench.py --model m.pth --device cuda --concurrency 1,4,16,64
+    python3 tools/serve_bench.py --concurrency 1 --slots 16 --warm-up-sampled  # beside idle slots
 
 For each concurrency C, C client threads send streaming completions back to back (each a prompt
 of --prompt-tokens token ids and --new-tokens new tokens, greedy, no early stop possible on the
@@ -33,10 +34,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import serve_harness  # noqa: E402
 
 
-def one_request(port, prompt, new_tokens):
+GREEDY = {"temperature": 0}
+SAMPLED_WARM_UP = {"temperature": 1.0, "top_p": 0.9, "seed": 1}
+
+
+def one_request(port, prompt, new_tokens, sampling):
     """(seconds to the first text, generated tokens)."""
-    body = json.dumps({"prompt": prompt, "max_tokens": new_tokens, "temperature": 0, "stream": True,
-                       "stream_options": {"include_usage": True}})
+    body = json.dumps({"prompt": prompt, "max_tokens": new_tokens, "stream": True,
+                       "stream_options": {"include_usage": True}, **sampling})
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     start = time.perf_counter()
     conn.request("POST", "/v1/completions", body=body, headers={"Content-Type": "application/json"})
@@ -62,14 +67,14 @@ def one_request(port, prompt, new_tokens):
     return first if first is not None else time.perf_counter() - start, tokens
 
 
-def run_level(port, concurrency, waves, prompt_tokens, new_tokens, vocab, seed):
+def run_level(port, concurrency, waves, prompt_tokens, new_tokens, vocab, seed, sampling=GREEDY):
     rng = random.Random(seed)
     prompts = [[rng.randrange(vocab - 1) for _ in range(prompt_tokens)] for _ in range(concurrency * waves)]
     results, lock = [], threading.Lock()
 
     def client(k):
         for w in range(waves):
-            got = one_request(port, prompts[k * waves + w], new_tokens)
+            got = one_request(port, prompts[k * waves + w], new_tokens, sampling)
             with lock:
                 results.append(got)
 
@@ -97,6 +102,9 @@ def main():
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--waves", type=int, default=2, help="requests each client sends, one after another")
     parser.add_argument("--rounds", type=int, default=3, help="times every level runs, in turn")
+    parser.add_argument("--warm-up-sampled", action="store_true",
+                        help="warm up with one sampled request (temperature 1, top-p 0.9) in every slot at once: the "
+                        "measured requests then run beside slots that sampled requests left idle")
     args = parser.parse_args()
     serve_harness.PTHRUN = args.pthrun
 
@@ -113,10 +121,14 @@ def main():
     runs = {c: [] for c in levels}
     for round_ in range(args.rounds):
         for c in levels:
-            with serve_harness.Server(model, "--slots", str(slots[c]), "--ctx", str(context), "--max-queue", str(4 * c),
-                                      "--device", args.device, "--dtype", args.dtype) as server:
+            with serve_harness.Server(model, "--slots", str(slots[c]), "--ctx", str(context),
+                                      "--max-queue", str(max(4 * c, slots[c])), "--device", args.device,
+                                      "--dtype", args.dtype) as server:
                 vocab = server.json("GET", "/v1/models")[1]["data"][0]["meta"]["vocab_size"]
-                run_level(server.port, 1, 1, args.prompt_tokens, 4, vocab, 0)  # warm-up
+                if args.warm_up_sampled:
+                    run_level(server.port, slots[c], 1, args.prompt_tokens, 4, vocab, 0, SAMPLED_WARM_UP)
+                else:
+                    run_level(server.port, 1, 1, args.prompt_tokens, 4, vocab, 0)
                 runs[c].append(run_level(server.port, c, args.waves, args.prompt_tokens, args.new_tokens, vocab, c))
         print(f"round {round_ + 1} of {args.rounds} done", file=sys.stderr, flush=True)
 

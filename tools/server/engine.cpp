@@ -207,7 +207,7 @@ void Engine::step() {
   if (cancel_all_.load())
     for (const Slot& slot : slots_)
       if (slot.job) slot.job->channel->cancel();
-  const std::vector<int32_t> next = session_.sample();
+  const std::vector<int32_t> next = session_.sample(active_);
   const auto now = Clock::now();
   // Logits are read on the host only when some choice asked for log-probabilities.
   Tensor host_logits;
