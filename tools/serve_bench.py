@@ -4,6 +4,7 @@
     python3 tools/serve_bench.py                      # gpt2-small (random weights), CPU
     python3 tools/serve_bench.py --model m.pth --device cuda --concurrency 1,4,16,64
     python3 tools/serve_bench.py --concurrency 1 --slots 16 --warm-up-sampled  # beside idle slots
+    python3 tools/serve_bench.py --concurrency 16 --logprobs 5                 # scoring every token
 
 For each concurrency C, C client threads send streaming completions back to back (each a prompt
 of --prompt-tokens token ids and --new-tokens new tokens, greedy, no early stop possible on the
@@ -105,6 +106,7 @@ def main():
     parser.add_argument("--warm-up-sampled", action="store_true",
                         help="warm up with one sampled request (temperature 1, top-p 0.9) in every slot at once: the "
                         "measured requests then run beside slots that sampled requests left idle")
+    parser.add_argument("--logprobs", type=int, help="every measured request asks for this many log-probabilities")
     args = parser.parse_args()
     serve_harness.PTHRUN = args.pthrun
 
@@ -113,6 +115,7 @@ def main():
         model = os.path.join(tempfile.gettempdir(), "pthrun-bench-gpt2-small.pth")
         if not os.path.exists(model):
             subprocess.run([args.pthrun, "init", "--config", "gpt2-small", "-o", model], check=True, capture_output=True)
+    measured = GREEDY if args.logprobs is None else {**GREEDY, "logprobs": args.logprobs}
     levels = [int(c) for c in args.concurrency.split(",")]
     context = args.prompt_tokens + args.new_tokens
     print(f"model {os.path.basename(model)}, device {args.device} ({args.dtype}), prompts of {args.prompt_tokens} tokens, "
@@ -129,7 +132,8 @@ def main():
                     run_level(server.port, slots[c], 1, args.prompt_tokens, 4, vocab, 0, SAMPLED_WARM_UP)
                 else:
                     run_level(server.port, 1, 1, args.prompt_tokens, 4, vocab, 0)
-                runs[c].append(run_level(server.port, c, args.waves, args.prompt_tokens, args.new_tokens, vocab, c))
+                runs[c].append(run_level(server.port, c, args.waves, args.prompt_tokens, args.new_tokens, vocab, c,
+                                         measured))
         print(f"round {round_ + 1} of {args.rounds} done", file=sys.stderr, flush=True)
 
     print("| concurrency | slots | requests | generated tokens/s | x vs C=1 (range) | TTFT median s | TTFT p99 s |")

@@ -154,7 +154,8 @@ class Engine {
   // Prefills the job into free slots; false when it needed no prefill (cancelled, or no tokens).
   bool start(const std::shared_ptr<Queued>& job);
   void step();
-  void on_token(int64_t slot, int32_t token, const float* logits, Clock::time_point now);
+  // `logprob`: the token's log-probabilities, for a choice that asked for them.
+  void on_token(int64_t slot, int32_t token, std::optional<TokenLogprob> logprob, Clock::time_point now);
   void finish_slot(int64_t slot, ChoiceUpdate update, FinishReason reason);
   TokenLogprob logprob_of(int32_t token, const float* logits, int64_t top) const;
   // The prompt's tokens scored by `logits` (every position's, (T, V) on the CPU).
