@@ -138,6 +138,14 @@ void Session::copy_slot(int64_t from, int64_t to) {
   sample_steps_[static_cast<std::size_t>(to)] = 0;
 }
 
+void Session::move_slot(int64_t from, int64_t to) {
+  copy_slot(from, to);
+  if (from == to) return;
+  samplers_[static_cast<std::size_t>(to)] = samplers_[static_cast<std::size_t>(from)];
+  sample_steps_[static_cast<std::size_t>(to)] = sample_steps_[static_cast<std::size_t>(from)];
+  reset(from);
+}
+
 void Session::reset_all() {
   for (int64_t slot = 0; slot < batch_; ++slot) reset(slot);
 }

@@ -83,6 +83,10 @@ class Session {
   // sampler's steps restarted (its sampler itself is kept). Several continuations of one
   // prompt share its prefill this way (a completion request's n choices).
   void copy_slot(int64_t from, int64_t to);
+  // Moves slot `from` into slot `to`: its cached tokens, logits row, sampler and steps; `from`
+  // is left empty. On the CPU its later tokens are those it would have got in place, a decode
+  // row's results not depending on its row.
+  void move_slot(int64_t from, int64_t to);
 
   // Appends `tokens` to `slot`; the logits of its last token go to row `slot` of logits().
   // With all_logits, returns every position's logits, (T, V) f32 on the device (this allocates).

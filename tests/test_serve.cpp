@@ -268,6 +268,29 @@ TEST_CASE("Session::copy_slot: a copied slot continues exactly as the prompt pre
   CHECK(got == run_alone(model, job, 1));
 }
 
+TEST_CASE("Session::move_slot: a slot moved in the middle of its request goes on exactly as alone") {
+  const auto model = load_model_fixture("book_qkv");
+  const int64_t V = model->config().vocab_size;
+  const Job job{.prompt = prompt(7, 4, V), .max_tokens = 12, .sampling = {.temperature = 1.3f}, .seed = 9};
+  Session session(model, {.slots = 3});
+  session.prefill(0, prompt(5, 1, V));  // slot 0 held something else before
+  session.prefill(2, job.prompt);
+  session.set_sampling(2, {job.sampling, job.seed, 0});
+  std::vector<int32_t> got = {session.sample()[2]};
+  for (int step = 0; step < 4; ++step) {  // the sampler's steps must move with the slot
+    session.decode(std::vector<int32_t>{0, 0, got.back()}, {false, false, true});
+    got.push_back(session.sample()[2]);
+  }
+  session.move_slot(2, 0);
+  CHECK(session.length(2) == 0);
+  CHECK(session.length(0) == 7 + 4);
+  while (static_cast<int64_t>(got.size()) < job.max_tokens) {
+    session.decode(std::vector<int32_t>{got.back(), 0, 0}, {true, false, false});
+    got.push_back(session.sample({true, false, false})[0]);
+  }
+  CHECK(got == run_alone(model, job, 0));
+}
+
 TEST_CASE("the engine batches jobs, shares a prompt's prefill among its choices, and gives each its tokens alone") {
   const auto model = load_model_fixture("book_qkv");
   const int64_t V = model->config().vocab_size;
@@ -304,6 +327,30 @@ TEST_CASE("the engine batches jobs, shares a prompt's prefill among its choices,
     // Logits copied for log-probabilities and everything else the steps made are gone again.
     CHECK(allocator.stats().allocated_bytes[all_pools].current == baseline);
   }
+}
+
+TEST_CASE("a request left alone in a high slot moves down once the slots below stay free, and keeps its tokens") {
+  const Gpt2Config config{.vocab_size = 96, .context = 256, .channels = 64, .layers = 2, .heads = 2};
+  ModelOptions options;
+  options.device = cpu_device;
+  const auto model = Gpt2Model::create_random(config, options, 5);
+  const int64_t V = model->config().vocab_size;
+  // One prefill a step: the short jobs take slots 0-2 and the long one slot 3; they finish while
+  // it runs, and two steps after the first of them it moves to slot 0.
+  const Job short_job{.prompt = prompt(4, 1, V), .max_tokens = 6};
+  const Job long_job{.prompt = prompt(9, 2, V), .max_tokens = 40, .sampling = {.temperature = 1.2f}, .seed = 3};
+  Engine engine(model, nullptr, {.slots = 4, .max_queue = 8}, nullptr);
+  std::vector<std::pair<Job, std::shared_ptr<JobChannel>>> jobs;
+  for (int k = 0; k < 3; ++k) jobs.emplace_back(short_job, std::make_shared<JobChannel>(1));
+  jobs.emplace_back(long_job, std::make_shared<JobChannel>(1));
+  REQUIRE(engine.submit(jobs) == Submit::queued);
+  for (int k = 0; k < 3; ++k)
+    CHECK(collect(*jobs[static_cast<std::size_t>(k)].second, 1).tokens[0] == run_alone(model, short_job, 0));
+  const Collected got = collect(*jobs[3].second, 1);
+  CHECK(got.tokens[0] == run_alone(model, long_job, 0));
+  CHECK(got.finish[0] == FinishReason::length);
+  CHECK(engine.slot_moves() == 1);
+  CHECK(wait_until([&] { return engine.idle() && engine.active_slots() == 0; }));
 }
 
 TEST_CASE("log-probabilities: the chosen token's is log_softmax of its logits, the top ones sorted, greedy picks the top") {

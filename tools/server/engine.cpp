@@ -54,6 +54,7 @@ Engine::Engine(std::shared_ptr<const Gpt2Model> model, const Tokenizer* tokenize
   PTHRUN_CHECK(options_.max_queue >= 1, "a queue of ", options_.max_queue, " jobs: expected at least 1");
   slots_.resize(static_cast<std::size_t>(options_.slots));
   active_.assign(static_cast<std::size_t>(options_.slots), false);
+  free_steps_.assign(static_cast<std::size_t>(options_.slots), 0);
   publish_gauges();
   thread_ = std::thread([this] { run(); });
 }
@@ -206,7 +207,7 @@ void Engine::step() {
   if (cancel_all_.load())
     for (const Slot& slot : slots_)
       if (slot.job) slot.job->channel->cancel();
-  const std::vector<int32_t> next = session_.sample(active_);
+  std::vector<int32_t> next = session_.sample(active_);
   const auto now = Clock::now();
   // Log-probabilities for the choices that asked, on every core: one at a time on this thread,
   // 16 choices asking for 5 each slowed a 16-slot server by 8% (3% now).
@@ -227,8 +228,38 @@ void Engine::step() {
   }
   for (std::size_t b = 0; b < slots; ++b)
     if (active_[b]) on_token(static_cast<int64_t>(b), next[b], std::move(logprobs[b]), now);
+  for (std::size_t b = 0; b < slots; ++b) free_steps_[b] = active_[b] ? 0 : free_steps_[b] + 1;
+  compact(next);
   publish_gauges();
   if (active_count_.load() > 0) session_.decode(next, active_);
+}
+
+// A step computes every row up to the last busy slot, so a request left in a high slot while
+// the ones below it drained would pay for their idle rows at every step. Once a slot below it
+// has stayed free for two steps and no job waits, the last busy slot moves into the lowest such
+// slot: its cache, logits row and sampler go with it, so its tokens are the same. A waiting job
+// (admitted one a step) or a client sending its next request straight away (back within a
+// step) would take the free slot anyway, and the move would be a wasted copy: moving whenever
+// a slot had been free two steps cost a concurrency-16 level 4-12% of its tokens/s.
+void Engine::compact(std::vector<int32_t>& next) {
+  constexpr int64_t kFreeStepsBeforeMove = 2;
+  if (queued() > 0) return;
+  while (true) {
+    std::size_t end = active_.size();  // one past the last busy slot
+    while (end > 0 && !active_[end - 1]) --end;
+    if (end == 0) return;
+    const std::size_t last = end - 1;
+    std::size_t low = 0;
+    while (low < last && (active_[low] || free_steps_[low] < kFreeStepsBeforeMove)) ++low;
+    if (low == last) return;
+    session_.move_slot(static_cast<int64_t>(last), static_cast<int64_t>(low));
+    slots_[low] = std::exchange(slots_[last], Slot{});
+    active_[low] = true;
+    active_[last] = false;
+    free_steps_[low] = free_steps_[last] = 0;
+    next[low] = next[last];
+    ++slot_moves_;
+  }
 }
 
 void Engine::on_token(int64_t b, int32_t token, std::optional<TokenLogprob> logprob, Clock::time_point now) {

@@ -130,6 +130,8 @@ class Engine {
   int64_t context() const { return options_.context; }
   int64_t max_queue() const { return options_.max_queue; }
   int64_t active_slots() const { return active_count_.load(); }
+  // Busy slots moved down into free ones so far (compact).
+  int64_t slot_moves() const { return slot_moves_.load(); }
   int64_t queued() const;
 
  private:
@@ -154,6 +156,8 @@ class Engine {
   // Prefills the job into free slots; false when it needed no prefill (cancelled, or no tokens).
   bool start(const std::shared_ptr<Queued>& job);
   void step();
+  // Moves busy slots down into slots that have stayed free, so that a step computes no idle rows.
+  void compact(std::vector<int32_t>& next);
   // `logprob`: the token's log-probabilities, for a choice that asked for them.
   void on_token(int64_t slot, int32_t token, std::optional<TokenLogprob> logprob, Clock::time_point now);
   void finish_slot(int64_t slot, ChoiceUpdate update, FinishReason reason);
@@ -169,7 +173,8 @@ class Engine {
   Session session_;
   std::vector<Slot> slots_;        // engine thread only
   std::vector<bool> active_;       // engine thread only
-  std::atomic<int64_t> active_count_{0};
+  std::vector<int64_t> free_steps_;  // engine thread only: steps each slot has been free for
+  std::atomic<int64_t> active_count_{0}, slot_moves_{0};
 
   mutable std::mutex mutex_;       // guards the queue and the flags below
   std::condition_variable wake_;
