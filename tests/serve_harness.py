@@ -121,6 +121,27 @@ class Server:
         self.stop()
 
 
+def bench_model():
+    """gpt2-small with random weights, made once in the temporary directory: the benchmarks' model."""
+    path = os.path.join(tempfile.gettempdir(), "pthrun-bench-gpt2-small.pth")
+    if not os.path.exists(path):
+        subprocess.run([PTHRUN, "init", "--config", "gpt2-small", "-o", path], check=True, capture_output=True)
+    return path
+
+
+def sse_data(response):
+    """The data of each server-sent event of an http.client response, as bytes, as it arrives."""
+    buffer = b""
+    while True:
+        chunk = response.read1(65536)
+        if not chunk:
+            return
+        buffer += chunk
+        while b"\n\n" in buffer:
+            event, buffer = buffer.split(b"\n\n", 1)
+            yield event[len(b"data: "):]
+
+
 def open_stream(port, body):
     """A raw socket that has sent a streaming completion and read its first event."""
     s = socket.create_connection((HOST, port), timeout=30)

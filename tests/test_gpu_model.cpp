@@ -27,6 +27,7 @@
 #include "runtime/file_util.h"
 #include "runtime/json.h"
 #include "tests/cli_runner.h"
+#include "tests/session_checks.h"
 #include "tests/test_util.h"
 
 using namespace pthrun;
@@ -220,33 +221,8 @@ TEST_CASE("an inactive slot on the GPU is untouched by decode, as on the CPU") {
 
 TEST_CASE("sample on the GPU draws the active slots only, each as it would alone") {
   const Fixture f = fixture_model("hf_tied");
-  const auto model = load_on(f, gpu);
-  const std::vector<int32_t> prompts[3] = {ids(f.ref.at("prompts")[0]), ids(f.ref.at("prompts")[1]),
-                                           ids(f.ref.at("prompts")[2])};
-  const SlotSampling samplers[3] = {{.params = {.temperature = 1.5f, .top_p = 0.95f}, .seed = 11},
-                                    {.params = {.temperature = 1.5f}, .seed = 12},
-                                    {}};
-  // A prefill runs one slot's rows whatever the session, so a one-slot session's logits are the
-  // same bits and so are its draws.
-  auto alone = [&](int k, int draws) {
-    Session session(model, {.slots = 1});
-    session.prefill(0, prompts[k]);
-    session.set_sampling(0, samplers[k]);
-    std::vector<int32_t> drawn;
-    for (int i = 0; i < draws; ++i) drawn.push_back(session.sample()[0]);
-    return drawn;
-  };
-  const std::vector<int32_t> first = alone(0, 1), second = alone(1, 2), third = alone(2, 1);
-  REQUIRE(second[0] != second[1]);
-
-  Session session(model, {.slots = 3});
-  for (int k = 0; k < 3; ++k) {
-    session.prefill(k, prompts[k]);
-    session.set_sampling(k, samplers[k]);
-  }
-  CHECK(session.sample({true, false, true}) == std::vector<int32_t>{first[0], -1, third[0]});
-  CHECK(session.sample({false, true, false}) == std::vector<int32_t>{-1, second[0], -1});  // rows 0-1 only
-  CHECK(session.sample({false, true, false}) == std::vector<int32_t>{-1, second[1], -1});
+  check_sample_of_active_slots(load_on(f, gpu), {ids(f.ref.at("prompts")[0]), ids(f.ref.at("prompts")[1]),
+                                                 ids(f.ref.at("prompts")[2])});
 }
 
 TEST_CASE("loading onto the GPU: the device peak is the weights, reserved within 5% of allocated") {

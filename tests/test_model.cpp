@@ -11,9 +11,11 @@
 #include "runtime/error.h"
 #include "runtime/file_util.h"
 #include "runtime/json.h"
+#include "tests/session_checks.h"
 #include "tests/test_util.h"
 
 using namespace pthrun;
+using pthrun::test::check_sample_of_active_slots;
 using pthrun::test::fixture;
 
 namespace {
@@ -174,35 +176,8 @@ TEST_CASE("sampling is reproducible with a seed") {
 
 TEST_CASE("sample draws the active slots only, each as it would alone") {
   const Reference ref = reference("hf_tied");
-  const auto model = load_cpu(ref);
-  const std::vector<int32_t> prompts[3] = {ids(ref.json.at("prompts")[0]), ids(ref.json.at("prompts")[1]),
-                                           ids(ref.json.at("prompts")[2])};
-  const SlotSampling samplers[3] = {{.params = {.temperature = 1.5f, .top_p = 0.95f}, .seed = 11},
-                                    {.params = {.temperature = 1.5f}, .seed = 12},
-                                    {}};
-  // Each slot's first draws alone: a one-slot session per prompt.
-  auto alone = [&](int k, int draws) {
-    Session session(model, {.slots = 1});
-    session.prefill(0, prompts[k]);
-    session.set_sampling(0, samplers[k]);
-    std::vector<int32_t> drawn;
-    for (int i = 0; i < draws; ++i) drawn.push_back(session.sample()[0]);  // no decode: the same logits
-    return drawn;
-  };
-  const std::vector<int32_t> first = alone(0, 1), second = alone(1, 2), third = alone(2, 1);
-  REQUIRE(second[0] != second[1]);  // else the check of slot 1's steps below could not fail
-
-  Session session(model, {.slots = 3});
-  for (int k = 0; k < 3; ++k) {
-    session.prefill(k, prompts[k]);
-    session.set_sampling(k, samplers[k]);
-  }
-  CHECK(session.sample({true, false, true}) == std::vector<int32_t>{first[0], -1, third[0]});
-  CHECK(session.sample({false, false, false}) == std::vector<int32_t>{-1, -1, -1});
-  // Slot 1 was not drawn, so its first draw is still to come; slot 0 draws its second.
-  CHECK(session.sample({false, true, false}) == std::vector<int32_t>{-1, second[0], -1});
-  CHECK(session.sample({false, true, false}) == std::vector<int32_t>{-1, second[1], -1});
-  CHECK_THROWS_WITH(session.sample({true, true}), "sample with 2 flags for a session of 3 slots");
+  check_sample_of_active_slots(load_cpu(ref), {ids(ref.json.at("prompts")[0]), ids(ref.json.at("prompts")[1]),
+                                               ids(ref.json.at("prompts")[2])});
 }
 
 TEST_CASE("the context limit") {

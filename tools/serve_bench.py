@@ -25,9 +25,7 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -48,22 +46,15 @@ def one_request(port, prompt, new_tokens, sampling):
     conn.request("POST", "/v1/completions", body=body, headers={"Content-Type": "application/json"})
     r = conn.getresponse()
     assert r.status == 200, r.read()
-    first, tokens, buffer = None, 0, b""
-    while True:
-        chunk = r.read1(65536)
-        if not chunk:
-            break
-        buffer += chunk
-        while b"\n\n" in buffer:
-            event, buffer = buffer.split(b"\n\n", 1)
-            data = event[len(b"data: "):]
-            if data == b"[DONE]":
-                continue
-            payload = json.loads(data)
-            if payload.get("usage"):
-                tokens = payload["usage"]["completion_tokens"]
-            elif payload["choices"] and payload["choices"][0]["text"] and first is None:
-                first = time.perf_counter() - start
+    first, tokens = None, 0
+    for data in serve_harness.sse_data(r):
+        if data == b"[DONE]":
+            continue
+        payload = json.loads(data)
+        if payload.get("usage"):
+            tokens = payload["usage"]["completion_tokens"]
+        elif payload["choices"] and payload["choices"][0]["text"] and first is None:
+            first = time.perf_counter() - start
     conn.close()
     return first if first is not None else time.perf_counter() - start, tokens
 
@@ -110,11 +101,7 @@ def main():
     args = parser.parse_args()
     serve_harness.PTHRUN = args.pthrun
 
-    model = args.model
-    if model is None:
-        model = os.path.join(tempfile.gettempdir(), "pthrun-bench-gpt2-small.pth")
-        if not os.path.exists(model):
-            subprocess.run([args.pthrun, "init", "--config", "gpt2-small", "-o", model], check=True, capture_output=True)
+    model = args.model or serve_harness.bench_model()
     measured = GREEDY if args.logprobs is None else {**GREEDY, "logprobs": args.logprobs}
     levels = [int(c) for c in args.concurrency.split(",")]
     context = args.prompt_tokens + args.new_tokens

@@ -18,9 +18,7 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -35,16 +33,9 @@ def stream(port, body, arrivals):
                  headers={"Content-Type": "application/json"})
     r = conn.getresponse()
     assert r.status == 200, r.read()
-    buffer = b""
-    while True:
-        chunk = r.read1(65536)
-        if not chunk:
-            break
-        buffer += chunk
-        while b"\n\n" in buffer:
-            event, buffer = buffer.split(b"\n\n", 1)
-            if event != b"data: [DONE]":
-                arrivals.append(time.perf_counter())
+    for data in serve_harness.sse_data(r):
+        if data != b"[DONE]":
+            arrivals.append(time.perf_counter())
     conn.close()
 
 
@@ -76,12 +67,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     serve_harness.PTHRUN = args.pthrun
-    model = args.model
-    if model is None:
-        model = os.path.join(tempfile.gettempdir(), "pthrun-bench-gpt2-small.pth")
-        if not os.path.exists(model):
-            subprocess.run([args.pthrun, "init", "--config", "gpt2-small", "-o", model], check=True,
-                           capture_output=True)
+    model = args.model or serve_harness.bench_model()
     rng = random.Random(2)
     with serve_harness.Server(model, "--slots", str(args.slots), "--max-queue", str(args.slots)) as server:
         results = [one_round(server.port, args.slots, args.short_tokens, args.long_tokens, rng)
