@@ -24,6 +24,13 @@ std::string default_name() {
   return str("session ", sessions.fetch_add(1));
 }
 
+// Row b is slot b: the rows up to the last active slot (0 when none is).
+int64_t rows_through_last_active(const std::vector<bool>& active) {
+  for (auto b = static_cast<int64_t>(active.size()); b > 0; --b)
+    if (active[static_cast<std::size_t>(b - 1)]) return b;
+  return 0;
+}
+
 }  // namespace
 
 Session::Session(std::shared_ptr<const Gpt2Model> model, const SessionOptions& options)
@@ -267,9 +274,7 @@ void Session::decode(std::span<const int32_t> tokens, const std::vector<bool>& a
 
   // Rows past the last active slot are left out: a server with many idle slots pays for the
   // busy ones only (row b is slot b, so the rows before it all run).
-  int64_t rows = 1;
-  for (int64_t i = 0; i < batch_; ++i)
-    if (active[static_cast<std::size_t>(i)]) rows = i + 1;
+  const int64_t rows = std::max<int64_t>(rows_through_last_active(active), 1);
 
   // The graph is captured at the second call: the first runs eagerly so that every lazily
   // created handle (cuBLAS, its workspace) exists before capture.
@@ -307,9 +312,7 @@ std::vector<int32_t> Session::sample() { return sample(std::vector<bool>(static_
 std::vector<int32_t> Session::sample(const std::vector<bool>& active) {
   PTHRUN_CHECK(static_cast<int64_t>(active.size()) == batch_, "sample with ", active.size(), " flags for a session of ",
                batch_, " slots");
-  int64_t rows = 0;
-  for (int64_t i = 0; i < batch_; ++i)
-    if (active[static_cast<std::size_t>(i)]) rows = i + 1;
+  const int64_t rows = rows_through_last_active(active);
   std::vector<int32_t> out(static_cast<std::size_t>(batch_), -1);
   if (rows == 0) return out;
 
