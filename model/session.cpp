@@ -24,14 +24,13 @@ std::string default_name() {
   return str("session ", sessions.fetch_add(1));
 }
 
-// Row b is slot b: the rows up to the last active slot (0 when none is).
+}  // namespace
+
 int64_t rows_through_last_active(const std::vector<bool>& active) {
   for (auto b = static_cast<int64_t>(active.size()); b > 0; --b)
     if (active[static_cast<std::size_t>(b - 1)]) return b;
   return 0;
 }
-
-}  // namespace
 
 Session::Session(std::shared_ptr<const Gpt2Model> model, const SessionOptions& options)
     : model_(std::move(model)),

@@ -154,4 +154,8 @@ class Session {
   std::string graph_failure_;
 };
 
+// Rows a step over these slot flags computes: row b is slot b, so the rows up to the last
+// active slot (0 when none is).
+int64_t rows_through_last_active(const std::vector<bool>& active);
+
 }  // namespace pthrun

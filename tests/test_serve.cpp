@@ -43,15 +43,25 @@ std::vector<int32_t> prompt(int64_t length, int32_t salt, int64_t vocab) {
 }
 
 // The job's choice `choice` alone: a session of one slot, the same sampler.
+// Decodes `slot` with the other slots idle, drawing after each step, until `tokens` (the slot's
+// draws so far, the last one not yet decoded) holds n.
+void decode_alone(Session& session, int64_t slot, std::vector<int32_t>& tokens, int64_t n) {
+  std::vector<bool> active(static_cast<std::size_t>(session.slots()), false);
+  active[static_cast<std::size_t>(slot)] = true;
+  std::vector<int32_t> next(active.size(), 0);
+  while (static_cast<int64_t>(tokens.size()) < n) {
+    next[static_cast<std::size_t>(slot)] = tokens.back();
+    session.decode(next, active);
+    tokens.push_back(session.sample(active)[static_cast<std::size_t>(slot)]);
+  }
+}
+
 std::vector<int32_t> run_alone(const std::shared_ptr<const Gpt2Model>& model, const Job& job, int64_t choice) {
   Session session(model, {.slots = 1, .max_tokens = model->config().context});
   session.set_sampling(0, {job.sampling, job.seed, static_cast<uint64_t>(choice)});
   session.prefill(0, job.prompt);
   std::vector<int32_t> out = {session.sample()[0]};
-  while (static_cast<int64_t>(out.size()) < job.max_tokens) {
-    session.decode(std::vector<int32_t>{out.back()}, {true});
-    out.push_back(session.sample()[0]);
-  }
+  decode_alone(session, 0, out, job.max_tokens);
   return out;
 }
 
@@ -261,10 +271,7 @@ TEST_CASE("Session::copy_slot: a copied slot continues exactly as the prompt pre
   CHECK(session.length(2) == 9);
   session.set_sampling(2, {job.sampling, job.seed, 1});
   std::vector<int32_t> got = {session.sample()[2]};
-  while (static_cast<int64_t>(got.size()) < job.max_tokens) {
-    session.decode(std::vector<int32_t>{0, 0, got.back()}, {false, false, true});
-    got.push_back(session.sample()[2]);
-  }
+  decode_alone(session, 2, got, job.max_tokens);
   CHECK(got == run_alone(model, job, 1));
 }
 
@@ -277,17 +284,11 @@ TEST_CASE("Session::move_slot: a slot moved in the middle of its request goes on
   session.prefill(2, job.prompt);
   session.set_sampling(2, {job.sampling, job.seed, 0});
   std::vector<int32_t> got = {session.sample()[2]};
-  for (int step = 0; step < 4; ++step) {  // the sampler's steps must move with the slot
-    session.decode(std::vector<int32_t>{0, 0, got.back()}, {false, false, true});
-    got.push_back(session.sample()[2]);
-  }
+  decode_alone(session, 2, got, 5);  // 4 steps: the sampler's steps must move with the slot
   session.move_slot(2, 0);
   CHECK(session.length(2) == 0);
   CHECK(session.length(0) == 7 + 4);
-  while (static_cast<int64_t>(got.size()) < job.max_tokens) {
-    session.decode(std::vector<int32_t>{got.back(), 0, 0}, {true, false, false});
-    got.push_back(session.sample({true, false, false})[0]);
-  }
+  decode_alone(session, 0, got, job.max_tokens);
   CHECK(got == run_alone(model, job, 0));
 }
 

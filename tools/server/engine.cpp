@@ -245,8 +245,7 @@ void Engine::compact(std::vector<int32_t>& next) {
   constexpr int64_t kFreeStepsBeforeMove = 2;
   if (queued() > 0) return;
   while (true) {
-    std::size_t end = active_.size();  // one past the last busy slot
-    while (end > 0 && !active_[end - 1]) --end;
+    const auto end = static_cast<std::size_t>(rows_through_last_active(active_));  // one past the last busy slot
     if (end == 0) return;
     const std::size_t last = end - 1;
     std::size_t low = 0;
